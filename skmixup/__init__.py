@@ -1,0 +1,13 @@
+"""skmixup: Mixup training and its theory as scikit-learn estimators.
+
+Implements *How Does Mixup Help With Robustness and Generalization?* (Zhang, Deng,
+Kawaguchi, Ghorbani, Zou, ICLR 2021) for tabular data. Sub-packages mirror
+scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.neural_network` (needs the
+``torch`` extra, imported lazily), :mod:`skmixup.metrics` and :mod:`skmixup.theory`.
+"""
+
+__version__ = "0.1.0.dev0"
+
+from skmixup.linear_model import MixupLogisticRegression  # noqa: E402
+
+__all__ = ["__version__", "MixupLogisticRegression"]

@@ -1,0 +1,26 @@
+import os
+
+import numpy as np
+import pytest
+
+# Like scikit-learn's `global_random_seed`: SKMIXUP_TESTS_GLOBAL_RANDOM_SEED=7 or
+# "all" (0-99) or a range "0-9"; default 42. Statistical tests take this fixture so
+# that they are not tuned to one seed.
+_seed_env = os.environ.get("SKMIXUP_TESTS_GLOBAL_RANDOM_SEED", "42")
+if _seed_env == "all":
+    _SEEDS = list(range(100))
+elif "-" in _seed_env:
+    lo, hi = (int(s) for s in _seed_env.split("-"))
+    _SEEDS = list(range(lo, hi + 1))
+else:
+    _SEEDS = [int(_seed_env)]
+
+
+@pytest.fixture(params=_SEEDS)
+def global_random_seed(request):
+    return request.param
+
+
+@pytest.fixture
+def rng(global_random_seed):
+    return np.random.RandomState(global_random_seed)
