@@ -7,7 +7,7 @@ or torch. Notation follows ``paper-notes.md``:
   the mixed input is ``lambda * x_i + (1 - lambda) * x_j``.
 * ``D~`` is the law of Lemma 3.1 (part 1)::
 
-      D~ = alpha/(alpha+beta) * Beta(alpha+1, beta) + beta/(alpha+beta) * Beta(beta+1, alpha)
+      D~ = a/(a+b) Beta(a+1, b) + b/(a+b) Beta(b+1, a),   (a, b) = (alpha, beta)
 
   Under ``D~`` the label is *not* mixed: for any loss that is affine in the label,
   the Mixup loss equals ``E_{lambda~D~} E_{r~D_X} l(lambda x_i + (1-lambda) r, y_i)``.
@@ -187,7 +187,9 @@ def draw_partners(n_samples, n_partners, random_state, sample_weight=None):
     """
     if isinstance(n_partners, str):
         if n_partners != "all":
-            raise ValueError(f"n_partners must be an int >= 1 or 'all', got {n_partners!r}.")
+            raise ValueError(
+                f"n_partners must be an int >= 1 or 'all', got {n_partners!r}."
+            )
         if sample_weight is None:
             return None, np.full(n_samples, 1.0 / n_samples)
         sw = np.asarray(sample_weight, dtype=float)

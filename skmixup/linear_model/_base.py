@@ -1,0 +1,193 @@
+"""Shared plumbing of skmixup's linear classifiers: validation, labels, solver."""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy import optimize, special
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+_MIXUP_CONSTRAINTS = {
+    "mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+    "mixup_beta": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "C": [Interval(numbers.Real, 0, None, closed="right")],
+    "fit_intercept": ["boolean"],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+}
+
+
+class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+    """Base class: a linear model ``z = X W^T + b`` fitted by minimising a smooth
+    objective of its logits with scipy's L-BFGS-B.
+
+    Subclasses implement ``_make_objective(X, Y, sample_weight, random_state)``, which
+    returns a loss object with ``loss_gradient(coef, X, Y, sample_weight,
+    l2_reg_strength)`` and the coefficient layout of
+    :class:`skmixup.linear_model._loss._LinearModel`.
+    """
+
+    # ----------------------------------------------------------------- fitting
+    def _validate_fit_input(self, X, y, sample_weight, reset=True):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=reset,
+        )
+        check_classification_targets(y)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        return X, y, sample_weight
+
+    def _encode_labels(self, y, classes=None):
+        """Set ``classes_`` and return the target matrix ``Y`` (float64)."""
+        encoder = LabelEncoder()
+        if classes is None:
+            encoder.fit(y)
+        else:
+            encoder.fit(np.asarray(classes))
+            unknown = np.setdiff1d(y, encoder.classes_)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown} that are not in classes."
+                )
+        self.classes_ = encoder.classes_
+        if self.classes_.size < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the "
+                f"data contains only one class: {self.classes_[0]!r}."
+            )
+        codes = encoder.transform(y)
+        if self.classes_.size == 2:
+            return codes[:, None].astype(np.float64)
+        return np.eye(self.classes_.size)[codes]
+
+    def _class_sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        return sample_weight * compute_sample_weight(self.class_weight, y)
+
+    def _l2_reg_strength(self, sample_weight):
+        # sum_i s_i l_i / S + ||W||^2 / (2 C S): sklearn's meaning of C.
+        return 0.0 if np.isinf(self.C) else 1.0 / (self.C * sample_weight.sum())
+
+    def _initial_coef(self, objective):
+        if self.warm_start and hasattr(self, "coef_"):
+            if self.coef_.shape == (objective.n_classes, objective.n_features):
+                b = self.intercept_ if objective.fit_intercept else None
+                return objective.pack(self.coef_, b).astype(np.float64)
+        return np.zeros(objective.n_dof)
+
+    def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
+        """Minimise with L-BFGS-B; returns the coefficients and the iteration count."""
+        sw = (sample_weight / sample_weight.sum()).astype(X.dtype)
+        Y = Y.astype(X.dtype)
+
+        def fun(coef):
+            return objective.loss_gradient(coef, X, Y, sw, l2_reg_strength)
+
+        def report(intermediate_result):
+            print(  # noqa: T201 - verbose output, as scikit-learn's solvers print
+                f"[{type(self).__name__}] iteration {report.n}: "
+                f"objective {intermediate_result.fun:.8g}"
+            )
+            report.n += 1
+
+        report.n = 1
+
+        result = optimize.minimize(
+            fun,
+            coef0,
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxiter": self.max_iter,
+                "maxls": 50,
+                "gtol": self.tol,
+                "ftol": 64 * np.finfo(float).eps,
+            },
+            callback=report if self.verbose else None,
+        )
+        n_iter = int(result.nit)
+        if result.status == 1 or (not result.success and n_iter >= self.max_iter):
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations (L-BFGS-B: {result.message}). Increase max_iter or tol, "
+                "or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return result.x, max(n_iter, 1) if self.max_iter else 0
+
+    def _set_coef(self, objective, coef, dtype):
+        W, b = objective.unpack(coef)
+        self.coef_ = np.array(W, dtype=dtype)
+        self.intercept_ = (
+            np.array(b, dtype=dtype)
+            if b is not None
+            else np.zeros(objective.n_classes, dtype=dtype)
+        )
+
+    # -------------------------------------------------------------- prediction
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Sigmoid of the logit for two classes, softmax of the logits otherwise;
+            columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p1 = special.expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return special.softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack(
+                [-np.logaddexp(0, scores), -np.logaddexp(0, -scores)]
+            )
+        return special.log_softmax(scores, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
