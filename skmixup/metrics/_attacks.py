@@ -97,9 +97,7 @@ def fgsm(
     eps = _check_real(eps, "eps")
     norm = _check_norm(norm)
     gradient = _check_gradient(gradient)
-    X, y_idx, wrap = _validate_inputs(estimator, X, y)
-    dtype = _output_dtype(X)
-    X = np.asarray(X, dtype=np.float64)
+    X, y_idx, wrap, dtype = _validate_inputs(estimator, X, y)
     scale = _check_feature_scale(feature_scale, X.shape[1])
     low, high = _check_clip(clip, X.shape[1])
     G, _ = _loss_gradient(estimator, X, np.asarray(y), y_idx, wrap, gradient)
@@ -170,6 +168,14 @@ def pgd(
     fgsm : The one-step attack.
     robust_accuracy_score : Accuracy on the attacked samples.
 
+    Notes
+    -----
+    Without a random start the first step leaves from ``X``, and with the best
+    iterate kept PGD is in practice at least as strong as :func:`fgsm`. With a
+    random start on a non-convex model (an MLP) some samples can end in another
+    local maximum of the loss than the one FGSM reaches, so for a worst-case
+    estimate take, per sample, the worst of several attacks or seeds.
+
     References
     ----------
     .. [1] A. Madry, A. Makelov, L. Schmidt, D. Tsipras and A. Vladu, "Towards Deep
@@ -193,9 +199,7 @@ def pgd(
     if not isinstance(n_iter, numbers.Integral) or n_iter < 1:
         raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
     step = 2.5 * eps / n_iter if step is None else _check_real(step, "step")
-    X, y_idx, wrap = _validate_inputs(estimator, X, y)
-    dtype = _output_dtype(X)
-    X = np.asarray(X, dtype=np.float64)
+    X, y_idx, wrap, dtype = _validate_inputs(estimator, X, y)
     y = np.asarray(y)
     n, d = X.shape
     scale = _check_feature_scale(feature_scale, d)
@@ -243,9 +247,7 @@ def _exact_linear_attack(
     """
     eps = _check_real(eps, "eps")
     norm = _check_norm(norm)
-    X, y_idx, _ = _validate_inputs(estimator, X, y)
-    dtype = _output_dtype(X)
-    X = np.asarray(X, dtype=np.float64)
+    X, y_idx, _, dtype = _validate_inputs(estimator, X, y)
     scale = _check_feature_scale(feature_scale, X.shape[1])
     low, high = _check_clip(clip, X.shape[1])
     if norm == "2" and clip is not None:
@@ -264,10 +266,6 @@ def _exact_linear_attack(
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-
-
-def _output_dtype(X):
-    return np.float32 if X.dtype == np.float32 else np.float64
 
 
 def _check_norm(norm):

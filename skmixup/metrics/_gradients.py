@@ -125,7 +125,7 @@ def input_gradient(estimator, X, y, *, gradient="auto"):
     >>> bool(np.allclose(grad, (p - y)[:, None] * clf.coef_))
     True
     """
-    X, y_idx, wrap = _validate_inputs(estimator, X, y)
+    X, y_idx, wrap, _ = _validate_inputs(estimator, X, y)
     return _loss_gradient(estimator, X, y, y_idx, wrap, _check_gradient(gradient))[0]
 
 
@@ -155,7 +155,7 @@ def _input_wrapper(X):
 
 
 def _validate_inputs(estimator, X, y):
-    """Check a fitted estimator, a dense float64 ``X`` and labels -> class indices."""
+    """Return ``(X as dense float64, class indices of y, wrap, X's float dtype)``."""
     check_is_fitted(estimator)
     wrap = _input_wrapper(X)
     X = check_array(
@@ -163,6 +163,7 @@ def _validate_inputs(estimator, X, y):
     )
     if sparse.issparse(X):
         X = X.toarray()
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
     X = np.asarray(X, dtype=np.float64)
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is not None and X.shape[1] != n_features:
@@ -178,7 +179,7 @@ def _validate_inputs(estimator, X, y):
             f"{type(estimator).__name__} has no classes_: input gradients and attacks "
             "need a fitted classifier."
         )
-    return X, _encode_labels(np.asarray(classes), y), wrap
+    return X, _encode_labels(np.asarray(classes), y), wrap, dtype
 
 
 def _encode_labels(classes, y):
@@ -214,7 +215,9 @@ def _loss_gradient(estimator, X, y, y_idx, wrap, gradient):
     if isinstance(estimator, Pipeline):
         return _pipeline_gradient(estimator, X, y, y_idx, wrap)
     if hasattr(estimator, "_loss_input_gradient"):
-        grad = estimator._loss_input_gradient(X, y)
+        # skorch nets take class indices (what their fit takes), others labels.
+        target = y_idx if _is_skorch_net(estimator) else y
+        grad = estimator._loss_input_gradient(X, target)
         return np.asarray(grad, dtype=np.float64), None
     if _is_linear_proba_model(estimator):
         return _linear_gradient(estimator, X, y_idx, ovr=_uses_ovr(estimator))
@@ -494,8 +497,11 @@ def _transformer_forward(transformer, X):
         return Xt, _normalizer_vjp(transformer, np.asarray(X, dtype=np.float64), Xt)
     if isinstance(transformer, MinMaxScaler) and transformer.clip:
         low, high = transformer.feature_range
-        inside = (Xt > low) & (Xt < high)
         scale = transformer.scale_
+        unclipped = np.asarray(X, dtype=np.float64) * scale + transformer.min_
+        # Subgradient at the kinks: the bounds count as inside (the attack may
+        # move inwards from a training minimum or maximum).
+        inside = (unclipped >= low) & (unclipped <= high)
         return Xt, lambda G: G * scale * inside
     if isinstance(transformer, Pipeline):
         vjps = []

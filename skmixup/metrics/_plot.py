@@ -202,9 +202,7 @@ def _fgsm_path(
     norm = _check_norm(norm)
     gradient = _check_gradient(gradient)
     wrap = _input_wrapper(X)
-    X, y_idx, _ = _validate_inputs(estimator, X, y)
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    X = np.asarray(X, dtype=np.float64)
+    X, y_idx, _, dtype = _validate_inputs(estimator, X, y)
     scale = _check_feature_scale(feature_scale, X.shape[1])
     low, high = _check_clip(clip, X.shape[1])
     G, _ = _loss_gradient(estimator, X, np.asarray(y), y_idx, wrap, gradient)

@@ -1,0 +1,490 @@
+"""Input gradients, robust scores, the adversarial scorer and the robustness display."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose
+from scipy import sparse
+from scipy.optimize import approx_fprime
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification, make_moons
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import (
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    PolynomialFeatures,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.tree import DecisionTreeClassifier
+
+from skmixup.metrics import (
+    RobustnessCurveDisplay,
+    input_gradient,
+    make_adversarial_scorer,
+    robust_accuracy_score,
+)
+
+try:
+    from skmixup.linear_model import MixupLogisticRegression
+except ImportError:  # pragma: no cover - written in parallel
+    MixupLogisticRegression = None
+
+
+def _data(n_classes, n_samples=40, n_features=5, seed=0):
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=3,
+        n_redundant=1,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return X, y
+
+
+def _fit(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def _mlp(activation, hidden=(6,)):
+    return MLPClassifier(
+        hidden, activation=activation, max_iter=200, alpha=1e-2, random_state=0
+    )
+
+
+_ESTIMATORS = {
+    "logistic": lambda: LogisticRegression(C=0.5),
+    "sgd_log_loss": lambda: SGDClassifier(
+        loss="log_loss", alpha=0.1, max_iter=50, random_state=0
+    ),
+    "mlp_identity": lambda: _mlp("identity"),
+    "mlp_logistic": lambda: _mlp("logistic"),
+    "mlp_tanh": lambda: _mlp("tanh", (6, 4)),
+    "mlp_relu": lambda: _mlp("relu", (6, 4)),
+    "standard_scaler": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+    "minmax_scaler": lambda: make_pipeline(MinMaxScaler(), _mlp("tanh")),
+    "minmax_scaler_clip": lambda: make_pipeline(
+        MinMaxScaler(clip=True), LogisticRegression()
+    ),
+    "maxabs_robust": lambda: make_pipeline(
+        MaxAbsScaler(), RobustScaler(), LogisticRegression()
+    ),
+    "pca_whiten": lambda: make_pipeline(
+        StandardScaler(), PCA(n_components=4, whiten=True), LogisticRegression()
+    ),
+    "svd_normalizer": lambda: make_pipeline(
+        TruncatedSVD(n_components=4, random_state=0), Normalizer(), _mlp("relu")
+    ),
+    "nested_passthrough": lambda: Pipeline(
+        [
+            ("pre", make_pipeline(StandardScaler(), "passthrough")),
+            ("skip", "passthrough"),
+            ("clf", LogisticRegression()),
+        ]
+    ),
+}
+if MixupLogisticRegression is not None:
+    _ESTIMATORS["mixup_logistic"] = lambda: MixupLogisticRegression(random_state=0)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("name", sorted(_ESTIMATORS))
+def test_input_gradient_matches_finite_differences(name, n_classes):
+    X, y = _data(n_classes)
+    est = _fit(_ESTIMATORS[name](), X, y)
+    # Off the training points: MinMaxScaler(clip=True) has kinks exactly there.
+    X = X + 0.01 * np.random.RandomState(0).standard_normal(X.shape)
+    analytic = input_gradient(est, X, y)
+    numerical = input_gradient(est, X, y, gradient="numerical")
+    assert analytic.shape == X.shape and analytic.dtype == np.float64
+    assert_allclose(analytic, numerical, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_numerical_gradient_matches_scipy(n_classes):
+    # An independent check of the batched central differences themselves.
+    X, y = _data(n_classes, n_samples=20)
+    est = _fit(_mlp("tanh"), X, y)
+    grad = input_gradient(est, X, y, gradient="numerical")
+    for i in range(0, 20, 7):
+
+        def loss(x, i=i):
+            return -np.log(est.predict_proba(x[None, :])[0, y[i]])
+
+        assert_allclose(grad[i], approx_fprime(X[i], loss, 1e-6), atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    X=arrays(np.float64, (6, 4), elements=st.floats(-3, 3, allow_nan=False, width=64)),
+    labels=arrays(np.int64, (6,), elements=st.integers(0, 2)),
+)
+def test_mlp_gradient_property(X, labels, fitted_mlp_multiclass):
+    # At arbitrary points (not the training data) backprop agrees with finite
+    # differences for any labels.
+    est = fitted_mlp_multiclass
+    assert_allclose(
+        input_gradient(est, X, labels),
+        input_gradient(est, X, labels, gradient="numerical"),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted_mlp_multiclass():
+    X, y = _data(3, n_features=4)
+    return _fit(_mlp("tanh", (5,)), X, y)
+
+
+def test_linear_gradient_closed_form():
+    X, y = _data(2)
+    clf = LogisticRegression().fit(X, y)
+    p = clf.predict_proba(X)[:, 1]
+    assert_allclose(input_gradient(clf, X, y), (p - y)[:, None] * clf.coef_)
+
+
+def test_gradient_keeps_sign_when_probabilities_saturate():
+    X = np.array([[-1.0], [1.0]])
+    clf = LogisticRegression().fit(X, [0, 1])
+    clf.coef_ = np.array([[200.0]])
+    grad = input_gradient(clf, X, [0, 1])
+    # p - y underflows to 0 in the naive form; the stable form keeps the sign.
+    assert grad[0, 0] > 0 and grad[1, 0] < 0
+
+
+def test_labels_are_mapped_through_classes():
+    X, y = _data(3)
+    labels = np.array(["cat", "dog", "eel"])[y]
+    clf_str = LogisticRegression().fit(X, labels)
+    clf_int = LogisticRegression().fit(X, y)
+    assert_allclose(input_gradient(clf_str, X, labels), input_gradient(clf_int, X, y))
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
+        input_gradient(clf_str, X, np.where(y == 0, "fox", labels))
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
+        input_gradient(clf_int, X, y + 5)
+
+
+def test_input_validation():
+    X, y = _data(2)
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(NotFittedError):
+        input_gradient(LogisticRegression(), X, y)
+    with pytest.raises(ValueError, match="features"):
+        input_gradient(clf, X[:, :3], y)
+    with pytest.raises(ValueError, match="inconsistent"):
+        input_gradient(clf, X, y[:-1])
+    with pytest.raises(ValueError, match="gradient must be"):
+        input_gradient(clf, X, y, gradient="exact")
+
+
+def test_sparse_and_float32_input():
+    X, y = _data(3)
+    clf = LogisticRegression().fit(X, y)
+    dense = input_gradient(clf, X, y)
+    assert_allclose(input_gradient(clf, sparse.csr_matrix(X), y), dense)
+    grad32 = input_gradient(clf, X.astype(np.float32), y)
+    assert grad32.dtype == np.float64
+    assert_allclose(grad32, dense, rtol=1e-5, atol=1e-6)
+
+
+def test_non_differentiable_estimator_needs_numerical():
+    X, y = _data(2)
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match="gradient='numerical'"):
+        input_gradient(tree, X, y)
+    grad = input_gradient(tree, X, y, gradient="numerical")
+    assert grad.shape == X.shape and np.all(np.isfinite(grad))
+
+
+def test_unknown_pipeline_step_needs_numerical():
+    X, y = _data(2)
+    pipe = make_pipeline(PolynomialFeatures(2), LogisticRegression(max_iter=2000))
+    pipe.fit(X, y)
+    with pytest.raises(TypeError, match="PolynomialFeatures"):
+        input_gradient(pipe, X, y)
+    assert input_gradient(pipe, X, y, gradient="numerical").shape == X.shape
+
+
+def test_sgd_other_losses_are_refused():
+    X, y = _data(2)
+    clf = SGDClassifier(loss="modified_huber", random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match="gradient='numerical'"):
+        input_gradient(clf, X, y)
+
+
+class _OwnGradientClassifier(ClassifierMixin, BaseEstimator):
+    """Stands in for skmixup's torch estimators: provides _loss_input_gradient."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+    def _loss_input_gradient(self, X, y):
+        self.seen_labels_ = np.asarray(y)
+        return np.ones_like(X, dtype=np.float32)
+
+
+def test_dispatches_to_loss_input_gradient():
+    X, y = _data(2)
+    labels = np.array(["a", "b"])[y]
+    est = _OwnGradientClassifier().fit(X, labels)
+    grad = input_gradient(est, X, labels)
+    assert grad.dtype == np.float64 and np.all(grad == 1.0)
+    np.testing.assert_array_equal(est.seen_labels_, labels)
+
+
+def test_skmixup_torch_estimator_gradient():
+    pytest.importorskip("torch")
+    pytest.importorskip("skorch")
+    try:
+        from skmixup.neural_network import MixupMLPClassifier
+    except ImportError:
+        pytest.skip("skmixup.neural_network.MixupMLPClassifier not available")
+    X, y = _data(3)
+    est = MixupMLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    est = _fit(est, X, y)
+    grad = input_gradient(est, X, y)
+    numerical = input_gradient(est, X, y, gradient="numerical")
+    # float32 network: finite differences are only good to about 1e-2 here.
+    assert_allclose(grad, numerical, atol=2e-2)
+    cosine = np.sum(grad * numerical) / np.linalg.norm(grad) / np.linalg.norm(numerical)
+    assert cosine > 0.99
+
+
+@pytest.mark.parametrize("output", ["probabilities", "logits", "binary_logit"])
+def test_skorch_net_gradient(output):
+    torch = pytest.importorskip("torch")
+    skorch = pytest.importorskip("skorch")
+
+    class Module(torch.nn.Module):
+        def __init__(self, n_out=3, softmax=True):
+            super().__init__()
+            self.hidden = torch.nn.Linear(5, 7)
+            self.out = torch.nn.Linear(7, n_out)
+            self.softmax = softmax
+
+        def forward(self, X):
+            Z = self.out(torch.tanh(self.hidden(X)))
+            return torch.softmax(Z, dim=-1) if self.softmax else Z
+
+    torch.manual_seed(0)
+    if output == "binary_logit":
+        X, y = _data(2)
+        net = skorch.NeuralNetBinaryClassifier(
+            Module,
+            module__n_out=1,
+            module__softmax=False,
+            max_epochs=3,
+            train_split=None,
+            verbose=0,
+        )
+        net.fit(X.astype(np.float32), y.astype(np.float32))
+    else:
+        X, y = _data(3)
+        kwargs = {}
+        if output == "logits":
+            kwargs = {"criterion": torch.nn.CrossEntropyLoss, "module__softmax": False}
+        net = skorch.NeuralNetClassifier(
+            Module, max_epochs=3, train_split=None, verbose=0, **kwargs
+        )
+        net.fit(X.astype(np.float32), y)
+    net.module_.double()  # float64 so that finite differences are accurate
+    assert_allclose(
+        input_gradient(net, X, y),
+        input_gradient(net, X, y, gradient="numerical"),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# robust_accuracy_score and the scorer
+# --------------------------------------------------------------------------------------
+
+
+def test_robust_accuracy_is_plain_accuracy_over_all_samples():
+    X, y = _data(2, n_samples=100)
+    clf = LogisticRegression().fit(X, y)
+    from skmixup.metrics import fgsm
+
+    X_adv = fgsm(clf, X, y, eps=0.2)
+    expected = np.mean(clf.predict(X_adv) == y)
+    assert robust_accuracy_score(clf, X, y, eps=0.2) == pytest.approx(expected)
+    weights = np.linspace(0.1, 2.0, len(y))
+    expected = np.average(clf.predict(X_adv) == y, weights=weights)
+    score = robust_accuracy_score(clf, X, y, eps=0.2, sample_weight=weights)
+    assert score == pytest.approx(expected)
+
+
+def test_robust_accuracy_with_callable_attack():
+    X, y = _data(2)
+    clf = LogisticRegression().fit(X, y)
+
+    def shift(estimator, X, y, *, eps, offset):
+        return X + eps * offset
+
+    score = robust_accuracy_score(clf, X, y, attack=shift, eps=0.0, offset=1.0)
+    assert score == clf.score(X, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"eps": -0.1}, "eps must be"),
+        ({"eps": float("nan")}, "eps must be"),
+        ({"attack": "cw"}, "attack must be one of"),
+        ({"attack": "fgsm", "n_iter": 3}, "Unknown parameters"),
+        ({"attack": "pgd", "norm": 1}, "norm must be"),
+    ],
+)
+def test_scores_raise_clear_errors(kwargs, match):
+    X, y = _data(2)
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        robust_accuracy_score(clf, X, y, **kwargs)
+    if "norm" not in kwargs:
+        with pytest.raises(ValueError, match=match):
+            make_adversarial_scorer(**kwargs)
+    with pytest.raises(ValueError, match="metric"):
+        make_adversarial_scorer(metric="no_such_metric")
+
+
+def test_scorer_pickle_and_repr():
+    scale = np.ones(5)
+    scorer = make_adversarial_scorer(
+        attack="pgd", eps=0.2, n_iter=5, random_state=0, feature_scale=scale
+    )
+    text = repr(scorer)
+    assert text.startswith("make_adversarial_scorer(attack='pgd', eps=0.2")
+    assert "n_iter=5" in text and "feature_scale=<array of shape (5,)>" in text
+    X, y = _data(2)
+    clf = LogisticRegression().fit(X, y)
+    clone = pickle.loads(pickle.dumps(scorer))
+    assert clone(clf, X, y) == scorer(clf, X, y)
+    assert scorer(clf, X, y) == robust_accuracy_score(
+        clf, X, y, attack="pgd", eps=0.2, n_iter=5, random_state=0, feature_scale=scale
+    )
+
+
+def test_scorer_other_metrics_and_sample_weight():
+    X, y = _data(3, n_samples=90)
+    clf = LogisticRegression().fit(X, y)
+    weights = np.linspace(0.5, 1.5, len(y))
+    for metric in ("balanced_accuracy", "neg_log_loss"):
+        robust = make_adversarial_scorer(eps=0.3, metric=metric)(clf, X, y)
+        clean = make_adversarial_scorer(eps=0.0, metric=metric)(clf, X, y)
+        assert robust < clean
+    scorer = make_adversarial_scorer(eps=0.3)
+    assert scorer(clf, X, y, sample_weight=weights) == pytest.approx(
+        robust_accuracy_score(clf, X, y, eps=0.3, sample_weight=weights)
+    )
+
+
+def test_grid_search_clean_and_robust_refit_robust():
+    X, y = make_moons(n_samples=120, noise=0.25, random_state=0)
+    robust = make_adversarial_scorer(eps=0.15)
+    base = MixupLogisticRegression if MixupLogisticRegression else LogisticRegression
+    search = GridSearchCV(
+        base(),
+        {"C": [0.01, 1.0, 100.0]},
+        scoring={"clean": "accuracy", "robust": robust},
+        refit="robust",
+        cv=3,
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    results = search.cv_results_
+    assert np.all(results["mean_test_robust"] <= results["mean_test_clean"])
+    assert search.best_index_ == np.argmax(results["mean_test_robust"])
+    assert search.best_score_ == results["mean_test_robust"][search.best_index_]
+
+
+def test_cross_validate_with_pipeline_and_scorer():
+    X, y = _data(2, n_samples=90)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    scoring = {
+        "clean": "accuracy",
+        "robust": make_adversarial_scorer(attack="exact", eps=0.1),
+        "fgsm": make_adversarial_scorer(eps=0.1),
+    }
+    scores = cross_validate(pipe, X, y, cv=3, scoring=scoring)
+    assert_allclose(scores["test_robust"], scores["test_fgsm"])
+    assert np.all(scores["test_robust"] <= scores["test_clean"])
+
+
+# --------------------------------------------------------------------------------------
+# RobustnessCurveDisplay
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pyplot():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd", "exact"])
+def test_robustness_curve_display(pyplot, attack):
+    X, y = _data(2, n_samples=80)
+    clf = LogisticRegression().fit(X, y)
+    eps = [0.0, 0.1, 0.3]
+    params = {"random_state": 0} if attack == "pgd" else {}
+    display = RobustnessCurveDisplay.from_estimator(
+        clf, X, y, eps=eps, attack=attack, attack_params=params
+    )
+    expected = [
+        robust_accuracy_score(clf, X, y, attack=attack, eps=e, **params) for e in eps
+    ]
+    assert_allclose(display.eps, eps)
+    assert_allclose(display.accuracy, expected)
+    assert display.accuracy[0] == clf.score(X, y)
+    assert display.line_.get_label() == "LogisticRegression"
+    assert display.ax_.get_ylabel() == "Robust accuracy"
+    assert display.figure_ is display.ax_.figure
+
+
+def test_robustness_curve_display_on_given_axes(pyplot):
+    X, y = _data(2, n_samples=80)
+    clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    fig, ax = pyplot.subplots()
+    display = RobustnessCurveDisplay.from_estimator(
+        clf,
+        X,
+        y,
+        eps=[0.0, 0.5],
+        ax=ax,
+        name="scaled",
+        attack_params={"feature_scale": X.std(axis=0), "norm": 2},
+        color="red",
+    )
+    assert display.ax_ is ax and display.figure_ is fig
+    assert display.line_.get_label() == "scaled"
+    assert display.line_.get_color() == "red"
+    display.plot(name="again")  # new axes
+    assert display.ax_ is not ax
+    with pytest.raises(ValueError, match="eps must be"):
+        RobustnessCurveDisplay.from_estimator(clf, X, y, eps=[0.1, -1.0])
