@@ -14,7 +14,26 @@ from skmixup.utils import all_estimators
 # Small, fast configurations for the checks (class name -> parameters).
 FAST_PARAMS = {
     "MixupLogisticRegression": {"random_state": 0},
+    # 50 epochs of Adam on a 16-unit layer: passes check_classifiers_train quickly.
+    "MixupMLPClassifier": {
+        "hidden_layer_sizes": (16,),
+        "max_iter": 50,
+        "random_state": 0,
+    },
 }
+try:  # MixupNeuralNetClassifier is a skorch net (a BaseEstimator), found only
+    import torch  # with the torch extra; a lazy linear layer fits any n_features.
+
+    FAST_PARAMS["MixupNeuralNetClassifier"] = {
+        "module": torch.nn.LazyLinear,
+        "module__out_features": 3,
+        "max_epochs": 5,
+        "train_split": None,
+        "verbose": 0,
+        "random_state": 0,
+    }
+except ImportError:
+    pass
 
 _SW_STOCHASTIC = (
     "Mixup draws partners at random: a weight of 2 equals a duplicated row in "
@@ -23,10 +42,49 @@ _SW_STOCHASTIC = (
     "expectation and the exact no-mixing limit."
 )
 
+_SKORCH_NO_VALIDATION = (
+    "skorch nets pass X and y to the module as given (no check_array/validate_data): "
+    "no NaN/inf, empty, sparse, 1d, object or complex input checks and no "
+    "n_features_in_. Use MixupMLPClassifier for the scikit-learn contract."
+)
+_SKORCH_LABELS = (
+    "skorch convention: y must be integer class indices 0..K-1 for a module with K "
+    "outputs (here 3); string labels, one class or a binary problem with a 3-output "
+    "module do not fit that contract. MixupMLPClassifier encodes labels."
+)
+_SKORCH_INIT = (
+    "skorch sets history_, initialized_ and virtual_params_ in __init__, and "
+    "set_params re-initialises components; both are skorch's design."
+)
+
 EXPECTED_FAILED_CHECKS = {
     "MixupLogisticRegression": {
         "check_sample_weight_equivalence_on_dense_data": _SW_STOCHASTIC,
         "check_sample_weight_equivalence_on_sparse_data": _SW_STOCHASTIC,
+    },
+    "MixupNeuralNetClassifier": {
+        "check_no_attributes_set_in_init": _SKORCH_INIT,
+        "check_set_params": _SKORCH_INIT,
+        "check_n_features_in": _SKORCH_NO_VALIDATION,
+        "check_n_features_in_after_fitting": _SKORCH_NO_VALIDATION,
+        "check_estimators_dtypes": _SKORCH_NO_VALIDATION,
+        "check_complex_data": _SKORCH_NO_VALIDATION,
+        "check_dtype_object": _SKORCH_NO_VALIDATION,
+        "check_estimators_empty_data_messages": _SKORCH_NO_VALIDATION,
+        "check_estimators_nan_inf": _SKORCH_NO_VALIDATION,
+        "check_estimator_sparse_tag": _SKORCH_NO_VALIDATION,
+        "check_estimator_sparse_array": _SKORCH_NO_VALIDATION,
+        "check_estimator_sparse_matrix": _SKORCH_NO_VALIDATION,
+        "check_classifier_data_not_an_array": _SKORCH_NO_VALIDATION,
+        "check_estimators_partial_fit_n_features": _SKORCH_NO_VALIDATION,
+        "check_supervised_y_no_nan": _SKORCH_NO_VALIDATION,
+        "check_supervised_y_2d": _SKORCH_NO_VALIDATION,
+        "check_fit2d_predict1d": _SKORCH_NO_VALIDATION,
+        "check_requires_y_none": _SKORCH_NO_VALIDATION,
+        "check_classifiers_regression_target": _SKORCH_LABELS,
+        "check_classifiers_one_label": _SKORCH_LABELS,
+        "check_classifiers_classes": _SKORCH_LABELS,
+        "check_classifiers_train": _SKORCH_LABELS,
     },
 }
 

@@ -1,0 +1,33 @@
+"""Mixup-trained neural networks on PyTorch and skorch.
+
+This sub-package needs the optional ``torch`` extra (PyTorch and skorch); it is
+never imported by ``import skmixup``. Install it with::
+
+    pip install "skmixup[torch]"
+
+* :class:`MixupMLPClassifier`: a scikit-learn estimator with the parameters of
+  :class:`sklearn.neural_network.MLPClassifier`, trained with Mixup.
+* :class:`MixupNeuralNetClassifier`: a :class:`skorch.NeuralNetClassifier` with
+  Mixup in its training step, for any PyTorch module.
+"""
+
+try:
+    import skorch  # noqa: F401
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "skmixup.neural_network needs PyTorch and skorch, which are not installed "
+        f'({exc}). Install them with: pip install "skmixup[torch]"'
+    ) from exc
+
+from skmixup.neural_network._iterator import TensorBatchIterator
+from skmixup.neural_network._mlp import MixupMLPClassifier
+from skmixup.neural_network._module import MLPModule
+from skmixup.neural_network._net import MixupNeuralNetClassifier
+
+__all__ = [
+    "MixupMLPClassifier",
+    "MixupNeuralNetClassifier",
+    "MLPModule",
+    "TensorBatchIterator",
+]

@@ -1,0 +1,160 @@
+"""A fast in-memory batch iterator for array data.
+
+skorch's default :class:`torch.utils.data.DataLoader` fetches one row at a time
+through ``Dataset.__getitem__`` and collates the rows back into a batch; on tabular
+data that costs more than the forward and backward passes of a small MLP. The
+iterator below moves the data to the device once and cuts batches by slicing (or,
+when shuffling, by gathering a slice of a seeded permutation).
+"""
+
+import numpy as np
+import torch
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader, Subset
+
+__all__ = ["TensorBatchIterator"]
+
+
+def _as_tensor(data, device, float_dtype=None):
+    """One tensor on ``device``; integers become int64 and floats ``float_dtype``."""
+    tensor = data if isinstance(data, torch.Tensor) else None
+    if tensor is None:
+        arr = np.asarray(data)
+        if arr.dtype.kind in "iu" and arr.dtype != np.int64:
+            arr = arr.astype(np.int64)
+        if not arr.flags.writeable:  # torch warns on read-only buffers (memmaps)
+            arr = arr.copy()
+        tensor = torch.as_tensor(arr)
+    if float_dtype is not None and torch.is_floating_point(tensor):
+        tensor = tensor.to(float_dtype)
+    return tensor.to(device)
+
+
+def _is_dense(data):
+    return isinstance(data, (np.ndarray, torch.Tensor)) and data.ndim >= 1
+
+
+def _unwrap(dataset):
+    """Return ``(X, y, indices)`` for a skorch Dataset of dense arrays.
+
+    ``Subset`` layers (from skorch's ``ValidSplit``) are folded into one index
+    array. Returns ``None`` for anything else (dicts, pandas, sparse, custom
+    datasets), which the iterator hands to a DataLoader.
+    """
+    indices = None
+    while isinstance(dataset, Subset):
+        idx = np.asarray(dataset.indices)
+        indices = idx if indices is None else idx[indices]
+        dataset = dataset.dataset
+    if type(dataset) is not Dataset or dataset.X_is_ndframe:
+        return None
+    X, y = dataset.X, dataset.y
+    if not _is_dense(X) or not (y is None or _is_dense(np.asarray(y))):
+        return None
+    if len(X) != len(dataset):
+        return None
+    return X, y, indices
+
+
+class TensorBatchIterator:
+    """Iterate over an in-memory dataset in batches of tensors on one device.
+
+    This is the default ``iterator_train`` and ``iterator_valid`` of
+    :class:`MixupNeuralNetClassifier`. For a skorch ``Dataset`` (or a ``Subset``
+    of one, as produced by ``ValidSplit``) holding a dense numpy array or tensor,
+    ``X`` and ``y`` are copied to ``device`` once, when the iterator is created
+    (once per call to ``fit``), and every batch is a slice of them. Any other
+    dataset (dicts, pandas, sparse matrices, custom datasets) is passed on to
+    :class:`torch.utils.data.DataLoader` with the same arguments.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        The dataset to iterate over.
+    batch_size : int, default=128
+        Rows per batch; the last batch may be smaller unless ``drop_last``.
+    shuffle : bool, default=False
+        Draw a new random order at the start of every pass.
+    drop_last : bool, default=False
+        Leave out the last, incomplete batch.
+    device : str or torch.device, default="cpu"
+        Where the batches live.
+    generator : torch.Generator, default=None
+        The CPU generator for the shuffling order. ``None`` uses PyTorch's global
+        generator.
+    dtype : torch.dtype, default=None
+        Cast floating-point ``X`` to this dtype once (the net passes its module's
+        parameter dtype, so float64 arrays feed a float32 module).
+    **kwargs : dict
+        Passed on to :class:`~torch.utils.data.DataLoader` when the dataset is not
+        array-backed; ignored otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.dataset import Dataset
+    >>> from skmixup.neural_network import TensorBatchIterator
+    >>> ds = Dataset(np.arange(10, dtype=np.float32).reshape(5, 2), np.arange(5))
+    >>> [tuple(yb.tolist()) for _, yb in TensorBatchIterator(ds, batch_size=2)]
+    [(0, 1), (2, 3), (4,)]
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size=128,
+        shuffle=False,
+        drop_last=False,
+        device="cpu",
+        generator=None,
+        dtype=None,
+        **kwargs,
+    ):
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self.device = torch.device(device)
+        unwrapped = _unwrap(dataset)
+        self.loader_ = None
+        if unwrapped is None:
+            self.loader_ = DataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                drop_last=drop_last,
+                generator=generator,
+                **kwargs,
+            )
+            return
+        X, y, indices = unwrapped
+        if indices is not None:
+            X = X[indices]
+            y = None if y is None else np.asarray(y)[indices]
+        self.X_ = _as_tensor(X, self.device, dtype)
+        self.y_ = None if y is None else _as_tensor(y, self.device)
+        self.n_samples_ = len(self.X_)
+
+    def __len__(self):
+        if self.loader_ is not None:
+            return len(self.loader_)
+        n, bs = self.n_samples_, self.batch_size
+        return n // bs if self.drop_last else -(-n // bs)
+
+    def __iter__(self):
+        if self.loader_ is not None:
+            yield from self.loader_
+            return
+        X, y = self.X_, self.y_
+        n, bs = self.n_samples_, self.batch_size
+        stop = n - n % bs if self.drop_last else n
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.device)
+        for start in range(0, stop, bs):
+            if order is None:
+                sl = slice(start, start + bs)
+                yield X[sl], (None if y is None else y[sl])
+            else:
+                idx = order[start : start + bs]
+                yield X[idx], (None if y is None else y[idx])

@@ -1,0 +1,476 @@
+"""MixupMLPClassifier: a scikit-learn MLP classifier trained with Mixup."""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.special import log_softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
+from skorch.utils import noop
+
+from skmixup.neural_network._module import MLPModule
+from skmixup.neural_network._net import MixupNeuralNetClassifier, _input_gradient
+
+__all__ = ["MixupMLPClassifier"]
+
+_MAX_SEED = 2**31 - 1
+
+
+class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multilayer perceptron classifier trained with Mixup, on PyTorch.
+
+    The parameters mirror :class:`sklearn.neural_network.MLPClassifier` (Adam
+    solver). Every minibatch is mixed with a random permutation of itself and the
+    network minimises the Mixup loss of Zhang et al. (2018), the objective
+    studied by Zhang et al. (2021):
+
+    .. math::
+
+        \\frac{1}{B} \\sum_i \\lambda_i \\,\\mathrm{CE}(f(\\tilde x_i), y_i)
+        + (1 - \\lambda_i) \\,\\mathrm{CE}(f(\\tilde x_i), y_{\\pi(i)})
+        + \\frac{\\alpha}{2B} \\|W\\|^2,
+        \\quad \\tilde x_i = \\lambda_i x_i + (1 - \\lambda_i) x_{\\pi(i)},
+        \\quad \\lambda_i \\sim \\mathrm{Beta}(a, b).
+
+    The network is a :class:`MixupNeuralNetClassifier` (skorch), built in ``fit``
+    and stored as ``net_``. Labels may be of any type (strings included).
+
+    Read more in the User Guide.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Width of each hidden layer.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Hidden-layer activation.
+    mixup_alpha : float, default=1.0
+        First parameter ``a`` of the Beta law of the mixing weight (not the L2
+        strength, which is ``alpha``).
+    mixup_beta : float, default=None
+        Second parameter ``b``; ``None`` means ``b = a``.
+    mixup_prob : float, default=1.0
+        Probability that a minibatch is mixed; ``0`` is plain training.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), as in ``MLPClassifier``: it
+        adds ``alpha / (2 * batch_size) * ||W||^2`` to each batch loss
+        (Adam's coupled ``weight_decay = alpha / batch_size``).
+    batch_size : int or "auto", default="auto"
+        Minibatch size; ``"auto"`` is ``min(200, n_samples)``. Clipped to
+        ``n_samples``.
+    learning_rate_init : float, default=1e-3
+        Adam learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the training data at every epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified) and stop when
+        the validation accuracy has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the best weights are restored. When False,
+        training stops when the training (Mixup) loss has not improved by ``tol``
+        for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored quantity.
+    device : str, default="auto"
+        PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
+    callbacks : list of (str, skorch.callbacks.Callback), default=None
+        Extra skorch callbacks (copied in ``fit``; the fitted ones are in
+        ``net_.callbacks_``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and the Mixup draws.
+        An int gives identical weights on CPU at every fit; PyTorch's global
+        generator is left as it was. For reproducible cross-validation pass an
+        int (with a RandomState instance, clones share and advance it).
+    verbose : int, default=0
+        Print skorch's per-epoch table when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    net_ : MixupNeuralNetClassifier
+        The fitted skorch net; its module returns logits.
+    loss_curve_ : list of float
+        Mean training (Mixup) loss per epoch, without the L2 term.
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy with ``early_stopping``, else None.
+    n_iter_ : int
+        Number of epochs run.
+    device_ : str
+        Device the network lives on.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : The same network without Mixup.
+    MixupNeuralNetClassifier : Mixup for any PyTorch module (skorch).
+
+    Notes
+    -----
+    ``float64`` input is cast to ``float32`` for PyTorch; ``predict_proba``
+    returns ``float64``. Mixing weights are ordered so that each row keeps the
+    larger one (see :class:`MixupNeuralNetClassifier`), which leaves the expected
+    loss unchanged. A pickled model is moved to the CPU, so a model trained on a
+    GPU loads on a machine without one (``device_`` is then ``"cpu"``).
+
+    References
+    ----------
+    .. [1] Zhang, H., Cisse, M., Dauphin, Y. N. and Lopez-Paz, D. "mixup: Beyond
+       Empirical Risk Minimization", ICLR 2018.
+    .. [2] Zhang, L., Deng, Z., Kawaguchi, K., Ghorbani, A. and Zou, J. "How Does
+       Mixup Help With Robustness and Generalization?", ICLR 2021.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skmixup.neural_network import MixupMLPClassifier
+    >>> X, y = make_classification(n_samples=100, n_features=5, random_state=0)
+    >>> clf = MixupMLPClassifier(hidden_layer_sizes=(16,), max_iter=20,
+    ...                          random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> clf.predict_proba(X[:3]).dtype
+    dtype('float64')
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
+        "mixup_beta": [Interval(Real, 0, None, closed="neither"), None],
+        "mixup_prob": [Interval(Real, 0, 1, closed="both")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [str],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        mixup_alpha=1.0,
+        mixup_beta=None,
+        mixup_prob=1.0,
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.mixup_alpha = mixup_alpha
+        self.mixup_beta = mixup_beta
+        self.mixup_prob = mixup_prob
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the network to ``X, y`` with Mixup, from a fresh initialisation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (cast to float32 for PyTorch).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        rng = check_random_state(self.random_state)
+        self.net_ = self._build_net(X.shape, rng, incremental=False)
+        self.net_.fit(_to_float32(X), y_enc.astype(np.int64))
+        self._record_fit()
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Run one epoch of Mixup training on ``X, y``, without re-initialising.
+
+        Early stopping is not used by ``partial_fit`` (as in ``MLPClassifier``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All class labels; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        first = not hasattr(self, "net_")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            self.classes_ = np.unique(classes)
+            rng = check_random_state(self.random_state)
+            self.net_ = self._build_net(X.shape, rng, incremental=True)
+            self.net_.initialize()
+        elif classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
+            raise ValueError(
+                f"classes={classes!r} is not the same as on the first call to "
+                f"partial_fit, which was {self.classes_!r}."
+            )
+        else:
+            self._disable_early_stopping()
+        unseen = ~np.isin(y, self.classes_)
+        if np.any(unseen):
+            raise ValueError(f"y has labels not in classes_: {np.unique(y[unseen])!r}.")
+        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+        self.net_.partial_fit(_to_float32(X), y_enc, epochs=1)
+        self._record_fit()
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits, in float64).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X):
+        """Log class probabilities (log-softmax of the logits, in float64).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self)
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        logits = self.net_.forward(_to_float32(X), training=False)
+        return logits.numpy().astype(np.float64)
+
+    def _loss_input_gradient(self, X, y):
+        """Gradient of each sample's cross-entropy at its label w.r.t. its input.
+
+        Row ``i`` is ``d CE(f(x_i), y_i) / d x_i`` on raw ``X`` (no preprocessing
+        happens inside this estimator), by autograd in eval mode; ``y`` holds
+        labels from ``classes_``. Returns a float64 array of ``X``'s shape.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],) or not np.all(np.isin(y, self.classes_)):
+            raise ValueError("y must be a 1d array of labels from classes_.")
+        net = self.net_
+        Xt = torch.as_tensor(_to_float32(X), device=net.device)
+        yt = torch.as_tensor(np.searchsorted(self.classes_, y), device=net.device)
+        return _input_gradient(net, Xt, yt, X.shape)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False  # an int random_state is exact on CPU
+        tags.input_tags.sparse = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        net = state.get("net_")
+        if net is not None and torch.device(net.device).type != "cpu":
+            state["net_"] = _net_on_cpu(net)
+            state["device_"] = "cpu"
+        return state
+
+    # ------------------------------------------------------------- helpers
+    def _build_net(self, shape, rng, incremental):
+        n_samples, n_features = shape
+        hidden = tuple(int(h) for h in np.atleast_1d(self.hidden_layer_sizes))
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        batch_size = 200 if self.batch_size == "auto" else self.batch_size
+        batch_size = int(min(batch_size, n_samples))
+        self.device_ = _resolve_device(self.device)
+        seed = int(rng.randint(_MAX_SEED))
+        callbacks = copy.deepcopy(list(self.callbacks or []))
+        train_split = None
+        if self.early_stopping and not incremental:
+            train_split = ValidSplit(
+                self.validation_fraction, stratified=True, random_state=seed
+            )
+            monitor = {
+                "monitor": "valid_acc",
+                "lower_is_better": False,
+                "load_best": True,
+            }
+        else:
+            monitor = {"monitor": "train_loss", "lower_is_better": True}
+        stopper = EarlyStopping(
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            sink=print if self.verbose else noop,
+            **monitor,
+        )
+        callbacks.append(("early_stopping", stopper))
+        return MixupNeuralNetClassifier(
+            MLPModule,
+            module__n_features=n_features,
+            module__n_outputs=len(self.classes_),
+            module__hidden_layer_sizes=hidden,
+            module__activation=self.activation,
+            optimizer=torch.optim.Adam,
+            optimizer__param_groups=[
+                ("*weight", {"weight_decay": self.alpha / batch_size})
+            ],
+            lr=self.learning_rate_init,
+            max_epochs=self.max_iter,
+            batch_size=batch_size,
+            iterator_train__shuffle=self.shuffle,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=self.device_,
+            verbose=self.verbose,
+            mixup_alpha=self.mixup_alpha,
+            mixup_beta=self.mixup_beta,
+            mixup_prob=self.mixup_prob,
+            random_state=seed,
+        )
+
+    def _disable_early_stopping(self):
+        net = self.net_
+        if net.train_split is not None:
+            net.set_params(train_split=None, callbacks__early_stopping=None)
+            net.initialize_callbacks()
+
+    def _record_fit(self):
+        history = self.net_.history
+        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
+        self.n_iter_ = len(history)
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        if self.net_.train_split is not None and "valid_acc" in history[-1]:
+            self.validation_scores_ = [float(v) for v in history[:, "valid_acc"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+
+
+def _to_float32(X):
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    torch_device = torch.device(device)  # raises on a malformed name
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    return device
+
+
+def _net_on_cpu(net):
+    """A copy of a skorch net whose tensors are all on the CPU.
+
+    Uses the net's own pickling state with the device switched to ``"cpu"``, so
+    skorch's unpickler maps every CUDA tensor (module, optimizer, criterion) to
+    the CPU.
+    """
+    state = net.__getstate__()
+    state["device"] = "cpu"
+    cpu_net = type(net).__new__(type(net))
+    cpu_net.__setstate__(state)
+    return cpu_net
