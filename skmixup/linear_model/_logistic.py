@@ -298,7 +298,7 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
 
         Every sample gets a fresh ``lam ~ Beta(mixup_alpha, mixup_beta)`` and a
         partner drawn uniformly inside the chunk; the model then takes one gradient
-        step per minibatch of 256 mixed samples (soft labels), with step size
+        step per minibatch of 32 mixed samples (soft labels), with step size
         ``1 / (L sqrt(t))``, where ``L`` bounds the curvature of the minibatch loss
         and ``t`` counts the steps taken so far (``t_``). The ridge term uses the
         chunk's size for ``n``. Use :meth:`fit` when the data fit in memory: it
@@ -335,7 +335,7 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         self.n_iter_ = 1
         return self
 
-    def _sgd_pass(self, X, Y, sample_weight, batch_size=256):
+    def _sgd_pass(self, X, Y, sample_weight, batch_size=32):
         rng = self._rng
         n = X.shape[0]
         lam = sample_beta(self.mixup_alpha, self.mixup_beta, n, rng)

@@ -1,0 +1,399 @@
+"""Behaviour of MixupLogisticRegression and of its loss object."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse, special
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from skmixup._mixing import beta_quadrature, draw_partners, dtilde_quadrature
+from skmixup.linear_model import MixupLogisticRegression
+from skmixup.linear_model._loss import MixupLoss
+
+
+def _data(n=60, d=4, K=3, seed=0):
+    X, y = make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=min(d, 3),
+        n_redundant=0,
+        n_classes=K,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+def _pair_form_mixup_loss(Z, Y, a, b, n_nodes=32):
+    """The paper's Eq. (1) written out: all n^2 pairs, Beta(a, b) quadrature,
+    mixed inputs (here: mixed logits) and mixed labels. O(n^2 Q K)."""
+    lam, w = beta_quadrature(a, b, n_nodes)
+    total = 0.0
+    for lq, wq in zip(lam, w, strict=True):
+        U = lq * Z[:, None, :] + (1 - lq) * Z[None, :, :]
+        T = lq * Y[:, None, :] + (1 - lq) * Y[None, :, :]
+        if Z.shape[1] == 1:
+            ce = np.logaddexp(0, U[..., 0]) - T[..., 0] * U[..., 0]
+        else:
+            ce = special.logsumexp(U, axis=-1) - (T * U).sum(-1)
+        total += wq * ce.mean()
+    return total
+
+
+def _targets(y, K):
+    return y[:, None].astype(float) if K == 2 else np.eye(K)[y]
+
+
+# --------------------------------------------------------------- the objective
+@pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize("a, b", [(1.0, 1.0), (0.2, 0.2), (5.0, 0.5)])
+def test_exact_loss_equals_pair_form_of_eq1(K, a, b):
+    # Lemma 3.1 identity: the D~ form with unmixed labels that the solver uses
+    # equals the paper's double sum with mixed labels, to quadrature precision.
+    X, y = _data(K=K)
+    clf = MixupLogisticRegression(mixup_alpha=a, mixup_beta=b, n_quadrature=32)
+    clf.fit(X + 0.5, y)  # uncentered data, with intercept
+    Z = clf.decision_function(X + 0.5).reshape(len(y), -1)
+    expected = _pair_form_mixup_loss(Z, _targets(y, K), a, b)
+    assert clf.mixup_loss(X + 0.5, y) == pytest.approx(expected, abs=1e-10)
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_exact_loss_matches_monte_carlo_of_explicit_mixup(K, global_random_seed):
+    # Independent route: mix raw inputs and labels with lam ~ Beta(a, b) and uniform
+    # pairs, score with predict_log_proba, average. Must agree within 3 SE.
+    X, y = _data(n=80, K=K, seed=1)
+    clf = MixupLogisticRegression(mixup_alpha=0.4, random_state=0).fit(X, y)
+    exact = clf.mixup_loss(X, y)
+    rng = np.random.RandomState(global_random_seed)
+    m = 40_000
+    i, j = rng.randint(0, len(y), m), rng.randint(0, len(y), m)
+    lam = rng.beta(0.4, 0.4, m)
+    Xm = lam[:, None] * X[i] + (1 - lam[:, None]) * X[j]
+    Y = np.eye(K)[y]
+    Ym = lam[:, None] * Y[i] + (1 - lam[:, None]) * Y[j]
+    losses = -(Ym * clf.predict_log_proba(Xm)).sum(axis=1)
+    se = losses.std() / np.sqrt(m)
+    assert abs(losses.mean() - exact) < 3 * se
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    K=st.sampled_from([1, 3]),
+    fit_intercept=st.booleans(),
+    partners=st.sampled_from([2, "all"]),
+    weighted=st.booleans(),
+    use_sparse=st.booleans(),
+    a=st.floats(0.1, 5.0),
+    b=st.floats(0.1, 5.0),
+    seed=st.integers(0, 1000),
+)
+def test_gradient_matches_finite_differences(
+    K, fit_intercept, partners, weighted, use_sparse, a, b, seed
+):
+    rng = np.random.RandomState(seed)
+    n, d = 15, 3
+    X = rng.randn(n, d)
+    X[rng.rand(n, d) < 0.3] = 0.0
+    y = rng.randint(0, max(K, 2), n)
+    Y = _targets(y, 2 if K == 1 else K)
+    sw = rng.rand(n) + 0.1 if weighted else np.ones(n)
+    sw /= sw.sum()
+    nodes, weights = dtilde_quadrature(a, b, 8)
+    part, pw = draw_partners(n, partners, rng, sw)
+    loss = MixupLoss(K, d, fit_intercept, nodes, weights, part, pw)
+    coef = rng.randn(loss.n_dof)
+    Xin = sparse.csr_matrix(X) if use_sparse else X
+    value, grad = loss.loss_gradient(coef, Xin, Y, sw, l2_reg_strength=0.3)
+    h = 1e-6
+    numeric = np.array(
+        [
+            (
+                loss.loss(coef + h * e, Xin, Y, sw, 0.3)
+                - loss.loss(coef - h * e, Xin, Y, sw, 0.3)
+            )
+            / (2 * h)
+            for e in np.eye(loss.n_dof)
+        ]
+    )
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+    assert value == pytest.approx(loss.loss(coef, X, Y, sw, 0.3), rel=1e-12)
+
+
+def test_huge_logits_fall_back_to_the_exact_path():
+    # Logit gaps beyond exp's range: the factorised exponentials underflow, and the
+    # loss must switch to the max-shifted evaluation instead of returning inf/nan.
+    X, y = _data(n=30, K=3)
+    sw = np.full(30, 1 / 30)
+    nodes, weights = dtilde_quadrature(1.0, 1.0, 16)
+    part, pw = draw_partners(30, 4, np.random.RandomState(0))
+    loss = MixupLoss(3, X.shape[1], True, nodes, weights, part, pw)
+    coef = np.random.RandomState(1).randn(loss.n_dof) * 500
+    value, grad = loss.loss_gradient(coef, X, np.eye(3)[y], sw)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    Z = loss.logits(coef, X)
+    # reference: direct evaluation with a per-entry maximum
+    ref = 0.0
+    for p in range(4):
+        U = (
+            nodes[:, None, None] * Z[None]
+            + (1 - nodes)[:, None, None] * Z[part[:, p]][None]
+        )
+        ce = special.logsumexp(U, axis=-1) - U[:, np.arange(30), y]
+        ref += (weights @ ce).mean() / 4
+    assert value == pytest.approx(ref, rel=1e-10)
+
+
+# -------------------------------------------------------------- the estimator
+def test_tiny_alpha_reproduces_sklearn_logistic_regression():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    ours = MixupLogisticRegression(mixup_alpha=1e-5, C=0.5, tol=1e-8, random_state=0)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000)
+    ours.fit(X, y)
+    ref.fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-4)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=2e-4)
+
+
+def test_alpha_beta_symmetry():
+    X, y = _data(K=3)
+    c1 = MixupLogisticRegression(
+        mixup_alpha=5.0, mixup_beta=0.5, random_state=4, tol=1e-8
+    )
+    c2 = MixupLogisticRegression(
+        mixup_alpha=0.5, mixup_beta=5.0, random_state=4, tol=1e-8
+    )
+    np.testing.assert_allclose(c1.fit(X, y).coef_, c2.fit(X, y).coef_, atol=1e-6)
+
+
+def test_mixup_shrinks_and_softens_compared_with_erm():
+    X, y = _data(n=200, K=3, seed=2)
+    erm = MixupLogisticRegression(mixup_alpha=1e-6, C=np.inf, random_state=0).fit(X, y)
+    mix = MixupLogisticRegression(mixup_alpha=1.0, C=np.inf, random_state=0).fit(X, y)
+    assert np.linalg.norm(mix.coef_) < 0.8 * np.linalg.norm(erm.coef_)
+    # soft labels: Mixup predictions are less confident on the training set
+    assert (
+        mix.predict_proba(X).max(axis=1).mean()
+        < erm.predict_proba(X).max(axis=1).mean()
+    )
+
+
+def test_separable_breast_cancer_mixup_is_finite_with_smaller_norm():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    mix = MixupLogisticRegression(C=np.inf, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(mix.coef_))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        erm = LogisticRegression(C=1e4, max_iter=5000).fit(X, y)
+    assert np.linalg.norm(mix.coef_) < 0.5 * np.linalg.norm(erm.coef_)
+    assert mix.score(X, y) > 0.95
+
+
+def test_fitted_coef_minimises_the_objective():
+    X, y = _data(n=50, K=3)
+    clf = MixupLogisticRegression(n_partners="all", C=np.inf, tol=1e-9).fit(X, y)
+    best = clf.mixup_loss(X, y)
+    rng = np.random.RandomState(0)
+    for _ in range(5):
+        other = clone(clf).set_params(warm_start=True)
+        other.coef_ = clf.coef_ + 1e-2 * rng.randn(*clf.coef_.shape)
+        other.intercept_ = clf.intercept_.copy()
+        other.classes_ = clf.classes_
+        other.n_features_in_ = clf.n_features_in_
+        assert other.mixup_loss(X, y) > best
+
+
+def test_same_seed_same_coef_and_different_seed_differs():
+    X, y = _data(n=80, K=3)
+    c1 = MixupLogisticRegression(random_state=7).fit(X, y).coef_
+    c2 = MixupLogisticRegression(random_state=7).fit(X, y).coef_
+    c3 = MixupLogisticRegression(random_state=8).fit(X, y).coef_
+    np.testing.assert_array_equal(c1, c2)
+    assert not np.allclose(c1, c3)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_float32_stays_float32_and_matches_float64(K):
+    X, y = _data(n=100, K=K)
+    c64 = MixupLogisticRegression(random_state=0, tol=1e-6).fit(X, y)
+    c32 = MixupLogisticRegression(random_state=0, tol=1e-6).fit(X.astype(np.float32), y)
+    assert c32.coef_.dtype == np.float32 and c32.intercept_.dtype == np.float32
+    assert c64.coef_.dtype == np.float64
+    np.testing.assert_allclose(c32.coef_, c64.coef_, atol=1e-3)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_sparse_equals_dense(K):
+    X, y = _data(n=80, K=K)
+    X[np.abs(X) < 0.5] = 0
+    dense = MixupLogisticRegression(random_state=1, tol=1e-8).fit(X, y)
+    sp = MixupLogisticRegression(random_state=1, tol=1e-8).fit(sparse.csr_matrix(X), y)
+    np.testing.assert_allclose(sp.coef_, dense.coef_, atol=1e-6)
+    np.testing.assert_allclose(
+        sp.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X), atol=1e-6
+    )
+
+
+def test_integer_weights_equal_repetition_with_all_pairs():
+    # With n_partners="all" the objective is the expectation over partner draws, and
+    # a weight of k is exactly k copies of the row.
+    X, y = _data(n=30, K=3)
+    w = np.random.RandomState(0).randint(0, 3, size=30)
+    params = dict(n_partners="all", tol=1e-9, C=2.0)
+    weighted = MixupLogisticRegression(**params).fit(X, y, sample_weight=w)
+    repeated = MixupLogisticRegression(**params).fit(
+        np.repeat(X, w, 0), np.repeat(y, w)
+    )
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-6)
+
+
+def test_weights_equal_repetition_in_expectation_over_seeds():
+    X, y = _data(n=40, K=2)
+    w = np.r_[np.full(20, 2), np.ones(20)].astype(int)
+    mean_w = np.mean(
+        [
+            MixupLogisticRegression(n_partners=2, random_state=s)
+            .fit(X, y, sample_weight=w)
+            .coef_
+            for s in range(20)
+        ],
+        axis=0,
+    )
+    mean_r = np.mean(
+        [
+            MixupLogisticRegression(n_partners=2, random_state=s)
+            .fit(np.repeat(X, w, 0), np.repeat(y, w))
+            .coef_
+            for s in range(20)
+        ],
+        axis=0,
+    )
+    exact = MixupLogisticRegression(n_partners="all").fit(X, y, sample_weight=w).coef_
+    scale = np.linalg.norm(exact)
+    assert np.linalg.norm(mean_w - exact) < 0.05 * scale
+    assert np.linalg.norm(mean_r - exact) < 0.05 * scale
+
+
+def test_class_weight_balanced_moves_the_boundary():
+    X, y = _data(n=120, K=2)
+    keep = (y == 1) | (np.arange(len(y)) % 4 == 0)
+    X, y = X[keep], y[keep]
+    plain = MixupLogisticRegression(random_state=0).fit(X, y)
+    bal = MixupLogisticRegression(class_weight="balanced", random_state=0).fit(X, y)
+    assert (bal.predict(X) == 0).sum() > (plain.predict(X) == 0).sum()
+
+
+def test_predict_proba_is_consistent():
+    X, y = _data(n=90, K=3)
+    clf = MixupLogisticRegression(random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_allclose(np.log(proba), clf.predict_log_proba(X), atol=1e-12)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X))
+
+
+def test_string_labels_and_pickle():
+    X, y = _data(n=60, K=2)
+    labels = np.array(["no", "yes"])[y]
+    clf = MixupLogisticRegression(random_state=0).fit(X, labels)
+    assert set(clf.predict(X)) <= {"no", "yes"}
+    clone_ = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone_.predict_proba(X), clf.predict_proba(X))
+
+
+def test_max_iter_warns():
+    X, y = _data(n=60, K=3)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        MixupLogisticRegression(max_iter=2, tol=1e-12, random_state=0).fit(X, y)
+
+
+def test_warm_start_starts_from_the_previous_solution():
+    X, y = _data(n=60, K=3)
+    clf = MixupLogisticRegression(random_state=0, tol=1e-6).fit(X, y)
+    clf.set_params(warm_start=True)
+    assert clf.fit(X, y).n_iter_ <= 2
+
+
+def test_partial_fit_streams_towards_the_fit():
+    X, y = _data(n=600, K=3, seed=3)
+    # C=inf: both minimise the same objective (the ridge of partial_fit is per chunk)
+    full = MixupLogisticRegression(C=np.inf, random_state=0).fit(X, y)
+    stream = MixupLogisticRegression(C=np.inf, random_state=0)
+    losses = []
+    for _epoch in range(15):
+        for chunk in np.array_split(np.arange(600), 6):
+            stream.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
+        losses.append(stream.mixup_loss(X[:300], y[:300]))
+    assert losses[-1] < losses[0]
+    assert stream.score(X, y) > full.score(X, y) - 0.05
+    assert (
+        stream.mixup_loss(X[:300], y[:300]) < full.mixup_loss(X[:300], y[:300]) + 0.05
+    )
+
+
+def test_partial_fit_needs_classes_first_and_checks_labels():
+    X, y = _data(n=30, K=3)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MixupLogisticRegression().partial_fit(X, y)
+    clf = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not seen in fit"):
+        clf.partial_fit(X, np.full(30, 5))
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_raises(bad):
+    X, y = _data(n=20)
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MixupLogisticRegression().fit(X, y)
+
+
+def test_single_class_raises():
+    X, _ = _data(n=20)
+    with pytest.raises(ValueError, match="only one class"):
+        MixupLogisticRegression().fit(X, np.zeros(20))
+
+
+def test_wrong_shapes_raise():
+    X, y = _data(n=20)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        MixupLogisticRegression().fit(X, y[:-1])
+    clf = MixupLogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :2])
+
+
+def test_negative_weights_raise():
+    X, y = _data(n=20)
+    w = np.ones(20)
+    w[0] = -1
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        MixupLogisticRegression().fit(X, y, sample_weight=w)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mixup_alpha": 0}, "mixup_alpha"),
+        ({"mixup_beta": -1.0}, "mixup_beta"),
+        ({"n_partners": 0}, "n_partners"),
+        ({"n_partners": "some"}, "n_partners"),
+        ({"n_quadrature": 0}, "n_quadrature"),
+        ({"C": -1}, "C"),
+    ],
+)
+def test_invalid_parameters_raise(params, match):
+    X, y = _data(n=20)
+    with pytest.raises(ValueError, match=match):
+        MixupLogisticRegression(**params).fit(X, y)
