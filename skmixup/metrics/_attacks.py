@@ -101,7 +101,7 @@ def fgsm(
     scale = _check_feature_scale(feature_scale, X.shape[1])
     low, high = _check_clip(clip, X.shape[1])
     G, _ = _loss_gradient(estimator, X, np.asarray(y), y_idx, wrap, gradient)
-    D = _ascent_direction(G, norm, scale)
+    D = _ascent_direction(G, norm, scale, overwrite=True)
     D *= eps
     D += X
     return _clip(D, low, high).astype(dtype, copy=False)
@@ -330,10 +330,14 @@ def _clip(X, low, high):
     return X
 
 
-def _ascent_direction(G, norm, scale):
-    """Steepest ascent step of unit size in the scaled ball, as a new array."""
+def _ascent_direction(G, norm, scale, *, overwrite=False):
+    """Steepest ascent step of unit size in the scaled ball.
+
+    With ``overwrite=True`` the result is written into ``G`` (no new n x d array:
+    allocating one costs as much as a pass over it).
+    """
     if norm == "inf":
-        D = np.sign(G)
+        D = np.sign(G, out=G if overwrite else None)
         if scale is not None:
             D *= scale
         return D

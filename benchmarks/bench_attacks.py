@@ -1,0 +1,227 @@
+"""Throughput of skmixup's FGSM against ART and a hand-written torch FGSM.
+
+Data: ``make_classification(n_samples=50_000, n_features=100, n_informative=30,
+n_classes=10, random_state=0)``; models: LogisticRegression and
+MLPClassifier(hidden_layer_sizes=(256,)), both fitted briefly (the timing is of the
+attack, not of the fit). For each model the table gives the attacked samples per
+second of
+
+* ``skmixup fgsm`` (:func:`skmixup.metrics.fgsm`, float64 numpy);
+* ART's FastGradientMethod with its default ``batch_size=32`` (timed on the first
+  5,000 samples and scaled to all, as its time is linear in them) and with
+  ``batch_size=1024``, through ``SklearnClassifier`` for the LogisticRegression. ART
+  has no gradient for ``MLPClassifier`` (its generic scikit-learn wrapper refuses
+  FGSM), so for the MLP ART runs through ``PyTorchClassifier`` on a torch copy of the
+  same weights;
+* a hand-written torch FGSM (float32, CPU, one batch, numpy conversion included);
+* one ``predict_proba`` call, the unit of the "x predict_proba" column.
+
+Run ``python benchmarks/bench_attacks.py`` (``--quick`` uses 5,000 samples).
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from skmixup.metrics import fgsm
+
+EPS = 0.1
+ART_SMALL_BATCH_ROWS = 5_000
+
+
+def best_time(func, *, min_total=1.0, max_repeats=5):
+    """Best wall time of ``func()``: repeats until ``min_total`` s or max_repeats."""
+    times, result = [], None
+    while len(times) < max_repeats and (not times or sum(times) < min_total):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def torch_layers(model):
+    """(weight, bias) float32 tensors of the model, in x @ W + b layout."""
+    import torch
+
+    if isinstance(model, LogisticRegression):
+        pairs = [(model.coef_.T, model.intercept_)]
+    else:
+        pairs = list(zip(model.coefs_, model.intercepts_, strict=True))
+    return [
+        (torch.tensor(W, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+        for W, b in pairs
+    ]
+
+
+def torch_module(layers):
+    import torch
+
+    modules = []
+    for i, (W, b) in enumerate(layers):
+        linear = torch.nn.Linear(W.shape[0], W.shape[1])
+        with torch.no_grad():
+            linear.weight.copy_(W.T)
+            linear.bias.copy_(b)
+        modules.append(linear)
+        if i < len(layers) - 1:
+            modules.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*modules)
+
+
+def torch_fgsm(layers, X, y):
+    import torch
+
+    Xt = torch.from_numpy(X.astype(np.float32)).requires_grad_(True)
+    H = Xt
+    for W, b in layers[:-1]:
+        H = torch.relu(H @ W + b)
+    logits = H @ layers[-1][0] + layers[-1][1]
+    loss = torch.nn.functional.cross_entropy(
+        logits, torch.from_numpy(y), reduction="sum"
+    )
+    (grad,) = torch.autograd.grad(loss, Xt)
+    return (Xt + EPS * grad.sign()).detach().numpy()
+
+
+def art_fgsm(model, layers, X, y, batch_size):
+    from art.attacks.evasion import FastGradientMethod
+
+    if isinstance(model, LogisticRegression):
+        from art.estimators.classification import SklearnClassifier
+
+        classifier = SklearnClassifier(model=model)
+    else:
+        import torch
+        from art.estimators.classification import PyTorchClassifier
+
+        classifier = PyTorchClassifier(
+            model=torch_module(layers),
+            loss=torch.nn.CrossEntropyLoss(),
+            input_shape=(X.shape[1],),
+            nb_classes=len(model.classes_),
+            device_type="cpu",
+        )
+    attack = FastGradientMethod(classifier, eps=EPS, batch_size=batch_size)
+    onehot = np.eye(len(model.classes_))[y]
+    return lambda: attack.generate(X, y=onehot)
+
+
+def bench_model(name, model, X, y, rows):
+    t_proba, _ = best_time(lambda: model.predict_proba(X))
+    t_ours, ours = best_time(lambda: fgsm(model, X, y, eps=EPS))
+    n = X.shape[0]
+
+    def add(method, seconds, X_adv=None):
+        agree = ""
+        if X_adv is not None:
+            agree = f"{np.mean(np.sign(X_adv - X) == np.sign(ours - X)):.4f}"
+        rows.append(
+            (
+                name,
+                method,
+                seconds,
+                n / seconds,
+                seconds / t_ours,
+                seconds / t_proba,
+                agree,
+            )
+        )
+
+    add("skmixup fgsm", t_ours)
+    try:
+        import art  # noqa: F401
+    except ImportError:
+        rows.append(
+            (
+                name,
+                "ART: not installed (pip install adversarial-robustness-toolbox)",
+                *[float("nan")] * 4,
+                "",
+            )
+        )
+    else:
+        layers = torch_layers(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for batch in (32, 1024):
+                # ART's default batch of 32 is slow: time it on a subset and
+                # report its throughput (it is linear in the number of samples).
+                m = min(n, ART_SMALL_BATCH_ROWS) if batch == 32 else n
+                run = art_fgsm(model, layers, X[:m], y[:m], batch)
+                seconds, X_adv = best_time(run, max_repeats=3)
+                seconds *= n / m
+                if m < n:
+                    X_adv = np.vstack([X_adv, ours[m:]])
+                wrapper = (
+                    "Sklearn" if isinstance(model, LogisticRegression) else ("PyTorch")
+                )
+                add(f"ART {wrapper}Classifier batch {batch}", seconds, X_adv)
+    try:
+        layers = torch_layers(model)
+    except ImportError:
+        rows.append((name, "torch: not installed", *[float("nan")] * 4, ""))
+    else:
+        seconds, X_adv = best_time(lambda: torch_fgsm(layers, X, y))
+        add("hand-written torch fgsm (float32)", seconds, X_adv)
+    add("one predict_proba", t_proba)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 samples")
+    args = parser.parse_args(argv)
+    n_samples = 5_000 if args.quick else 50_000
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=100,
+        n_informative=30,
+        n_classes=10,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        models = {
+            "LogisticRegression": LogisticRegression(max_iter=20).fit(X, y),
+            "MLPClassifier(256,)": MLPClassifier(
+                (256,), max_iter=3, random_state=0
+            ).fit(X, y),
+        }
+    try:
+        import art
+
+        art_version = art.__version__
+    except ImportError:
+        art_version = "not installed"
+    print(
+        f"FGSM eps={EPS} on make_classification(n_samples={n_samples}, "
+        f"n_features=100, n_classes=10); ART {art_version}; best of up to 5 runs"
+    )
+    rows = []
+    for name, model in models.items():
+        bench_model(name, model, X, y, rows)
+    header = (
+        f"{'model':<20} {'method':<40} {'seconds':>9} {'samples/s':>11} "
+        f"{'x ours':>8} {'x proba':>8} {'sign agree':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, method, seconds, rate, vs_ours, vs_proba, agree in rows:
+        print(
+            f"{name:<20} {method:<40} {seconds:>9.4f} {rate:>11,.0f} "
+            f"{vs_ours:>8.2f} {vs_proba:>8.2f} {agree:>10}"
+        )
+    print(
+        "x ours: time relative to skmixup fgsm (= our speedup over that method); "
+        "x proba: time relative to one predict_proba; sign agree: fraction of "
+        "coordinates whose perturbation sign equals ours."
+    )
+
+
+if __name__ == "__main__":
+    main()
