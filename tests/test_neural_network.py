@@ -1,0 +1,351 @@
+"""Behaviour of skmixup.neural_network (needs the torch extra)."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from scipy import stats  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from skorch.callbacks import Callback, Checkpoint  # noqa: E402
+
+from skmixup.neural_network import (  # noqa: E402
+    MixupMLPClassifier,
+    MixupNeuralNetClassifier,
+    MLPModule,
+    TensorBatchIterator,
+)
+from skmixup.neural_network._mlp import _net_on_cpu  # noqa: E402
+
+FAST = {
+    "hidden_layer_sizes": (16,),
+    "max_iter": 15,
+    "batch_size": 32,
+    "learning_rate_init": 0.01,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    return X, np.array(["ant", "bee", "cat"])[y]
+
+
+def _weights(clf):
+    return [p.detach().cpu().numpy().copy() for p in clf.net_.module_.parameters()]
+
+
+def _net(**kw):
+    params = dict(
+        module=MLPModule,
+        module__n_features=6,
+        module__n_outputs=3,
+        module__hidden_layer_sizes=(8,),
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=3,
+        batch_size=32,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    )
+    params.update(kw)
+    return MixupNeuralNetClassifier(**params)
+
+
+# ----------------------------------------------------------------- estimator
+def test_fit_predict_string_labels(data):
+    X, y = data
+    clf = MixupMLPClassifier(**FAST).fit(X, y)
+    assert set(clf.predict(X)) <= set(y)
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert clf.n_iter_ == len(clf.loss_curve_) <= 15
+    assert clf.device_ == "cpu" and clf.n_features_in_ == 6
+    assert clf.net_.module_.layers[0].weight.dtype == torch.float32
+
+
+def test_same_seed_same_weights_and_global_rng_untouched(data):
+    X, y = data
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = MixupMLPClassifier(**FAST).fit(X, y)
+    assert torch.equal(before, torch.get_rng_state())
+    b = MixupMLPClassifier(**FAST).fit(X, y)
+    for wa, wb in zip(_weights(a), _weights(b), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    c = MixupMLPClassifier(**{**FAST, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(_weights(a)[0], _weights(c)[0])
+
+
+def test_tiny_alpha_matches_plain_training(data):
+    # lam ~ Beta(1e-4, 1e-4) is 0 or 1; with the larger weight kept by each row
+    # every batch is the clean batch, so training equals mixup_prob=0 exactly.
+    X, y = data
+    mix = MixupMLPClassifier(mixup_alpha=1e-4, **FAST).fit(X, y)
+    plain = MixupMLPClassifier(mixup_prob=0.0, **FAST).fit(X, y)
+    for wa, wb in zip(_weights(mix), _weights(plain), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    mixed = MixupMLPClassifier(mixup_alpha=1.0, **FAST).fit(X, y)
+    assert not np.allclose(_weights(mixed)[0], _weights(plain)[0], atol=1e-3)
+
+
+def test_early_stopping_stops_early(data):
+    X, y = data
+    clf = MixupMLPClassifier(
+        hidden_layer_sizes=(16,),
+        max_iter=500,
+        early_stopping=True,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.n_iter_ < 500
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_partial_fit(data):
+    X, y = data
+    clf = MixupMLPClassifier(hidden_layer_sizes=(16,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:100], y[:100], classes=np.unique(y))
+    clf.partial_fit(X[100:], y[100:])
+    assert clf.n_iter_ == 2
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X[:5], np.array(["dog"] * 5))
+    # partial_fit after an early-stopping fit trains one epoch on all the data
+    es = MixupMLPClassifier(early_stopping=True, **FAST).fit(X, y)
+    n_iter = es.n_iter_
+    es.partial_fit(X, y)
+    assert es.n_iter_ == n_iter + 1
+
+
+def test_pickle_round_trip(data):
+    X, y = data
+    clf = MixupMLPClassifier(**FAST).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.device_ == "cpu"
+    # the CPU copy made for GPU nets keeps the weights and optimizer state
+    copy = _net_on_cpu(clf.net_)
+    for p, q in zip(
+        copy.module_.parameters(), clf.net_.module_.parameters(), strict=True
+    ):
+        assert p.device.type == "cpu" and torch.equal(p, q)
+    loaded.partial_fit(X, y)  # training can go on after loading
+
+
+def test_pipeline_grid_search_cross_val(data):
+    X, y = data
+    pipe = make_pipeline(StandardScaler(), MixupMLPClassifier(**FAST))
+    grid = GridSearchCV(pipe, {"mixupmlpclassifier__mixup_alpha": [0.2, 2.0]}, cv=2)
+    grid.fit(X, y)
+    assert grid.best_params_["mixupmlpclassifier__mixup_alpha"] in (0.2, 2.0)
+    scores = cross_val_score(MixupMLPClassifier(**FAST), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.6)
+
+
+def test_callbacks_and_history(data):
+    X, y = data
+
+    class Count(Callback):
+        def initialize(self):
+            self.epochs_ = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs_ += 1
+
+    counter = Count()
+    clf = MixupMLPClassifier(callbacks=[("count", counter)], **FAST).fit(X, y)
+    fitted = dict(clf.net_.callbacks_)["count"]
+    assert fitted is not counter and fitted.epochs_ == clf.n_iter_
+    assert clf.net_.history[-1, "train_batch_count"] == 8  # 240 rows, batch 32
+    assert clf.loss_curve_ == list(clf.net_.history[:, "train_loss"])
+
+
+def test_input_gradient_matches_finite_differences(data):
+    X, y = data
+    clf = MixupMLPClassifier(**{**FAST, "activation": "tanh"}).fit(X, y)
+    X32 = X[:4].astype(np.float32).astype(np.float64)
+    grad = clf._loss_input_gradient(X32, y[:4])
+    assert grad.shape == (4, 6) and grad.dtype == np.float64
+
+    def loss(x, i):
+        logp = clf.predict_log_proba(x[None])[0]
+        return -logp[np.searchsorted(clf.classes_, y[i])]
+
+    h = 1e-2
+    for i in range(4):
+        for k in range(6):
+            e = np.zeros(6)
+            e[k] = h
+            fd = (loss(X32[i] + e, i) - loss(X32[i] - e, i)) / (2 * h)
+            assert abs(fd - grad[i, k]) < 2e-3 + 1e-2 * abs(fd)
+
+
+def test_invalid_device():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    X, y = make_classification(n_samples=20, random_state=0)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        MixupMLPClassifier(device="cuda", max_iter=1).fit(X, y)
+
+
+# ---------------------------------------------------------------- skorch net
+class _RecordingNet(MixupNeuralNetClassifier):
+    def _sample_lambda(self, n_samples):
+        lam = super()._sample_lambda(n_samples)
+        self.recorded_.append(lam)
+        return lam
+
+
+@pytest.mark.parametrize("a, b", [(0.4, None), (2.0, 0.5)])
+def test_lambda_law_in_train_step(a, b, global_random_seed):
+    # X = identity: the mixed input of row i is lam_i e_i + (1 - lam_i) e_j, so the
+    # weights actually applied can be read off the module's input.
+    n = 60
+    X = np.eye(n, dtype=np.float32)
+    y = np.arange(n) % 3
+    seen = []
+    net = _RecordingNet(
+        module=torch.nn.Linear,
+        module__in_features=n,
+        module__out_features=3,
+        mixup_alpha=a,
+        mixup_beta=b,
+        max_epochs=20,
+        batch_size=n,
+        train_split=None,
+        verbose=0,
+        random_state=global_random_seed,
+    )
+    net.recorded_ = []
+    net.initialize()
+    net.module_.register_forward_pre_hook(
+        lambda mod, inp: (
+            seen.append(inp[0].detach().numpy().copy()) if mod.training else None
+        )
+    )
+    net.partial_fit(X, y)
+    raw = np.concatenate(net.recorded_)
+    beta = a if b is None else b
+    assert raw.size == 20 * n
+    assert stats.kstest(raw, stats.beta(a, beta).cdf).pvalue > 1e-3
+    mixed = np.concatenate(seen)
+    applied = mixed.max(axis=1)  # = max(lam, 1 - lam) unless i == pi(i)
+    off_diag = np.sort(mixed, axis=1)[:, -2] > 0
+    law = stats.beta(a, beta)
+
+    def folded_cdf(t):
+        return np.clip(law.cdf(t) - law.cdf(1 - t), 0, 1)
+
+    assert stats.kstest(applied[off_diag], folded_cdf).pvalue > 1e-3
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_net_mixup_prob_and_odd_batches():
+    X, y = make_classification(n_samples=101, n_features=6, random_state=0)
+    X = X.astype(np.float32)
+    net = _RecordingNet(
+        module=MLPModule,
+        module__n_features=6,
+        module__n_outputs=2,
+        module__hidden_layer_sizes=(8,),
+        mixup_prob=0.5,
+        max_epochs=40,
+        batch_size=10,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    )
+    net.recorded_ = []
+    net.fit(X, y)
+    sizes = [len(r) for r in net.recorded_]
+    assert set(sizes) <= {10, 1}  # 101 rows: ten batches of 10 and one of 1
+    frac = len(sizes) / (40 * 11)
+    assert 0.4 < frac < 0.6
+    assert net.history[-1, "train_batch_count"] == 11
+
+
+def test_net_with_validation_checkpoint_and_pickle(tmp_path):
+    X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    X = X.astype(np.float32)
+    cp = Checkpoint(dirname=str(tmp_path), monitor="valid_loss_best")
+    net = _net(module__n_outputs=2, train_split=None, callbacks=[cp], max_epochs=4)
+    net.set_params(train_split=__import__("skorch").dataset.ValidSplit(4))
+    net.fit(X, y)
+    assert {"valid_loss", "valid_acc", "train_loss"} <= set(net.history[-1])
+    assert (tmp_path / "params.pt").exists()
+    proba = net.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    loaded = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+    g = net._loss_input_gradient(X[:3], y[:3])
+    assert g.shape == (3, 6) and g.dtype == np.float64
+
+
+def test_net_rejects_bad_mixup_params():
+    X = np.zeros((10, 6), dtype=np.float32)
+    y = np.arange(10) % 3
+    with pytest.raises(ValueError, match="mixup_alpha"):
+        _net(mixup_alpha=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="mixup_prob"):
+        _net(mixup_prob=1.5).fit(X, y)
+
+
+def test_iterator_matches_dataloader_and_falls_back():
+    from skorch.dataset import Dataset
+
+    X = np.arange(14, dtype=np.float32).reshape(7, 2)
+    y = np.arange(7)
+    ds = Dataset(X, y)
+    fast = list(TensorBatchIterator(ds, batch_size=3))
+    assert [len(b[0]) for b in fast] == [3, 3, 1]
+    np.testing.assert_array_equal(torch.cat([b[0] for b in fast]).numpy(), X)
+    gen = torch.Generator().manual_seed(0)
+    shuffled = list(TensorBatchIterator(ds, batch_size=3, shuffle=True, generator=gen))
+    assert sorted(torch.cat([b[1] for b in shuffled]).tolist()) == list(range(7))
+    assert len(TensorBatchIterator(ds, batch_size=3, drop_last=True)) == 2
+    # a dict input is not array-backed: handed to a DataLoader
+    it = TensorBatchIterator(Dataset({"a": X}, y), batch_size=3)
+    assert it.loader_ is not None and len(list(it)) == 3
+
+
+def test_net_skorch_dataloader_still_works():
+    X, y = make_classification(n_samples=64, n_features=6, random_state=0)
+    net = _net(module__n_outputs=2, iterator_train=torch.utils.data.DataLoader)
+    net.fit(X.astype(np.float32), y)
+    assert len(net.history) == 3
+
+
+# ---------------------------------------------------------------------- CUDA
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_and_pickle_to_cpu(data):
+    X, y = data
+    clf = MixupMLPClassifier(device="cuda", **FAST).fit(X, y)
+    assert clf.device_ == "cuda"
+    assert next(clf.net_.module_.parameters()).is_cuda
+    before = torch.cuda.get_rng_state()
+    clf2 = MixupMLPClassifier(device="cuda", **FAST).fit(X, y)
+    assert torch.equal(before, torch.cuda.get_rng_state())
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(clf2.predict_proba(X), proba, atol=1e-5)
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.device_ == "cpu"
+    assert not next(loaded.net_.module_.parameters()).is_cuda
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
+    grad = clf._loss_input_gradient(X[:5], y[:5])
+    assert grad.dtype == np.float64 and grad.shape == (5, 6)
