@@ -1,0 +1,192 @@
+"""The second-order Mixup penalty ``R1 + R2`` of a linear classifier, in logit space.
+
+For a linear model ``z_i = W x_i + b`` every term of the second-order expansion of
+the Mixup loss (``paper-notes.md`` sections 3.2-3.3) depends on ``X`` only through
+the logits ``Z``:
+
+* ``x_bar`` and ``Sigma_X`` are the (weighted) mean and 1/n covariance of the
+  inputs, so ``zc_i = W (x_i - x_bar) = z_i - z_bar`` with ``z_bar = sum_j w_j z_j``,
+  and ``G = W Sigma_X W^T = sum_j w_j zc_j zc_j^T`` is the covariance of the
+  centered logits;
+* ``R1 = -m1 sum_i w_i (p_i - y_i)^T zc_i``;
+* ``R2 = m2/2 sum_i w_i tr(H_i (G + zc_i zc_i^T))`` with
+  ``H_i = diag(p_i) - p_i p_i^T`` (``sigma_i (1 - sigma_i)`` for the binary model).
+
+So one evaluation costs the two matrix products with ``X`` of plain logistic
+regression (``Z`` and ``dZ^T X``) and ``O(n K^2)`` work on the logits; sparse ``X``
+is never centered nor densified.
+
+Gradient with respect to the logits (``w`` sums to one, ``e_i = p_i - y_i``,
+``M_i = G + zc_i zc_i^T``, ``a_i = diag(M_i)``, ``H_bar = sum_i w_i H_i``,
+``v_i = 2 w_i H_i zc_i``; centering contributes ``-w_j sum_i (...)`` terms)::
+
+    dR1/dz_j = -m1 w_j (H_j zc_j + e_j - sum_i w_i e_i)
+    dR2/dz_j = m2/2 (w_j H_j (a_j - 2 M_j p_j) + 2 w_j H_bar zc_j
+                     + v_j - w_j sum_i v_i)
+
+(for the binary model ``H_j (a_j - 2 M_j p_j)`` becomes
+``sigma_j (1 - sigma_j)(1 - 2 sigma_j) M_j``). The term ``2 w_j H_bar zc_j`` is the
+derivative through ``G``; its centering correction vanishes because
+``sum_j w_j zc_j = 0``.
+"""
+
+import numpy as np
+from scipy import special
+
+from skmixup.linear_model._loss import _LinearModel
+
+_TERMS = ("R1+R2", "R2")
+
+
+def logit_mixup_terms(Z, Y, sample_weight, m1, m2, *, with_r1=True, gradient=True):
+    """Standard loss, ``R1``, ``R2`` and the gradient of their sum w.r.t. ``Z``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Logits; ``K = 1`` is the binary sigmoid model, ``K >= 2`` softmax.
+    Y : ndarray of shape (n_samples, K)
+        Labels in {0, 1} (``K = 1``) or rows of a probability matrix.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights summing to one; they also define ``x_bar`` and
+        ``Sigma_X``.
+    m1, m2 : float
+        ``E[1 - lambda]`` and ``E[(1 - lambda)^2]`` under ``D~``.
+    with_r1 : bool, default=True
+        Whether the gradient includes ``R1`` (the values are always returned).
+    gradient : bool, default=True
+
+    Returns
+    -------
+    standard, R1, R2 : float
+    dZ : ndarray of shape (n_samples, K) or None
+        Gradient of ``standard + [R1] + R2``, float64.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    Zc = Z - w @ Z
+    if Z.shape[1] == 1:
+        return _binary_terms(Z[:, 0], Y[:, 0], Zc[:, 0], w, m1, m2, with_r1, gradient)
+    return _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient)
+
+
+def _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient):
+    p = special.expit(z)
+    e = p - y
+    h2 = p * (1.0 - p)
+    G = float(w @ zc**2)
+    q = G + zc**2
+    standard = float(w @ (np.logaddexp(0.0, z) - y * z))
+    r1 = -m1 * float(w @ (e * zc))
+    r2 = 0.5 * m2 * float(w @ (h2 * q))
+    if not gradient:
+        return standard, r1, r2, None
+    hz = h2 * zc
+    v = 2.0 * w * hz
+    g = w * e
+    g += (
+        0.5
+        * m2
+        * (
+            w * h2 * (1.0 - 2.0 * p) * q
+            + 2.0 * float(w @ h2) * w * zc
+            + v
+            - w * v.sum()
+        )
+    )
+    if with_r1:
+        g -= m1 * w * (hz + e - float(w @ e))
+    return standard, r1, r2, g[:, None]
+
+
+def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
+    lse = special.logsumexp(Z, axis=1)
+    P = np.exp(Z - lse[:, None])
+    E = P - Y
+    wc = w[:, None]
+    G = (Zc * wc).T @ Zc  # K x K covariance of the centered logits
+    PG = P @ G
+    pz = np.einsum("ik,ik->i", P, Zc)
+    Zc2 = Zc * Zc
+    q = P @ np.diag(G) - np.einsum("ik,ik->i", PG, P) + np.einsum("ik,ik->i", P, Zc2)
+    q -= pz**2
+    standard = float(w @ (lse - np.einsum("ik,ik->i", Y, Z)))
+    r1 = -m1 * float(w @ np.einsum("ik,ik->i", E, Zc))
+    r2 = 0.5 * m2 * float(w @ q)
+    if not gradient:
+        return standard, r1, r2, None
+    HZc = P * (Zc - pz[:, None])  # H_i zc_i
+    # H_i (a_i - 2 M_i p_i), with M_i p_i = G p_i + zc_i (zc_i . p_i)
+    u = np.diag(G)[None, :] + Zc2 - 2.0 * (PG + Zc * pz[:, None])
+    Hu = P * (u - np.einsum("ik,ik->i", P, u)[:, None])
+    H_bar = np.diag(w @ P) - (P * wc).T @ P
+    v = 2.0 * wc * HZc
+    g = wc * E
+    g += 0.5 * m2 * (wc * Hu + 2.0 * wc * (Zc @ H_bar) + v - wc * v.sum(axis=0))
+    if with_r1:
+        g -= m1 * wc * (HZc + E - w @ E)
+    return standard, r1, r2, g
+
+
+class MixupPenaltyLoss(_LinearModel):
+    """Cross-entropy plus the second-order Mixup penalty of a linear classifier.
+
+    The objective (``paper-notes.md`` sections 3.2, 3.3 and 5.1)::
+
+        L(W, b) = sum_i s_i CE(z_i, y_i) + [R1] + R2 + l2_reg_strength / 2 ||W||^2
+
+    with ``z_i = W x_i + b``, ``s`` the normalised sample weights (which also define
+    the mean ``x_bar`` and 1/n covariance ``Sigma_X`` used by ``R1`` and ``R2``),
+    and ``m1 = E[1 - lambda]``, ``m2 = E[(1 - lambda)^2]`` under ``D~``. The
+    coefficient layout and normalisation are those of
+    :class:`skmixup.linear_model._loss.MixupLoss`. The penalty is not convex in
+    general.
+
+    Parameters
+    ----------
+    n_classes : int
+        ``1`` for the binary logistic model, else the number of classes.
+    n_features : int
+    fit_intercept : bool
+    m1, m2 : float
+        Moments of ``D~`` (:func:`skmixup._mixing.mixing_moments`).
+    terms : {"R1+R2", "R2"}, default="R1+R2"
+        Which penalty terms enter the objective.
+    """
+
+    def __init__(self, n_classes, n_features, fit_intercept, m1, m2, terms="R1+R2"):
+        super().__init__(n_classes, n_features, fit_intercept)
+        if terms not in _TERMS:
+            raise ValueError(f"terms must be one of {_TERMS}, got {terms!r}.")
+        self.m1, self.m2, self.terms = float(m1), float(m2), terms
+
+    def terms_at(self, coef, X, Y, sample_weight):
+        """``(standard, R1, R2)`` at ``coef``; ``sample_weight`` sums to one."""
+        Z = self.logits(coef, X)
+        return logit_mixup_terms(Z, Y, sample_weight, self.m1, self.m2, gradient=False)[
+            :3
+        ]
+
+    def loss(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Value of the objective."""
+        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[0]
+
+    def gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Gradient of the objective with respect to ``coef``."""
+        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[1]
+
+    def loss_gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Value and gradient (float64, same layout as ``coef``) of the objective.
+
+        ``sample_weight`` must already be normalised to sum to one.
+        """
+        Z = self.logits(coef, X)
+        with_r1 = self.terms == "R1+R2"
+        standard, r1, r2, dZ = logit_mixup_terms(
+            Z, Y, sample_weight, self.m1, self.m2, with_r1=with_r1
+        )
+        value = standard + r2 + (r1 if with_r1 else 0.0)
+        value += self.ridge(coef, l2_reg_strength)
+        dZ = dZ.astype(Z.dtype, copy=False)
+        return value, self.backprop(coef, X, dZ, l2_reg_strength)

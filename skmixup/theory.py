@@ -1,0 +1,538 @@
+"""The theory of Zhang et al. (ICLR 2021) as functions of a fitted model.
+
+* :func:`mixup_loss` -- the exact Mixup loss of the paper's Eq. (1), either
+  directly (mixed labels, ``lambda ~ Beta(alpha, beta)``) or in the form of
+  Lemma 3.1 (label kept, ``lambda ~ D~``); the two agree to quadrature precision.
+* :func:`approximate_mixup_loss` -- the second-order expansion
+  ``L_std + R1 + R2 + R3`` of Lemma 3.1 / Eq. (3) for linear classifiers.
+* :func:`mixup_radius` -- the adversarial radius ``eps_mix`` of Theorem 3.1.
+
+Formulas, symbols and their conditions are in ``paper-notes.md`` (sections 2-4).
+"""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from scipy import sparse, special
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import _check_sample_weight
+
+from skmixup._mixing import (
+    beta_quadrature,
+    draw_partners,
+    dtilde_quadrature,
+    mix_rows,
+    mixing_moments,
+)
+from skmixup.linear_model._loss import MixupLoss
+from skmixup.linear_model._penalty import logit_mixup_terms
+
+__all__ = [
+    "MixupApproximation",
+    "MixupRadius",
+    "TheoryAssumptionWarning",
+    "approximate_mixup_loss",
+    "mixup_loss",
+    "mixup_radius",
+]
+
+# Elements of the (anchors, partners, nodes, classes) block of `method="pairs"`, and
+# mixed rows per `predict_log_proba` call for general models.
+_BLOCK_ELEMENTS = 1 << 16
+_BLOCK_ROWS = 1 << 15
+
+
+class TheoryAssumptionWarning(UserWarning):
+    """A theorem is evaluated where its assumptions do not hold."""
+
+
+class MixupApproximation(NamedTuple):
+    """Terms of the second-order Mixup loss ``L_std + R1 + R2 + R3``.
+
+    Attributes
+    ----------
+    standard : float
+        Standard (un-mixed) mean cross-entropy ``L_n^std``.
+    R1, R2, R3 : float
+        The terms of Lemma 3.1 (``R3 = 0`` for linear models).
+    total : float
+        ``standard + R1 + R2 + R3``, the approximate Mixup loss of Eq. (3).
+    """
+
+    standard: float
+    R1: float
+    R2: float
+    R3: float
+    total: float
+
+
+class MixupRadius(NamedTuple):
+    """Adversarial radius of Theorem 3.1.
+
+    Attributes
+    ----------
+    eps_mix : float
+        The paper's ``eps_mix = R c_x m1`` (l_inf scale).
+    eps_mix_l2 : float
+        ``eps_mix * sqrt(n_features)``, the l2 radius of the theorem.
+    per_sample : ndarray of shape (n_samples,) or None
+        Extension, not in the paper: ``m1 |theta^T x_i| / ||theta||_2``, the
+        per-sample radius (``None`` unless ``per_sample=True``).
+    """
+
+    eps_mix: float
+    eps_mix_l2: float
+    per_sample: np.ndarray | None
+
+
+def mixup_loss(
+    estimator,
+    X,
+    y,
+    *,
+    mixup_alpha,
+    mixup_beta=None,
+    n_partners="all",
+    n_quadrature=32,
+    method="dtilde",
+    random_state=None,
+    sample_weight=None,
+):
+    """Exact expected Mixup loss (mean cross-entropy) of a fitted classifier.
+
+    The Mixup loss of the paper's Eq. (1) is
+
+    .. math::
+
+        L^{mix} = \\frac{1}{n^2} \\sum_{i, j} \\mathbb{E}_{\\lambda \\sim
+        \\mathrm{Beta}(\\alpha, \\beta)}\\, \\ell\\big(\\lambda x_i + (1 - \\lambda)
+        x_j,\\ \\lambda y_i + (1 - \\lambda) y_j\\big),
+
+    with ``l`` the cross-entropy. ``method="pairs"`` computes it as written (mixed
+    labels, Gauss-Jacobi quadrature over ``Beta(alpha, beta)``); ``method="dtilde"``
+    uses Lemma 3.1: the label of the anchor ``i`` is kept and ``lambda ~ D~``. For
+    a loss affine in the label (cross-entropy is) both are the same number, up to
+    the quadrature error (about 1e-11 with 32 nodes for moderate logits).
+
+    For a linear classifier (``coef_``, ``intercept_``, ``classes_``; sigmoid for
+    one coefficient row, softmax otherwise, as scikit-learn's
+    ``LogisticRegression``) the logits of a mixed input are the mix of the logits,
+    so the cost is ``O(n * n_partners * n_quadrature * n_classes)`` on top of one
+    product with ``X``. Any other classifier with ``predict_log_proba`` or
+    ``predict_proba`` (an MLP, a :class:`~sklearn.pipeline.Pipeline`) is evaluated
+    on explicitly mixed inputs: ``n * n_partners * n_quadrature`` rows go through
+    the model (``n^2 * n_quadrature`` with all pairs; twice as many nodes with
+    ``method="dtilde"`` and ``mixup_alpha != mixup_beta``), so keep ``n`` small
+    or draw partners.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        A linear classifier, or any classifier with ``predict_proba``.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The samples to mix (the training set for the paper's training loss).
+    y : array-like of shape (n_samples,)
+        Labels, among ``estimator.classes_``.
+    mixup_alpha : float
+        First parameter of ``Beta(mixup_alpha, mixup_beta)``, ``> 0``.
+    mixup_beta : float, default=None
+        Second parameter; ``None`` means ``mixup_alpha``.
+    n_partners : int or "all", default="all"
+        ``"all"`` sums over all ``n^2`` ordered pairs (``i = j`` included), as
+        Eq. (1) does; an int draws that many partners per sample with
+        ``random_state`` (an unbiased estimate).
+    n_quadrature : int, default=32
+        Gauss-Jacobi nodes for the expectation over ``lambda`` (per component of
+        ``D~``).
+    method : {"dtilde", "pairs"}, default="dtilde"
+        Lemma 3.1's form (label unmixed) or Eq. (1) as written (labels mixed).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the partner draws (unused with ``n_partners="all"``).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Anchor ``i`` is weighted by ``s_i`` and partner ``j`` by ``s_j``
+        (normalised): a weight of 2 equals a duplicated row.
+
+    Returns
+    -------
+    loss : float
+        The expected Mixup cross-entropy (natural logarithm).
+
+    See Also
+    --------
+    approximate_mixup_loss : Its second-order approximation.
+    skmixup.linear_model.MixupLogisticRegression : Fitted on this loss.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.theory import mixup_loss
+    >>> X, y = make_moons(100, noise=0.2, random_state=0)
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> a = mixup_loss(clf, X, y, mixup_alpha=1.0)
+    >>> b = mixup_loss(clf, X, y, mixup_alpha=1.0, method="pairs")
+    >>> bool(abs(a - b) < 1e-10)
+    True
+    """
+    if method not in ("dtilde", "pairs"):
+        raise ValueError(f"method must be 'dtilde' or 'pairs', got {method!r}.")
+    X = _check_X(X)
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(sw < 0) or not sw.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    rng = check_random_state(random_state)
+    partners, pair_weight = draw_partners(X.shape[0], n_partners, rng, sw)
+    if method == "dtilde":
+        nodes, weights = dtilde_quadrature(mixup_alpha, mixup_beta, n_quadrature)
+    else:
+        nodes, weights = beta_quadrature(mixup_alpha, mixup_beta, n_quadrature)
+    sw = sw / sw.sum()
+    if _is_linear(estimator):
+        Z, Y = _linear_logits(estimator, X, y)
+        if method == "dtilde":
+            loss = MixupLoss(
+                Z.shape[1], 0, False, nodes, weights, partners, pair_weight
+            )
+            return float(loss.logit_loss_gradient(Z, Y, sw)[0])
+        return _pairs_loss_logits(Z, Y, sw, partners, pair_weight, nodes, weights)
+    if hasattr(estimator, "predict_proba"):
+        return _explicit_loss(
+            estimator, X, y, sw, partners, pair_weight, nodes, weights, method
+        )
+    raise TypeError(
+        f"{type(estimator).__name__} has neither coef_/intercept_/classes_ nor "
+        "predict_proba; mixup_loss cannot evaluate it."
+    )
+
+
+def approximate_mixup_loss(
+    estimator, X, y, *, mixup_alpha, mixup_beta=None, sample_weight=None
+):
+    """Second-order approximation of the Mixup loss of a linear classifier.
+
+    Lemma 3.1 / Eq. (3) of Zhang et al. (2021): with ``m1 = E[1 - lambda]`` and
+    ``m2 = E[(1 - lambda)^2]`` under ``D~``, ``x_bar`` the mean and ``Sigma_X`` the
+    1/n covariance of ``X``, ``zc_i = W (x_i - x_bar)``, ``p_i`` the predicted
+    probabilities and ``H_i = diag(p_i) - p_i p_i^T``,
+
+    .. math::
+
+        R_1 = -\\frac{m_1}{n} \\sum_i (p_i - y_i)^\\top z^c_i, \\qquad
+        R_2 = \\frac{m_2}{2n} \\sum_i \\mathrm{tr}\\big(H_i (W \\Sigma_X W^\\top
+        + z^c_i z^{c\\top}_i)\\big),
+
+    and ``R3 = 0`` because the model is linear in ``x``. For two classes with one
+    coefficient row this is the paper's logistic form (section 3.2 of the notes,
+    ``H_i = sigma_i (1 - sigma_i)``); the multiclass form is derived for this
+    library. The expansion needs neither centered data nor a zero intercept.
+
+    **X must be the training set the model was fitted on** (or the set whose Mixup
+    loss is approximated): ``x_bar`` and ``Sigma_X`` come from it, because Mixup
+    partners are drawn from it.
+
+    Parameters
+    ----------
+    estimator : fitted linear classifier
+        Has ``coef_``, ``intercept_`` and ``classes_`` (for instance
+        :class:`~sklearn.linear_model.LogisticRegression` or
+        :class:`~skmixup.linear_model.MixupLogisticRegression`). Pipelines are
+        not accepted: pass the final step and the transformed training data.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The training set.
+    y : array-like of shape (n_samples,)
+        Its labels.
+    mixup_alpha : float
+        First parameter of ``Beta(mixup_alpha, mixup_beta)``.
+    mixup_beta : float, default=None
+        Second parameter; ``None`` means ``mixup_alpha``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples; ``x_bar`` and ``Sigma_X`` are then the weighted
+        mean and weighted (normalised by the weight sum) covariance, matching
+        :func:`mixup_loss` with the same weights.
+
+    Returns
+    -------
+    result : MixupApproximation
+        Named tuple ``(standard, R1, R2, R3, total)``.
+
+    See Also
+    --------
+    mixup_loss : The exact Mixup loss.
+    skmixup.linear_model.MixupRegularizedLogisticRegression : Minimises
+        ``standard + R1 + R2`` plus a ridge term.
+
+    Notes
+    -----
+    The approximation is accurate when the logit differences along mixing
+    segments are small (``|f(x_j) - f(x_i)| <~ 1``); it underestimates the exact
+    loss badly (15-60%) for confident models such as the ERM solution on
+    well-separated data, whatever ``mixup_alpha``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.theory import approximate_mixup_loss, mixup_loss
+    >>> X, y = make_moons(200, noise=0.2, random_state=0)
+    >>> X = (X - X.mean(0)) / X.std(0)
+    >>> clf = LogisticRegression(C=0.01).fit(X, y)
+    >>> approx = approximate_mixup_loss(clf, X, y, mixup_alpha=1.0)
+    >>> exact = mixup_loss(clf, X, y, mixup_alpha=1.0)
+    >>> bool(abs(approx.total - exact) / exact < 0.01), approx.R3
+    (True, 0.0)
+    """
+    if not _is_linear(estimator):
+        raise TypeError(
+            "approximate_mixup_loss needs a fitted linear classifier with coef_, "
+            f"intercept_ and classes_; got {type(estimator).__name__}."
+        )
+    X = _check_X(X)
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(sw < 0) or not sw.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
+    Z, Y = _linear_logits(estimator, X, y)
+    standard, r1, r2, _ = logit_mixup_terms(Z, Y, sw / sw.sum(), m1, m2, gradient=False)
+    return MixupApproximation(standard, r1, r2, 0.0, standard + r1 + r2)
+
+
+def mixup_radius(
+    estimator, X, *, mixup_alpha, mixup_beta=None, per_sample=False, y=None
+):
+    """Adversarial radius ``eps_mix`` of Theorem 3.1 for binary logistic regression.
+
+    Theorem 3.1 of Zhang et al. (2021): for centered training inputs, a linear
+    model without intercept and any ``theta`` with zero training error,
+
+    .. math::
+
+        \\tilde L^{mix}(\\theta) \\ge \\tilde L^{adv}(\\varepsilon_{mix}\\sqrt{d},
+        \\theta), \\qquad \\varepsilon_{mix} = R\\, c_x\\, m_1,
+
+    where ``c_x = min_i ||x_i||_2 / sqrt(d)``, ``R = min_i |cos(theta, x_i)|`` and
+    ``m1 = E[1 - lambda]`` under ``D~``: minimising the approximate Mixup loss
+    minimises an upper bound of the second-order l2-adversarial loss of radius
+    ``eps_mix sqrt(d)``, hence of the l_inf one of radius ``eps_mix``.
+
+    Parameters
+    ----------
+    estimator : fitted binary linear classifier
+        One coefficient row ``theta = coef_[0]``.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The training set (both minima run over it).
+    mixup_alpha : float
+        First parameter of ``Beta(mixup_alpha, mixup_beta)``.
+    mixup_beta : float, default=None
+        Second parameter; ``None`` means ``mixup_alpha``.
+    per_sample : bool, default=False
+        Also return ``m1 |theta^T x_i| / ||theta||_2``, ``m1`` times the distance
+        of ``x_i`` to the hyperplane ``theta^T x = 0``. **This is an extension, not
+        the paper's result**: with centered data, no intercept and zero training
+        error, ``R1 = (1/n) sum_i eps_i |sigma_i - y_i| ||theta||`` exactly, so
+        ``eps_i`` is the radius that sample ``i`` actually gets; ``eps_mix`` is
+        the worst case over the training set.
+    y : array-like of shape (n_samples,), default=None
+        Training labels. When given, zero training error (``theta`` in the set
+        ``Theta`` of the theorem: ``(2 y_i - 1) theta^T x_i >= 0``) is checked.
+
+    Returns
+    -------
+    result : MixupRadius
+        Named tuple ``(eps_mix, eps_mix_l2, per_sample)``.
+
+    Warns
+    -----
+    TheoryAssumptionWarning
+        When the theorem's assumptions fail: ``X`` not centered, a non-zero
+        intercept, or (when ``y`` is given) ``theta`` misclassifies a training
+        point. The numbers are
+        still returned but the theorem's inequality need not hold.
+
+    Notes
+    -----
+    ``eps_mix`` is ``0`` as soon as one training point lies on the decision
+    boundary or at the origin; on real data it is about ``1e-3`` (standardized
+    features) and is not a recommended attack radius.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.theory import mixup_radius
+    >>> X = np.array([[1.0, 1.0], [2.0, 0.5], [-1.0, -1.0], [-2.0, -0.5]])
+    >>> clf = LogisticRegression(fit_intercept=False).fit(X, [1, 1, 0, 0])
+    >>> radius = mixup_radius(clf, X, mixup_alpha=1.0)
+    >>> bool(radius.eps_mix > 0)
+    True
+    """
+    if not _is_linear(estimator) or np.shape(estimator.coef_)[0] != 1:
+        raise TypeError(
+            "mixup_radius needs a fitted binary linear classifier (one row of "
+            "coef_, as LogisticRegression has for two classes)."
+        )
+    X = _check_X(X)
+    theta = np.asarray(estimator.coef_, dtype=np.float64)[0]
+    if X.shape[1] != theta.size:
+        raise ValueError(
+            f"X has {X.shape[1]} features, the estimator expects {theta.size}."
+        )
+    m1, _ = mixing_moments(mixup_alpha, mixup_beta)
+    d = X.shape[1]
+    f = np.asarray(X @ theta).ravel()
+    if sparse.issparse(X):
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    else:
+        norms = np.linalg.norm(X, axis=1)
+    theta_norm = float(np.linalg.norm(theta))
+    _check_radius_assumptions(estimator, X, y, f, norms)
+    c_x = float(norms.min()) / np.sqrt(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.where(norms > 0, np.abs(f) / (theta_norm * norms), 0.0)
+    R = float(cos.min()) if theta_norm > 0 else 0.0
+    eps = R * c_x * m1
+    ps = None
+    if per_sample:
+        ps = m1 * np.abs(f) / theta_norm if theta_norm > 0 else np.zeros_like(f)
+    return MixupRadius(eps, eps * np.sqrt(d), ps)
+
+
+# ----------------------------------------------------------------------- helpers
+def _check_X(X):
+    return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+
+
+def _is_linear(estimator):
+    return not isinstance(estimator, Pipeline) and hasattr(estimator, "coef_")
+
+
+def _linear_logits(estimator, X, y):
+    """Float64 logits ``(n, K)`` (``K = 1``: sigmoid) and target matrix ``Y``."""
+    for attr in ("coef_", "intercept_", "classes_"):
+        if not hasattr(estimator, attr):
+            raise NotFittedError(
+                f"{type(estimator).__name__} has no {attr}; fit it first."
+            )
+    W = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
+    b = np.broadcast_to(
+        np.asarray(estimator.intercept_, dtype=np.float64), (W.shape[0],)
+    )
+    classes = np.asarray(estimator.classes_)
+    if W.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features, the estimator expects {W.shape[1]}."
+        )
+    if not (W.shape[0] == classes.size or (W.shape[0] == 1 and classes.size == 2)):
+        raise ValueError(
+            f"coef_ has {W.shape[0]} rows for {classes.size} classes: expected one "
+            "row (binary sigmoid) or one row per class (softmax)."
+        )
+    Z = np.asarray(X @ W.T, dtype=np.float64) + b
+    codes = _encode(classes, y, X.shape[0])
+    if W.shape[0] == 1:
+        return Z, codes[:, None].astype(np.float64)
+    return Z, np.eye(classes.size)[codes]
+
+
+def _encode(classes, y, n_samples):
+    y = np.asarray(y)
+    if y.shape != (n_samples,):
+        raise ValueError(f"y must have shape ({n_samples},), got {y.shape}.")
+    unknown = np.setdiff1d(y, classes)
+    if unknown.size:
+        raise ValueError(f"y contains labels {unknown} not in classes_.")
+    order = np.argsort(classes)
+    return order[np.searchsorted(classes, y, sorter=order)]
+
+
+def _pairs_loss_logits(Z, Y, sw, partners, pair_weight, nodes, weights):
+    """Eq. (1) on logits: mixed logits and mixed labels, quadrature over Beta."""
+    n, K = Z.shape
+    P = n if partners is None else partners.shape[1]
+    lam = nodes[None, None, :, None]
+    rows = max(1, _BLOCK_ELEMENTS // (P * nodes.size * K))
+    total = 0.0
+    for start in range(0, n, rows):
+        sl = slice(start, min(start + rows, n))
+        if partners is None:
+            zr, yr, pw = Z[None, :, None, :], Y[None, :, None, :], pair_weight[None]
+        else:
+            idx = partners[sl]
+            zr, yr, pw = Z[idx][:, :, None], Y[idx][:, :, None], pair_weight[sl]
+        U = lam * Z[sl][:, None, None, :] + (1 - lam) * zr  # (c, P, Q, K)
+        Yt = lam * Y[sl][:, None, None, :] + (1 - lam) * yr
+        if K == 1:
+            loss = np.logaddexp(0.0, U[..., 0]) - Yt[..., 0] * U[..., 0]
+        else:
+            loss = special.logsumexp(U, axis=-1) - np.einsum("cpqk,cpqk->cpq", Yt, U)
+        total += float(sw[sl] @ ((loss @ weights) * pw).sum(axis=1))
+    return total
+
+
+def _explicit_loss(estimator, X, y, sw, partners, pair_weight, nodes, weights, method):
+    """Mix the inputs explicitly and call ``predict_log_proba`` (any classifier)."""
+    classes = np.asarray(estimator.classes_)
+    codes = _encode(classes, y, X.shape[0])
+    n, Q = X.shape[0], nodes.size
+    P = n if partners is None else partners.shape[1]
+    rows = max(1, _BLOCK_ROWS // (P * Q))
+    total = 0.0
+    for start in range(0, n, rows):
+        anchors = np.arange(start, min(start + rows, n))
+        c = anchors.size
+        if partners is None:
+            j = np.broadcast_to(np.arange(n)[None, :, None], (c, P, Q))
+            pw = np.broadcast_to(pair_weight[None, :], (c, P))
+        else:
+            j = np.broadcast_to(partners[anchors][:, :, None], (c, P, Q))
+            pw = pair_weight[anchors]
+        i = np.broadcast_to(anchors[:, None, None], (c, P, Q))
+        lam = np.broadcast_to(nodes, (c, P, Q))
+        Xm = mix_rows(X, i.ravel(), j.ravel(), lam.ravel())
+        logp = _log_proba(estimator, Xm)
+        flat = np.arange(c * P * Q)
+        li = logp[flat, codes[i.ravel()]]
+        if method == "pairs":
+            lj = logp[flat, codes[j.ravel()]]
+            ce = -(lam.ravel() * li + (1 - lam.ravel()) * lj)
+        else:
+            ce = -li
+        per_pair = ce.reshape(c, P, Q) @ weights
+        total += float(sw[anchors] @ (per_pair * pw).sum(axis=1))
+    return total
+
+
+def _log_proba(estimator, X):
+    if hasattr(estimator, "predict_log_proba"):
+        return np.asarray(estimator.predict_log_proba(X), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+
+
+def _check_radius_assumptions(estimator, X, y, f, norms):
+    problems = []
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    if np.linalg.norm(mean) > 1e-8 * max(1.0, float(norms.max())):
+        problems.append(
+            f"X is not centered (||x_bar|| = {np.linalg.norm(mean):.3g}; the "
+            "theorem needs x_bar = 0, e.g. StandardScaler on the training set)"
+        )
+    b = float(np.ravel(estimator.intercept_)[0])
+    if b != 0.0:
+        problems.append(f"the intercept is {b:.3g}, not 0 (fit_intercept=False)")
+    if y is not None:
+        sign = 2.0 * _encode(np.asarray(estimator.classes_), y, X.shape[0]) - 1.0
+        n_wrong = int(np.sum(sign * f < 0))
+        if n_wrong:
+            problems.append(f"theta misclassifies {n_wrong} training points")
+    if problems:
+        warnings.warn(
+            "Theorem 3.1 assumptions do not hold: "
+            + "; ".join(problems)
+            + ". eps_mix is returned but the inequality is not guaranteed.",
+            TheoryAssumptionWarning,
+            stacklevel=3,
+        )
