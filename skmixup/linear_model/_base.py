@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 _MIXUP_CONSTRAINTS = {
     "mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -114,7 +115,24 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
 
         report.n = 1
 
-        result = optimize.minimize(
+        # Pin the BLAS pools to one thread: the objective makes many small BLAS
+        # calls, and on few cores numpy's and scipy's OpenBLAS pools (and OpenMP)
+        # oversubscribe them badly; the loss object runs its own worker threads.
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = self._minimize(fun, coef0, report)
+        n_iter = int(result.nit)
+        if result.status == 1 or (not result.success and n_iter >= self.max_iter):
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations (L-BFGS-B: {result.message}). Increase max_iter or tol, "
+                "or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return result.x, max(n_iter, 1) if self.max_iter else 0
+
+    def _minimize(self, fun, coef0, report):
+        return optimize.minimize(
             fun,
             coef0,
             method="L-BFGS-B",
@@ -127,16 +145,6 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
             },
             callback=report if self.verbose else None,
         )
-        n_iter = int(result.nit)
-        if result.status == 1 or (not result.success and n_iter >= self.max_iter):
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations (L-BFGS-B: {result.message}). Increase max_iter or tol, "
-                "or scale the data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return result.x, max(n_iter, 1) if self.max_iter else 0
 
     def _set_coef(self, objective, coef, dtype):
         W, b = objective.unpack(coef)

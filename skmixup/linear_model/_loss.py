@@ -20,6 +20,9 @@ ridge term is ``l2_reg_strength / 2 * ||W||_F^2`` (intercepts unpenalised), so t
 ``C``.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import sparse, special
 
@@ -27,6 +30,16 @@ from scipy import sparse, special
 # once: small enough to stay in the CPU caches, large enough to amortise numpy's
 # per-call overhead.
 _BLOCK_ELEMENTS = 1 << 15
+# Below this many (anchor, partner, node, class) entries one thread does the work.
+_PARALLEL_MIN = 1 << 20
+
+
+def _n_threads():
+    """Worker threads for the logit-space work: the CPUs this process may use."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, min(8, os.cpu_count() or 1))
 
 
 class _LinearModel:
@@ -153,7 +166,11 @@ class MixupLoss(_LinearModel):
         return value, self.backprop(coef, X, dZ, l2_reg_strength)
 
     def logit_loss_gradient(self, Z, Y, sample_weight):
-        """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``."""
+        """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.
+
+        Row blocks are processed by up to :func:`_n_threads` worker threads (numpy
+        releases the GIL in its loops); each block writes only its own rows.
+        """
         n, K = Z.shape
         dtype = Z.dtype
         nodes = self.nodes.astype(dtype)
@@ -163,47 +180,63 @@ class MixupLoss(_LinearModel):
         rows = max(1, _BLOCK_ELEMENTS // (P * nodes.size * K))
         segments = _Segments(Z, nodes, self.weights.astype(dtype), coefs)
         dZ = np.zeros_like(Z)
-        if self.partners is None:
-            partner_sum = np.zeros((n, K), dtype=np.float64)
+        partner_grad = None if self.partners is None else np.empty((n, P, K), dtype)
+        blocks = [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+
+        def run(block_list):
+            total, partner_sum = 0.0, np.zeros((n, K)) if partner_grad is None else None
+            for sl in block_list:
+                value, g_partner = self._block(sl, Z, Y, sample_weight, segments, dZ)
+                total += value
+                if partner_grad is None:
+                    partner_sum += g_partner.sum(axis=0)
+                else:
+                    partner_grad[sl] = g_partner
+            return total, partner_sum
+
+        n_threads = min(_n_threads(), max(1, n * P * nodes.size * K // _PARALLEL_MIN))
+        if n_threads > 1:
+            parts = np.array_split(np.arange(len(blocks)), n_threads)
+            with ThreadPoolExecutor(n_threads) as pool:
+                results = list(pool.map(run, [[blocks[i] for i in p] for p in parts]))
         else:
-            partner_grad = np.empty((n, P, K), dtype=dtype)
-        total = 0.0
-        for start in range(0, n, rows):
-            sl = slice(start, min(start + rows, n))
-            yi, si = Y[sl], sample_weight[sl]
-            if self.partners is None:
-                idx, pw = None, self.pair_weight[None, :]
-                zr = Z[None, :, :]
-            else:
-                idx, pw = self.partners[sl], self.pair_weight[sl]
-                zr = Z[idx]
-            lse_mean, T = segments(sl, idx)
-            # Loss: E_q h(u_q) - y_i . (E[lam] z_i + E[1-lam] z_r), averaged over p.
-            yz_anchor = np.einsum("ck,ck->c", yi, Z[sl])
-            if idx is None:
-                yz_partner = yi @ Z.T
-            else:
-                yz_partner = np.einsum("ck,cpk->cp", yi, zr)
-            per_pair = (
-                lse_mean - self._e_lam * yz_anchor[:, None] - self._e_1mlam * yz_partner
-            )
-            total += float(si @ (per_pair * pw).sum(axis=1))
-            # Gradient: d/dz_i = sum_q w_q lam_q (h'(u_q) - y_i); partner: (1 - lam_q).
-            g_anchor = np.einsum("cp,cpk->ck", pw, T[:, :, 0]) - self._e_lam * yi
-            dZ[sl] += si[:, None] * g_anchor
-            g_partner = T[:, :, 1] - self._e_1mlam * yi[:, None, :]
-            g_partner *= si[:, None, None] * pw[..., None]
-            if idx is None:
-                partner_sum += g_partner.sum(axis=0)
-            else:
-                partner_grad[sl] = g_partner
-        if self.partners is None:
-            dZ += partner_sum.astype(dtype)
+            results = [run(blocks)]
+        total = sum(r[0] for r in results)
+        if partner_grad is None:
+            dZ += sum(r[1] for r in results).astype(dtype)
         else:
             dZ += np.asarray(
                 self._scatter @ partner_grad.reshape(n * P, K), dtype=dtype
             )
         return total, dZ
+
+    def _block(self, sl, Z, Y, sample_weight, segments, dZ):
+        """Loss of the anchors ``sl``; writes their gradient into ``dZ[sl]`` and
+        returns the gradient with respect to their partners' logits."""
+        yi, si = Y[sl], sample_weight[sl]
+        if self.partners is None:
+            idx, pw = None, self.pair_weight[None, :]
+            zr = Z[None, :, :]
+        else:
+            idx, pw = self.partners[sl], self.pair_weight[sl]
+            zr = Z[idx]
+        lse_mean, T = segments(sl, idx)
+        # Loss: E_q h(u_q) - y_i . (E[lam] z_i + E[1-lam] z_r), averaged over p.
+        yz_anchor = np.einsum("ck,ck->c", yi, Z[sl])
+        if idx is None:
+            yz_partner = yi @ Z.T
+        else:
+            yz_partner = np.einsum("ck,cpk->cp", yi, zr)
+        per_pair = (
+            lse_mean - self._e_lam * yz_anchor[:, None] - self._e_1mlam * yz_partner
+        )
+        value = float(si @ (per_pair * pw).sum(axis=1))
+        # Gradient: d/dz_i = sum_q w_q lam_q (h'(u_q) - y_i); partner: (1 - lam_q).
+        g_anchor = np.einsum("cp,cpk->ck", pw, T[:, :, 0]) - self._e_lam * yi
+        dZ[sl] += si[:, None] * g_anchor
+        g_partner = T[:, :, 1] - self._e_1mlam * yi[:, None, :]
+        g_partner *= si[:, None, None] * pw[..., None]
+        return value, g_partner
 
 
 class _Segments:
