@@ -272,3 +272,14 @@ def test_fgsm_matches_art(n_classes):
     reference = attack.generate(X, y=np.eye(n_classes)[y])
     # ART computes in float32.
     assert_allclose(fgsm(clf, X, y, eps=0.2), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("attack", [fgsm, pgd])
+def test_row_blocks_do_not_change_results(moons_mlp, monkeypatch, attack):
+    from skmixup.metrics import _gradients
+
+    X, y, mlp = moons_mlp
+    kw = {"eps": 0.2} if attack is fgsm else {"eps": 0.2, "random_state": 0}
+    whole = attack(mlp, X, y, **kw)
+    monkeypatch.setattr(_gradients, "_BLOCK_ELEMENTS", 64 * 32)  # 64-row blocks
+    assert_array_equal(attack(mlp, X, y, **kw), whole)

@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 
 from skmixup.metrics._gradients import (
     _TINY,
+    _block_rows,
     _check_gradient,
     _check_real,
     _effective_binary_linear,
@@ -100,11 +101,15 @@ def fgsm(
     X, y_idx, wrap, dtype = _validate_inputs(estimator, X, y)
     scale = _check_feature_scale(feature_scale, X.shape[1])
     low, high = _check_clip(clip, X.shape[1])
-    G, _ = _loss_gradient(estimator, X, np.asarray(y), y_idx, wrap, gradient)
-    D = _ascent_direction(G, norm, scale, overwrite=True)
-    D *= eps
-    D += X
-    return _clip(D, low, high).astype(dtype, copy=False)
+    y = np.asarray(y)
+    X_adv = np.empty_like(X)
+    for rows in _blocks(estimator, X.shape, gradient):
+        G, _ = _loss_gradient(estimator, X[rows], y[rows], y_idx[rows], wrap, gradient)
+        # The step goes straight into the output block: no n x d temporary.
+        D = _ascent_direction(G, norm, scale, out=X_adv[rows])
+        D *= eps
+        D += X[rows]
+    return _clip(X_adv, low, high).astype(dtype, copy=False)
 
 
 def pgd(
@@ -205,12 +210,49 @@ def pgd(
     scale = _check_feature_scale(feature_scale, d)
     low, high = _check_clip(clip, d)
     s = np.ones(d) if scale is None else scale
-    positive = s > 0
-    inv_s = np.divide(1.0, s, out=np.zeros(d), where=positive)
     rng = check_random_state(random_state)
 
     U = _random_start(rng, n, d, eps, norm) if random_start else np.zeros((n, d))
-    X_adv = _clip(X + s * U, low, high)
+    best = np.empty_like(X)
+    for rows in _blocks(estimator, X.shape, gradient):
+        best[rows] = _pgd_block(
+            estimator,
+            X[rows],
+            y[rows],
+            y_idx[rows],
+            U[rows],
+            wrap=wrap,
+            eps=eps,
+            step=step,
+            n_iter=n_iter,
+            norm=norm,
+            bounds=(low, high),
+            scale=s,
+            gradient=gradient,
+        )
+    return best.astype(dtype, copy=False)
+
+
+def _pgd_block(
+    estimator,
+    X,
+    y,
+    y_idx,
+    U,
+    *,
+    wrap,
+    eps,
+    step,
+    n_iter,
+    norm,
+    bounds,
+    scale,
+    gradient,
+):
+    """PGD on a block of rows from the start ``X + scale * U``; the best iterates."""
+    n = X.shape[0]
+    inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
+    X_adv = _clip(X + scale * U, *bounds)
     best = X_adv.copy()
     best_wrong = np.zeros(n, dtype=bool)
     best_loss = np.full(n, -np.inf)
@@ -228,11 +270,12 @@ def pgd(
         best_loss[better] = loss[better]
         if it == n_iter:
             break
-        U = (X_adv - X) * inv_s
-        U += step * _ascent_direction(G * s, norm, None)
+        U = (X_adv - X) * inv_scale
+        G *= scale
+        U += step * _ascent_direction(G, norm, None)
         _project(U, eps, norm)
-        X_adv = _clip(X + s * U, low, high)
-    return best.astype(dtype, copy=False)
+        X_adv = _clip(X + scale * U, *bounds)
+    return best
 
 
 def _exact_linear_attack(
@@ -266,6 +309,13 @@ def _exact_linear_attack(
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
+
+
+def _blocks(estimator, shape, gradient):
+    """Row slices: attacks treat blocks of rows independently (cache-sized)."""
+    n, d = shape
+    size = _block_rows(estimator, n, d, gradient)
+    return [slice(start, start + size) for start in range(0, max(n, 1), size)]
 
 
 def _check_norm(norm):
@@ -330,21 +380,21 @@ def _clip(X, low, high):
     return X
 
 
-def _ascent_direction(G, norm, scale, *, overwrite=False):
-    """Steepest ascent step of unit size in the scaled ball.
+def _ascent_direction(G, norm, scale, *, out=None):
+    """Steepest ascent step of unit size in the scaled ball (into ``out``).
 
-    With ``overwrite=True`` the result is written into ``G`` (no new n x d array:
-    allocating one costs as much as a pass over it).
+    ``out`` must not be ``G``: numpy's in-place ``sign`` is several times slower
+    than writing to another array.
     """
     if norm == "inf":
-        D = np.sign(G, out=G if overwrite else None)
+        D = np.sign(G, out=out)
         if scale is not None:
             D *= scale
         return D
     S = G if scale is None else G * scale
     lengths = np.linalg.norm(S, axis=1, keepdims=True)
     lengths[lengths == 0] = 1.0
-    D = S / lengths
+    D = np.divide(S, lengths, out=out)
     if scale is not None:
         D *= scale
     return D

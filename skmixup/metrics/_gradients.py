@@ -42,6 +42,8 @@ _TINY = np.finfo(np.float64).tiny
 _FD_STEP = np.cbrt(np.finfo(np.float64).eps)
 # Rows per predict_proba call in the finite-difference path (memory bound).
 _FD_ROWS = 2**17
+# Elements (rows x widest layer) per block of the numpy attack paths: ~1 MB.
+_BLOCK_ELEMENTS = 2**17
 # Rows per chunk in the torch paths (memory bound).
 _TORCH_ROWS = 2**15
 
@@ -228,6 +230,28 @@ def _loss_gradient(estimator, X, y, y_idx, wrap, gradient):
     raise TypeError(_unsupported_message(estimator))
 
 
+def _block_rows(estimator, n_samples, n_features, gradient):
+    """Rows per block for the numpy gradient paths (temporaries stay in cache).
+
+    Attacks process the rows in blocks of this size: each block's n x d
+    temporaries then stay in the CPU cache and the BLAS calls stay small. Other
+    paths (torch, finite differences) take all rows at once.
+    """
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if gradient != "auto" or hasattr(final, "_loss_input_gradient"):
+        return max(n_samples, 1)
+    if isinstance(final, MLPClassifier):
+        width = max([n_features] + [W.shape[1] for W in final.coefs_])
+    elif _is_linear_proba_model(final):
+        width = n_features
+    else:
+        return max(n_samples, 1)
+    rows = _BLOCK_ELEMENTS // max(width, 1)
+    if isinstance(estimator, Pipeline):
+        rows *= 4  # each block pays the transformers' validation overhead
+    return int(min(max(rows, 64), max(n_samples, 1)))
+
+
 def _unsupported_message(estimator):
     name = type(estimator).__name__
     return (
@@ -280,27 +304,33 @@ def _binary_residual(z, y_idx):
     return np.where(y_idx == 1, -expit(-z), expit(z))
 
 
-def _softmax_residual(Z, y_idx):
-    """Softmax probabilities and ``P - onehot(y)`` (true entry = -sum of others)."""
-    Z = Z - Z.max(axis=1, keepdims=True)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=1, keepdims=True)
-    P = Z
-    R = P.copy()
-    rows = np.arange(R.shape[0])
-    R[rows, y_idx] = 0.0
-    R[rows, y_idx] = -R.sum(axis=1)
-    return P, R
+def _softmax_residual(ZT, y_idx):
+    """Softmax probabilities and ``P - onehot(y)`` from class-major logits.
+
+    ``ZT`` has shape (n_classes, n_samples) (reductions over classes then run
+    along contiguous rows) and is overwritten. Returns ``(P, R)`` of shape
+    (n_samples, n_classes), as transposed views. The true-class entry of ``R`` is
+    minus the sum of the other probabilities, which keeps it non-zero when ``p_y``
+    rounds to 1.
+    """
+    ZT -= ZT.max(axis=0)
+    np.exp(ZT, out=ZT)
+    ZT /= ZT.sum(axis=0)
+    RT = ZT.copy()
+    cols = np.arange(ZT.shape[1])
+    RT[y_idx, cols] = 0.0
+    RT[y_idx, cols] = -RT.sum(axis=0)
+    return ZT.T, RT.T
 
 
-def _ovr_residual(Z, y_idx):
-    """Probabilities ``s / sum(s)`` with ``s = sigmoid(Z)`` and dCE/dZ."""
-    S = expit(Z)
-    total = S.sum(axis=1, keepdims=True)
-    R = S * expit(-Z) / total
-    rows = np.arange(Z.shape[0])
-    R[rows, y_idx] -= expit(-Z[rows, y_idx])
-    return S / total, R
+def _ovr_residual(ZT, y_idx):
+    """Probabilities ``s / sum(s)`` with ``s = sigmoid(Z)`` and dCE/dZ (class-major)."""
+    ST = expit(ZT)
+    total = ST.sum(axis=0)
+    RT = ST * expit(-ZT) / total
+    cols = np.arange(ZT.shape[1])
+    RT[y_idx, cols] -= expit(-ZT[y_idx, cols])
+    return (ST / total).T, RT.T
 
 
 def _binary_proba(z):
@@ -317,15 +347,15 @@ def _linear_gradient(estimator, X, y_idx, *, ovr):
     W = np.asarray(estimator.coef_, dtype=np.float64)
     if W.ndim == 1:
         W = W[None, :]
-    Z = X @ W.T
-    Z += np.asarray(estimator.intercept_, dtype=np.float64)
+    ZT = W @ X.T
+    ZT += np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1, 1)
     if W.shape[0] == 1:
-        r = _binary_residual(Z[:, 0], y_idx)
-        return r[:, None] * W[0], _binary_proba(Z[:, 0])
+        r = _binary_residual(ZT[0], y_idx)
+        return r[:, None] * W[0], _binary_proba(ZT[0])
     if ovr:
-        P, R = _ovr_residual(Z, y_idx)
+        P, R = _ovr_residual(ZT, y_idx)
     else:
-        P, R = _softmax_residual(Z, y_idx)
+        P, R = _softmax_residual(ZT, y_idx)
     return R @ W, P
 
 
@@ -366,13 +396,13 @@ def _mlp_gradient(estimator, X, y_idx):
         H += b
         H = _ACTIVATIONS[estimator.activation](H)
         hidden.append(H)
-    Z = H @ coefs[-1]
-    Z += intercepts[-1]
+    ZT = coefs[-1].T @ H.T
+    ZT += intercepts[-1][:, None]
     if estimator.out_activation_ == "softmax":
-        P, D = _softmax_residual(Z, y_idx)
+        P, D = _softmax_residual(ZT, y_idx)
     else:
-        P = _binary_proba(Z[:, 0])
-        D = _binary_residual(Z[:, 0], y_idx)[:, None]
+        P = _binary_proba(ZT[0])
+        D = _binary_residual(ZT[0], y_idx)[:, None]
     for layer in range(len(coefs) - 1, 0, -1):
         D = D @ coefs[layer].T
         _activation_derivative(estimator.activation, hidden[layer - 1], D)
