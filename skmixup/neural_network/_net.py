@@ -78,6 +78,9 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     module : torch.nn.Module class or instance
         The network. With the default criterion it must return **logits** of shape
         ``(n_samples, n_classes)``.
+    *args
+        Positional arguments of :class:`skorch.NeuralNetClassifier` after
+        ``module`` (passing them by keyword is clearer).
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         A loss with a ``reduction`` argument; it is used with ``reduction="none"``
         to get per-sample losses. Unlike skorch's ``NeuralNetClassifier`` (which
