@@ -10,10 +10,12 @@ intersected with a box of valid values:
 with ``scale = feature_scale`` (ones by default) and ``x + delta`` clipped to ``clip``.
 """
 
+import contextlib
 import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
+from threadpoolctl import ThreadpoolController
 
 from skmixup.metrics._gradients import (
     _TINY,
@@ -103,12 +105,16 @@ def fgsm(
     low, high = _check_clip(clip, X.shape[1])
     y = np.asarray(y)
     X_adv = np.empty_like(X)
-    for rows in _blocks(estimator, X.shape, gradient):
-        G, _ = _loss_gradient(estimator, X[rows], y[rows], y_idx[rows], wrap, gradient)
-        # The step goes straight into the output block: no n x d temporary.
-        D = _ascent_direction(G, norm, scale, out=X_adv[rows])
-        D *= eps
-        D += X[rows]
+    blocks = _blocks(estimator, X.shape, gradient)
+    with _blas_for_blocks(blocks):
+        for rows in blocks:
+            G, _ = _loss_gradient(
+                estimator, X[rows], y[rows], y_idx[rows], wrap, gradient
+            )
+            # The step goes straight into the output block: no n x d temporary.
+            D = _ascent_direction(G, norm, scale, out=X_adv[rows])
+            D *= eps
+            D += X[rows]
     return _clip(X_adv, low, high).astype(dtype, copy=False)
 
 
@@ -214,22 +220,24 @@ def pgd(
 
     U = _random_start(rng, n, d, eps, norm) if random_start else np.zeros((n, d))
     best = np.empty_like(X)
-    for rows in _blocks(estimator, X.shape, gradient):
-        best[rows] = _pgd_block(
-            estimator,
-            X[rows],
-            y[rows],
-            y_idx[rows],
-            U[rows],
-            wrap=wrap,
-            eps=eps,
-            step=step,
-            n_iter=n_iter,
-            norm=norm,
-            bounds=(low, high),
-            scale=s,
-            gradient=gradient,
-        )
+    blocks = _blocks(estimator, X.shape, gradient)
+    with _blas_for_blocks(blocks):
+        for rows in blocks:
+            best[rows] = _pgd_block(
+                estimator,
+                X[rows],
+                y[rows],
+                y_idx[rows],
+                U[rows],
+                wrap=wrap,
+                eps=eps,
+                step=step,
+                n_iter=n_iter,
+                norm=norm,
+                bounds=(low, high),
+                scale=s,
+                gradient=gradient,
+            )
     return best.astype(dtype, copy=False)
 
 
@@ -316,6 +324,24 @@ def _blocks(estimator, shape, gradient):
     n, d = shape
     size = _block_rows(estimator, n, d, gradient)
     return [slice(start, start + size) for start in range(0, max(n, 1), size)]
+
+
+_CONTROLLER = []
+
+
+def _blas_for_blocks(blocks):
+    """Limit BLAS to one thread while looping over several small blocks.
+
+    Each block's matrix products are small; a multi-threaded BLAS gains nothing
+    on them and, on a busy machine, its threads wait for each other at every call
+    (measured: 1.4 s instead of 0.04 s for 50,000 x 100 rows on 2 shared cores).
+    The controller is created on first use, after numpy's BLAS is loaded.
+    """
+    if len(blocks) < 2:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 def _check_norm(norm):
