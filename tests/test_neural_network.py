@@ -1,6 +1,8 @@
 """Behaviour of skmixup.neural_network (needs the torch extra)."""
 
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,6 +34,16 @@ FAST = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # The test machine is a shared 2-core box: one intra-op thread avoids
+    # OpenMP spin-waits under oversubscription. Restored afterwards.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(
@@ -60,6 +72,30 @@ def _net(**kw):
     )
     params.update(kw)
     return MixupNeuralNetClassifier(**params)
+
+
+# ------------------------------------------------------------------- imports
+def _run(code):
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_import_skmixup_does_not_import_neural_network():
+    res = _run(
+        "import sys, skmixup; "
+        "assert 'skmixup.neural_network' not in sys.modules, 'imported'"
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_clear_import_error_without_the_extra():
+    res = _run(
+        "import sys; sys.modules['skorch'] = None\n"
+        "try:\n    import skmixup.neural_network\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
+    assert 'pip install "skmixup[torch]"' in res.stdout, res.stdout + res.stderr
 
 
 # ----------------------------------------------------------------- estimator
