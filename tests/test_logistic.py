@@ -94,10 +94,11 @@ def test_exact_loss_matches_monte_carlo_of_explicit_mixup(K, global_random_seed)
     use_sparse=st.booleans(),
     a=st.floats(0.1, 5.0),
     b=st.floats(0.1, 5.0),
+    n_nodes=st.sampled_from([3, 12]),
     seed=st.integers(0, 1000),
 )
 def test_gradient_matches_finite_differences(
-    K, fit_intercept, partners, weighted, use_sparse, a, b, seed
+    K, fit_intercept, partners, weighted, use_sparse, a, b, n_nodes, seed
 ):
     rng = np.random.RandomState(seed)
     n, d = 15, 3
@@ -107,7 +108,7 @@ def test_gradient_matches_finite_differences(
     Y = _targets(y, 2 if K == 1 else K)
     sw = rng.rand(n) + 0.1 if weighted else np.ones(n)
     sw /= sw.sum()
-    nodes, weights = dtilde_quadrature(a, b, 8)
+    nodes, weights = dtilde_quadrature(a, b, n_nodes)  # 12: two node groups
     part, pw = draw_partners(n, partners, rng, sw)
     loss = MixupLoss(K, d, fit_intercept, nodes, weights, part, pw)
     coef = rng.randn(loss.n_dof)
@@ -126,6 +127,27 @@ def test_gradient_matches_finite_differences(
     )
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
     assert value == pytest.approx(loss.loss(coef, X, Y, sw, 0.3), rel=1e-12)
+
+
+@pytest.mark.parametrize("partners", [3, "all"])
+def test_threaded_evaluation_equals_single_thread(monkeypatch, partners):
+    from skmixup.linear_model import _loss
+
+    rng = np.random.RandomState(0)
+    n, d, K = 200, 5, 4
+    X, y = rng.randn(n, d), rng.randint(0, K, n)
+    sw = np.full(n, 1 / n)
+    nodes, weights = dtilde_quadrature(0.5, 0.5, 16)
+    part, pw = draw_partners(n, partners, rng)
+    loss = MixupLoss(K, d, True, nodes, weights, part, pw)
+    coef = rng.randn(loss.n_dof)
+    monkeypatch.setattr(_loss, "_n_threads", lambda: 1)
+    single = loss.loss_gradient(coef, X, np.eye(K)[y], sw)
+    monkeypatch.setattr(_loss, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_loss, "_PARALLEL_MIN", 1)
+    threaded = loss.loss_gradient(coef, X, np.eye(K)[y], sw)
+    assert threaded[0] == pytest.approx(single[0], rel=1e-12)
+    np.testing.assert_allclose(threaded[1], single[1], rtol=1e-10, atol=1e-14)
 
 
 def test_huge_logits_fall_back_to_the_exact_path():

@@ -24,12 +24,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import sparse, special
+from scipy import special
 
 # Number of float elements of the (rows, partners, nodes, classes) block processed at
 # once: small enough to stay in the CPU caches, large enough to amortise numpy's
 # per-call overhead.
 _BLOCK_ELEMENTS = 1 << 15
+# Quadrature nodes handled together (bounds the (n, nodes, K) exponential table).
+_NODE_GROUP = 8
 # Below this many (anchor, partner, node, class) entries one thread does the work.
 _PARALLEL_MIN = 1 << 20
 
@@ -137,12 +139,6 @@ class MixupLoss(_LinearModel):
         self.weights = np.asarray(weights, dtype=np.float64)
         self.partners = partners
         self.pair_weight = np.asarray(pair_weight, dtype=np.float64)
-        self._scatter = None
-        if partners is not None:
-            n, P = partners.shape
-            self._scatter = sparse.csr_matrix(
-                (np.ones(n * P), (partners.ravel(), np.arange(n * P))), shape=(n, n * P)
-            )
         # Quadrature moments of the anchor and partner shares of the mixed logits.
         self._e_lam = float(self.weights @ self.nodes)
         self._e_1mlam = float(self.weights @ (1.0 - self.nodes))
@@ -168,75 +164,94 @@ class MixupLoss(_LinearModel):
     def logit_loss_gradient(self, Z, Y, sample_weight):
         """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.
 
-        Row blocks are processed by up to :func:`_n_threads` worker threads (numpy
-        releases the GIL in its loops); each block writes only its own rows.
+        The quadrature nodes are processed in groups of ``_NODE_GROUP`` (bounding the
+        memory of the per-sample exponential tables), and row blocks by up to
+        :func:`_n_threads` worker threads (numpy releases the GIL in its loops);
+        each block writes only its own rows.
         """
         n, K = Z.shape
         dtype = Z.dtype
-        nodes = self.nodes.astype(dtype)
-        coefs = np.stack([self.weights * self.nodes, self.weights * (1 - self.nodes)])
-        coefs = coefs.astype(dtype)  # (2, Q): anchor and partner shares
         P = n if self.partners is None else self.partners.shape[1]
-        rows = max(1, _BLOCK_ELEMENTS // (P * nodes.size * K))
-        segments = _Segments(Z, nodes, self.weights.astype(dtype), coefs)
-        dZ = np.zeros_like(Z)
-        partner_grad = None if self.partners is None else np.empty((n, P, K), dtype)
+        Q = self.nodes.size
+        rows = max(1, _BLOCK_ELEMENTS // (P * min(Q, _NODE_GROUP) * K))
         blocks = [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
-
-        def run(block_list):
-            total, partner_sum = 0.0, np.zeros((n, K)) if partner_grad is None else None
-            for sl in block_list:
-                value, g_partner = self._block(sl, Z, Y, sample_weight, segments, dZ)
-                total += value
-                if partner_grad is None:
-                    partner_sum += g_partner.sum(axis=0)
-                else:
-                    partner_grad[sl] = g_partner
-            return total, partner_sum
-
-        n_threads = min(_n_threads(), max(1, n * P * nodes.size * K // _PARALLEL_MIN))
-        if n_threads > 1:
-            parts = np.array_split(np.arange(len(blocks)), n_threads)
-            with ThreadPoolExecutor(n_threads) as pool:
-                results = list(pool.map(run, [[blocks[i] for i in p] for p in parts]))
-        else:
-            results = [run(blocks)]
-        total = sum(r[0] for r in results)
-        if partner_grad is None:
-            dZ += sum(r[1] for r in results).astype(dtype)
-        else:
-            dZ += np.asarray(
-                self._scatter @ partner_grad.reshape(n * P, K), dtype=dtype
+        n_threads = min(_n_threads(), max(1, n * P * Q * K // _PARALLEL_MIN))
+        chunks = [list(c) for c in np.array_split(np.arange(len(blocks)), n_threads)]
+        dZ = np.zeros_like(Z)
+        partner_grad = np.zeros((n, P, K), dtype) if self.partners is not None else None
+        coefs = np.stack([self.weights * self.nodes, self.weights * (1 - self.nodes)])
+        total = 0.0
+        for first in range(0, Q, _NODE_GROUP):
+            group = slice(first, first + _NODE_GROUP)
+            segments = _Segments(
+                Z,
+                self.nodes[group].astype(dtype),
+                self.weights[group].astype(dtype),
+                coefs[:, group].astype(dtype),
             )
+            labels = first == 0  # the label terms are added once, with the first group
+
+            def run(chunk, segments=segments, labels=labels, dZ=dZ):
+                total, partner_sum = (
+                    0.0,
+                    np.zeros((n, K)) if partner_grad is None else None,
+                )
+                for i in chunk:
+                    sl = blocks[i]
+                    value, g = self._block(
+                        sl, Z, Y, sample_weight, segments, dZ, labels
+                    )
+                    total += value
+                    if partner_grad is None:
+                        partner_sum += g.sum(axis=0)
+                    else:
+                        partner_grad[sl] += g
+                return total, partner_sum
+
+            if n_threads > 1:
+                with ThreadPoolExecutor(n_threads) as pool:
+                    results = list(pool.map(run, chunks))
+            else:
+                results = [run(chunks[0])]
+            total += sum(r[0] for r in results)
+            if partner_grad is None:
+                dZ += sum(r[1] for r in results).astype(dtype)
+        if partner_grad is not None:
+            flat = self.partners.ravel()
+            for k in range(K):
+                dZ[:, k] += np.bincount(flat, partner_grad[..., k].ravel(), minlength=n)
         return total, dZ
 
-    def _block(self, sl, Z, Y, sample_weight, segments, dZ):
-        """Loss of the anchors ``sl``; writes their gradient into ``dZ[sl]`` and
-        returns the gradient with respect to their partners' logits."""
+    def _block(self, sl, Z, Y, sample_weight, segments, dZ, labels):
+        """Loss of the anchors ``sl`` for one node group; adds their gradient into
+        ``dZ[sl]`` and returns the gradient with respect to their partners' logits.
+        The terms in the labels are linear in the nodes' weights and are added only
+        when ``labels`` is true (once per evaluation)."""
         yi, si = Y[sl], sample_weight[sl]
         if self.partners is None:
             idx, pw = None, self.pair_weight[None, :]
-            zr = Z[None, :, :]
         else:
             idx, pw = self.partners[sl], self.pair_weight[sl]
-            zr = Z[idx]
         lse_mean, T = segments(sl, idx)
         # Loss: E_q h(u_q) - y_i . (E[lam] z_i + E[1-lam] z_r), averaged over p.
-        yz_anchor = np.einsum("ck,ck->c", yi, Z[sl])
-        if idx is None:
-            yz_partner = yi @ Z.T
-        else:
-            yz_partner = np.einsum("ck,cpk->cp", yi, zr)
-        per_pair = (
-            lse_mean - self._e_lam * yz_anchor[:, None] - self._e_1mlam * yz_partner
-        )
-        value = float(si @ (per_pair * pw).sum(axis=1))
+        per_pair = lse_mean
         # Gradient: d/dz_i = sum_q w_q lam_q (h'(u_q) - y_i); partner: (1 - lam_q).
-        g_anchor = np.einsum("cp,cpk->ck", pw, T[:, :, 0]) - self._e_lam * yi
+        g_anchor = np.einsum("cp,cpk->ck", pw, T[:, :, 0])
+        g_partner = T[:, :, 1]
+        if labels:
+            yz_anchor = np.einsum("ck,ck->c", yi, Z[sl])
+            if idx is None:
+                yz_partner = yi @ Z.T
+            else:
+                yz_partner = np.einsum("ck,cpk->cp", yi, Z[idx])
+            per_pair = (
+                per_pair - self._e_lam * yz_anchor[:, None] - self._e_1mlam * yz_partner
+            )
+            g_anchor -= self._e_lam * yi
+            g_partner = g_partner - self._e_1mlam * yi[:, None, :]
+        value = float(si @ (per_pair * pw).sum(axis=1))
         dZ[sl] += si[:, None] * g_anchor
-        g_partner = T[:, :, 1] - self._e_1mlam * yi[:, None, :]
-        g_partner *= si[:, None, None] * pw[..., None]
-        return value, g_partner
+        return value, g_partner * (si[:, None, None] * pw[..., None])
 
 
 class _Segments:
