@@ -124,10 +124,13 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
     Notes
     -----
     ``float64`` input is cast to ``float32`` for PyTorch; ``predict_proba``
-    returns ``float64``. Mixing weights are ordered so that each row keeps the
-    larger one (see :class:`MixupNeuralNetClassifier`), which leaves the expected
-    loss unchanged. A pickled model is moved to the CPU, so a model trained on a
-    GPU loads on a machine without one (``device_`` is then ``"cpu"``).
+    returns ``float64``. ``fit`` takes no ``sample_weight``. Unlike
+    ``MLPClassifier``, reaching ``max_iter`` raises no ``ConvergenceWarning``: the
+    Mixup training loss is noisy by design and the epoch budget is the usual stop.
+    Mixing weights are ordered so that each row keeps the larger one (see
+    :class:`MixupNeuralNetClassifier`), which leaves the expected loss unchanged.
+    A pickled model is moved to the CPU, so a model trained on a GPU loads on a
+    machine without one (``device_`` is then ``"cpu"``).
 
     References
     ----------
