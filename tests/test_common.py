@@ -14,6 +14,9 @@ from skmixup.utils import all_estimators
 # Small, fast configurations for the checks (class name -> parameters).
 FAST_PARAMS = {
     "MixupLogisticRegression": {"random_state": 0},
+    # Deterministic and exact (no partners drawn): defaults pass every check,
+    # sample-weight equivalence included, so it has no expected failures.
+    "MixupRegularizedLogisticRegression": {},
     # 30 epochs of Adam (lr 0.01) on a 16-unit layer: passes check_classifiers_train.
     "MixupMLPClassifier": {
         "hidden_layer_sizes": (16,),

@@ -1,5 +1,13 @@
 """Linear classifiers fitted with Mixup, exactly, in logit space."""
 
 from skmixup.linear_model._logistic import MixupLogisticRegression
+from skmixup.linear_model._regularized import (
+    MixupRegularizedLogisticRegression,
+    UnboundedPenaltyWarning,
+)
 
-__all__ = ["MixupLogisticRegression"]
+__all__ = [
+    "MixupLogisticRegression",
+    "MixupRegularizedLogisticRegression",
+    "UnboundedPenaltyWarning",
+]
