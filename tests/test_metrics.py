@@ -40,6 +40,10 @@ try:
     from skmixup.linear_model import MixupLogisticRegression
 except ImportError:  # pragma: no cover - written in parallel
     MixupLogisticRegression = None
+try:
+    from skmixup.linear_model import MixupRegularizedLogisticRegression
+except ImportError:  # pragma: no cover - written in parallel
+    MixupRegularizedLogisticRegression = None
 
 
 def _data(n_classes, n_samples=40, n_features=5, seed=0):
@@ -100,6 +104,8 @@ _ESTIMATORS = {
 }
 if MixupLogisticRegression is not None:
     _ESTIMATORS["mixup_logistic"] = lambda: MixupLogisticRegression(random_state=0)
+if MixupRegularizedLogisticRegression is not None:
+    _ESTIMATORS["mixup_regularized"] = MixupRegularizedLogisticRegression
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
