@@ -26,6 +26,7 @@ def linear_digits_demo(
     C : float, default=1.0
         Inverse ridge strength, shared by every model.
     test_size : float, default=0.5
+        Fraction of the samples held out for testing.
     random_state : int, default=0
         Seeds the split and the Mixup partner draws.
 

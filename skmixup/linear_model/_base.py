@@ -162,6 +162,7 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
@@ -182,10 +183,12 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities of the classes, in the order of ``classes_``.
         """
         check_is_fitted(self)
         scores = self.decision_function(X)

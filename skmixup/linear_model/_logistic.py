@@ -247,13 +247,16 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples (their mean and pairs define the Mixup loss).
         y : array-like of shape (n_samples,)
             Labels, among ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, as in :meth:`fit`.
 
         Returns
         -------
         loss : float
+            Mean expected Mixup cross-entropy (nats per sample).
         """
         check_is_fitted(self)
         X = validate_data(
@@ -307,14 +310,18 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
         y : array-like of shape (n_samples,)
+            Its labels.
         classes : array-like of shape (n_classes,), default=None
             All classes; required on the first call, ignored afterwards.
         sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the chunk's samples.
 
         Returns
         -------
         self : object
+            The updated estimator.
         """
         first = not hasattr(self, "classes_")
         if first and classes is None:
