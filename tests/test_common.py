@@ -43,7 +43,8 @@ _SW_STOCHASTIC = (
     "Mixup draws partners at random: a weight of 2 equals a duplicated row in "
     "expectation over the draws, not in one realisation (as for sklearn's "
     "SGDClassifier; scikit-learn#16298). tests/test_logistic.py checks the "
-    "expectation and the exact no-mixing limit."
+    "expectation over seeds, and exact equivalence with n_partners='all' (the "
+    "objective averaged over every partner draw)."
 )
 
 _SKORCH_NO_VALIDATION = (
