@@ -29,7 +29,7 @@ from scipy import special
 # Number of float elements of the (rows, partners, nodes, classes) block processed at
 # once: small enough to stay in the CPU caches, large enough to amortise numpy's
 # per-call overhead.
-_BLOCK_ELEMENTS = 1 << 15
+_BLOCK_ELEMENTS = 1 << 17
 # Quadrature nodes handled together (bounds the (n, nodes, K) exponential table).
 _NODE_GROUP = 8
 # Below this many (anchor, partner, node, class) entries one thread does the work.
