@@ -32,8 +32,21 @@ derivative through ``G``; its centering correction vanishes because
 
 import numpy as np
 from scipy import special
+from threadpoolctl import ThreadpoolController
 
 from skmixup.linear_model._loss import _LinearModel
+
+# The logit-space work is a series of skinny (n x K) BLAS calls; OpenBLAS threads
+# make them 5-20x slower on a busy machine, so they run on one thread.
+_THREADPOOLS = None
+
+
+def _single_threaded_blas():
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
+
 
 _TERMS = ("R1+R2", "R2")
 
@@ -65,10 +78,12 @@ def logit_mixup_terms(Z, Y, sample_weight, m1, m2, *, with_r1=True, gradient=Tru
     Z = np.asarray(Z, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     w = np.asarray(sample_weight, dtype=np.float64)
-    Zc = Z - w @ Z
-    if Z.shape[1] == 1:
-        return _binary_terms(Z[:, 0], Y[:, 0], Zc[:, 0], w, m1, m2, with_r1, gradient)
-    return _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient)
+    with _single_threaded_blas():
+        Zc = Z - w @ Z
+        if Z.shape[1] == 1:
+            z, y, zc = Z[:, 0], Y[:, 0], Zc[:, 0]
+            return _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient)
+        return _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient)
 
 
 def _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient):
@@ -82,27 +97,23 @@ def _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient):
     r2 = 0.5 * m2 * float(w @ (h2 * q))
     if not gradient:
         return standard, r1, r2, None
+    a1 = m1 if with_r1 else 0.0
     hz = h2 * zc
-    v = 2.0 * w * hz
-    g = w * e
-    g += (
-        0.5
-        * m2
-        * (
-            w * h2 * (1.0 - 2.0 * p) * q
-            + 2.0 * float(w @ h2) * w * zc
-            + v
-            - w * v.sum()
-        )
-    )
-    if with_r1:
-        g -= m1 * w * (hz + e - float(w @ e))
+    g = (1.0 - a1) * e
+    g += (m2 - a1) * hz
+    g += 0.5 * m2 * h2 * (1.0 - 2.0 * p) * q
+    g += m2 * float(w @ h2) * zc
+    g += a1 * float(w @ e) - m2 * float(w @ hz)
+    g *= w
     return standard, r1, r2, g[:, None]
 
 
 def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
-    lse = special.logsumexp(Z, axis=1)
-    P = np.exp(Z - lse[:, None])
+    zmax = Z.max(axis=1)
+    P = np.exp(Z - zmax[:, None])
+    norm = P.sum(axis=1)
+    P /= norm[:, None]
+    lse = np.log(norm) + zmax
     E = P - Y
     wc = w[:, None]
     G = (Zc * wc).T @ Zc  # K x K covariance of the centered logits
@@ -116,16 +127,26 @@ def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
     r2 = 0.5 * m2 * float(w @ q)
     if not gradient:
         return standard, r1, r2, None
-    HZc = P * (Zc - pz[:, None])  # H_i zc_i
-    # H_i (a_i - 2 M_i p_i), with M_i p_i = G p_i + zc_i (zc_i . p_i)
-    u = np.diag(G)[None, :] + Zc2 - 2.0 * (PG + Zc * pz[:, None])
-    Hu = P * (u - np.einsum("ik,ik->i", P, u)[:, None])
+    # Gradient, grouped by common factor w_j (see the module docstring):
+    # g_j = w_j [(1 - m1) e_j + (m2 - m1) H_j zc_j + m2/2 H_j u_j
+    #            + m2 H_bar zc_j + m1 e_bar - m2 sum_i w_i H_i zc_i]
+    a1 = m1 if with_r1 else 0.0
+    HZc = Zc - pz[:, None]
+    HZc *= P  # H_i zc_i
+    u = PG
+    u += Zc * pz[:, None]
+    u *= -2.0
+    u += Zc2
+    u += np.diag(G)[None, :]  # a_i - 2 M_i p_i
+    Hu = u - np.einsum("ik,ik->i", P, u)[:, None]
+    Hu *= P
     H_bar = np.diag(w @ P) - (P * wc).T @ P
-    v = 2.0 * wc * HZc
-    g = wc * E
-    g += 0.5 * m2 * (wc * Hu + 2.0 * wc * (Zc @ H_bar) + v - wc * v.sum(axis=0))
-    if with_r1:
-        g -= m1 * wc * (HZc + E - w @ E)
+    g = E * (1.0 - a1)
+    g += (m2 - a1) * HZc
+    g += 0.5 * m2 * Hu
+    g += m2 * (Zc @ H_bar)
+    g += a1 * (w @ E) - m2 * (w @ HZc)
+    g *= wc
     return standard, r1, r2, g
 
 
