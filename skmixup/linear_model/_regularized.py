@@ -270,13 +270,18 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples to mix, usually the training set.
         y : array-like of shape (n_samples,)
             Labels, among ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of anchors and partners (a weight of 2 equals a duplicated
+            row).
 
         Returns
         -------
         loss : float
+            The expected Mixup cross-entropy, with ``mixup_alpha`` and
+            ``mixup_beta`` of this estimator.
         """
         from skmixup.theory import mixup_loss
 
