@@ -30,6 +30,7 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from skmixup.linear_model import MixupRegularizedLogisticRegression
 from skmixup.theory import approximate_mixup_loss, mixup_loss
@@ -47,45 +48,58 @@ def _fit_time(estimator, X, y):
     return elapsed, int(np.max(estimator.n_iter_)), converged
 
 
-def timing_table(quick, repeats):
+def _cases(quick):
     n = 10_000 if quick else 50_000
     X, y = make_classification(
         n_samples=n, n_features=100, n_informative=30, n_classes=10, random_state=0
     )
     Xd, yd = load_digits(return_X_y=True)
-    cases = [
+    return [
         (f"make_classification {n}x100, 10 cl.", X, y),
         (f"make_classification {n}x100, 10 cl.", X.astype(np.float32), y),
         ("load_digits (raw pixels)", Xd, yd),
         ("load_digits (raw pixels)", Xd.astype(np.float32), yd),
         ("load_digits (standardized)", StandardScaler().fit_transform(Xd), yd),
     ]
-    rows = []
-    for name, Xc, yc in cases:
-        times = {"sklearn": [], "ours": []}
-        info = {}
-        for _ in range(repeats):
-            for key, est in (
-                ("sklearn", LogisticRegression(C=1.0, tol=1e-4, max_iter=1000)),
-                ("ours", MixupRegularizedLogisticRegression(C=1.0, tol=1e-4)),
-            ):
-                t, it, ok = _fit_time(est, Xc, yc)
-                times[key].append(t)
-                info[key] = (it, ok)
-        sk, ours = np.median(times["sklearn"]), np.median(times["ours"])
-        rows.append(
-            (name, Xc.dtype.name, sk, info["sklearn"], ours, info["ours"], ours / sk)
-        )
+
+
+def _compare(X, y, repeats):
+    times = {"sklearn": [], "ours": []}
+    info = {}
+    for _ in range(repeats):
+        for key, est in (
+            ("sklearn", LogisticRegression(C=1.0, tol=1e-4, max_iter=1000)),
+            ("ours", MixupRegularizedLogisticRegression(C=1.0, tol=1e-4)),
+        ):
+            t, it, ok = _fit_time(est, X, y)
+            times[key].append(t)
+            info[key] = (it, ok)
+    return {key: (np.median(times[key]), *info[key]) for key in times}
+
+
+def _cell(t, it, ok):
+    return f"{t:.3f} ({it}{'' if ok else ', max_iter'})"
+
+
+def timing_table(quick, repeats):
     print("\n(a) Fit time, MixupRegularizedLogisticRegression (alpha=1, R1+R2) vs")
-    print(f"    LogisticRegression (lbfgs), C=1, tol=1e-4, median of {repeats}")
+    print("    LogisticRegression (lbfgs), C=1, tol=1e-4, max_iter=1000, median of")
+    print(f"    {repeats}; default threads, then all thread pools (BLAS, OpenMP) at 1")
     print()
-    print("| data | dtype | sklearn s (iter) | ours s (iter) | ratio |")
-    print("|---|---|---|---|---|")
-    for name, dt, sk, (sk_it, sk_ok), ours, (it, ok), ratio in rows:
-        print(
-            f"| {name} | {dt} | {sk:.3f} ({sk_it}{'' if sk_ok else ', max_iter'}) "
-            f"| {ours:.3f} ({it}{'' if ok else ', max_iter'}) | {ratio:.2f}x |"
-        )
+    print(
+        "| data | dtype | sklearn s (iter) | ours s (iter) | ratio "
+        "| sklearn 1 thread | ours 1 thread | ratio 1 thread |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, X, y in _cases(quick):
+        default = _compare(X, y, repeats)
+        with threadpool_limits(limits=1):
+            single = _compare(X, y, repeats)
+        cells = []
+        for res in (default, single):
+            sk, ours = res["sklearn"], res["ours"]
+            cells += [_cell(*sk), _cell(*ours), f"{ours[0] / sk[0]:.2f}x"]
+        print(f"| {name} | {X.dtype.name} | " + " | ".join(cells) + " |")
 
 
 def _linear(W, b, classes):
