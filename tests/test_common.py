@@ -7,7 +7,10 @@ so an entry must go once its check passes.
 """
 
 import pytest
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from skmixup.utils import all_estimators
 

@@ -88,6 +88,12 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         ``CrossEntropyLoss`` on logits, and ``predict_proba`` applies a softmax.
         ``criterion=torch.nn.NLLLoss`` with a module that returns probabilities
         also works (the log is taken as skorch does).
+    train_split : callable, default=ValidSplit(5, stratified=True)
+        As in skorch; ``None`` trains on all data.
+    iterator_train, iterator_valid : class, default=TensorBatchIterator
+        :class:`TensorBatchIterator` keeps array data on the device and slices
+        batches; pass :class:`torch.utils.data.DataLoader` for skorch's default.
+        Training batches are shuffled unless ``iterator_train__shuffle=False``.
     mixup_alpha : float, default=1.0
         First parameter of the Beta law of the mixing weight; must be > 0.
     mixup_beta : float, default=None
@@ -100,12 +106,6 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         partners (each from its own generator), and the global PyTorch generator
         inside ``fit`` (for dropout), which is restored afterwards. ``None`` draws
         the seeds from numpy's global RNG. Pass an int for reproducible results.
-    train_split : callable, default=ValidSplit(5, stratified=True)
-        As in skorch; ``None`` trains on all data.
-    iterator_train, iterator_valid : class, default=TensorBatchIterator
-        :class:`TensorBatchIterator` keeps array data on the device and slices
-        batches; pass :class:`torch.utils.data.DataLoader` for skorch's default.
-        Training batches are shuffled unless ``iterator_train__shuffle=False``.
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` argument (``optimizer``,
         ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``device``, ...).
@@ -274,8 +274,26 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------- fit
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train without re-initialising (see skorch); the global PyTorch RNG is
-        seeded inside and restored afterwards."""
+        """Train without re-initialising the module (skorch's ``partial_fit``).
+
+        The global PyTorch RNG is seeded inside and restored afterwards.
+
+        Parameters
+        ----------
+        X : array-like, tensor or dataset
+            Training inputs, as skorch accepts them.
+        y : array-like of shape (n_samples,), default=None
+            Class indices ``0..n_classes-1``.
+        classes : array-like, default=None
+            Unused, as in skorch; kept for scikit-learn's signature.
+        **fit_params : dict
+            Passed to the module's ``forward``, as in skorch.
+
+        Returns
+        -------
+        self : MixupNeuralNetClassifier
+            The trained net.
+        """
         if not self.initialized_:
             self.initialize()
         self._ensure_generators()

@@ -11,9 +11,11 @@ def all_estimators():
     """Return ``(name, class)`` for every public scikit-learn estimator in skmixup.
 
     Sub-packages that need an optional dependency which is not installed (the
-    ``torch`` extra) are skipped. Only classes defined in skmixup whose name and
-    module path carry no leading underscore below the package are returned, and
-    abstract classes are left out.
+    ``torch`` extra) are skipped. Classes defined in skmixup whose name has no
+    leading underscore are returned (wherever they are defined, private modules
+    included); abstract classes are left out. skorch nets such as
+    :class:`~skmixup.neural_network.MixupNeuralNetClassifier` are ``BaseEstimator``
+    subclasses and are included.
 
     Returns
     -------
