@@ -3,7 +3,8 @@
 import importlib.util
 
 collect_ignore_glob = []
-if importlib.util.find_spec("torch") is None or importlib.util.find_spec("skorch") is None:
+_find = importlib.util.find_spec
+if _find("torch") is None or _find("skorch") is None:
     collect_ignore_glob.append("skmixup/neural_network/*")
-if importlib.util.find_spec("matplotlib") is None:
+if _find("matplotlib") is None:
     collect_ignore_glob.append("skmixup/metrics/_plot.py")
