@@ -54,9 +54,11 @@ def datasets(quick):
     yield f"make_classification {n}x100, 10 cl., float64", X, y
     yield f"make_classification {n}x100, 10 cl., float32", X.astype(np.float32), y
     Xd, yd = load_digits(return_X_y=True)
-    yield "load_digits 1797x64, 10 cl. (standardized)", StandardScaler().fit_transform(
-        Xd
-    ), yd
+    yield (
+        "load_digits 1797x64, 10 cl. (standardized)",
+        StandardScaler().fit_transform(Xd),
+        yd,
+    )
 
 
 def main():
