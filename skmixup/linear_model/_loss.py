@@ -181,6 +181,7 @@ class MixupLoss(_LinearModel):
         partner_grad = np.zeros((n, P, K), dtype) if self.partners is not None else None
         coefs = np.stack([self.weights * self.nodes, self.weights * (1 - self.nodes)])
         total = 0.0
+        classes = _one_hot_classes(Y) if K > 1 else None
         for first in range(0, Q, _NODE_GROUP):
             group = slice(first, first + _NODE_GROUP)
             segments = _Segments(
@@ -188,6 +189,9 @@ class MixupLoss(_LinearModel):
                 self.nodes[group].astype(dtype),
                 self.weights[group].astype(dtype),
                 coefs[:, group].astype(dtype),
+                out=self._buffer((n, min(Q - first, _NODE_GROUP), K), dtype)
+                if K > 1
+                else None,
             )
             labels = first == 0  # the label terms are added once, with the first group
 
@@ -199,7 +203,7 @@ class MixupLoss(_LinearModel):
                 for i in chunk:
                     sl = blocks[i]
                     value, g = self._block(
-                        sl, Z, Y, sample_weight, segments, dZ, labels
+                        sl, Z, Y, sample_weight, segments, dZ, labels, classes
                     )
                     total += value
                     if partner_grad is None:
@@ -222,7 +226,14 @@ class MixupLoss(_LinearModel):
                 dZ[:, k] += np.bincount(flat, partner_grad[..., k].ravel(), minlength=n)
         return total, dZ
 
-    def _block(self, sl, Z, Y, sample_weight, segments, dZ, labels):
+    def _buffer(self, shape, dtype):
+        """A scratch array kept between evaluations (saves page faults)."""
+        buf = getattr(self, "_scratch", None)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._scratch = np.empty(shape, dtype)
+        return buf
+
+    def _block(self, sl, Z, Y, sample_weight, segments, dZ, labels, classes):
         """Loss of the anchors ``sl`` for one node group; adds their gradient into
         ``dZ[sl]`` and returns the gradient with respect to their partners' logits.
         The terms in the labels are linear in the nodes' weights and are added only
@@ -242,6 +253,8 @@ class MixupLoss(_LinearModel):
             yz_anchor = np.einsum("ck,ck->c", yi, Z[sl])
             if idx is None:
                 yz_partner = yi @ Z.T
+            elif classes is not None:  # one-hot labels: gather one logit per pair
+                yz_partner = Z[idx, classes[sl][:, None]]
             else:
                 yz_partner = np.einsum("ck,cpk->cp", yi, Z[idx])
             per_pair = (
@@ -254,6 +267,14 @@ class MixupLoss(_LinearModel):
         return value, g_partner * (si[:, None, None] * pw[..., None])
 
 
+def _one_hot_classes(Y):
+    """Class index of each row if ``Y`` is one-hot, else ``None``."""
+    classes = Y.argmax(axis=1)
+    if np.array_equal(Y, np.eye(Y.shape[1], dtype=Y.dtype)[classes]):
+        return classes
+    return None
+
+
 class _Segments:
     """Softplus / log-sum-exp along mixing segments, and node-weighted derivatives.
 
@@ -264,33 +285,43 @@ class _Segments:
     ``sum_q coefs[m, q] h'(u_q)`` for the anchor (m = 0) and partner (m = 1) shares.
 
     For K > 1 no exponential is taken per pair: with ``z~ = z - max(z)`` (so
-    ``z~ <= 0``), ``exp(u~_q) = exp(lambda_q z~_i) * exp((1 - lambda_q) z~_r)``, and
-    both factors are computed once per sample and node. If a sum of exponentials
-    underflows (logit gaps beyond ~700 in float64, ~85 in float32) the block is
-    recomputed with a per-entry maximum instead.
+    ``z~ <= 0``), ``exp(u~_q) = exp(lambda_q z~_i) * exp((1 - lambda_q) z~_r)``. The
+    partner factor ``B`` is computed once per sample and node (into ``out``, reused
+    across evaluations), and the anchor factor as ``exp(z~_i) / B_i`` (by
+    exponentials where ``B`` underflows). If a sum of exponentials underflows (logit
+    gaps beyond ~700 in float64, ~85 in float32) the block is recomputed with a
+    per-entry maximum instead.
     """
 
-    def __init__(self, Z, nodes, weights, coefs):
+    def __init__(self, Z, nodes, weights, coefs, out=None):
         self.Z, self.nodes, self.weights, self.coefs = Z, nodes, weights, coefs
         if Z.shape[1] > 1:
             self.zmax = Z.max(axis=1)
             self.Zs = Z - self.zmax[:, None]
+            self.expz = np.exp(self.Zs)
             # (n, Q, K): exp((1 - lambda_q) z~_r), gathered for every partner.
-            self.B = np.exp((1 - nodes)[None, :, None] * self.Zs[:, None, :])
+            self.B = np.multiply(
+                (1 - nodes)[None, :, None], self.Zs[:, None, :], out=out
+            )
+            np.exp(self.B, out=self.B)
             self.tiny = np.finfo(Z.dtype).tiny * 1e6
             self.ones = np.ones(Z.shape[1], dtype=Z.dtype)
 
     def __call__(self, sl, idx):
         Z, nodes = self.Z, self.nodes
-        zi = Z[sl]
-        zr = Z[None] if idx is None else Z[idx]
         if Z.shape[1] == 1:
+            zi = Z[sl]
+            zr = Z[None] if idx is None else Z[idx]
             U = (zi[:, None, :] - zr)[:, :, None, 0] * nodes  # (c, P, Q)
             U += zr[:, :, None, 0]
             value = np.logaddexp(0, U)
             special.expit(U, out=U)
             return value @ self.weights, (U @ self.coefs.T)[..., None]
-        A = np.exp(nodes[None, :, None] * self.Zs[sl][:, None, :])  # (c, Q, K)
+        B_anchor = self.B[sl]
+        if B_anchor.min() > 0:
+            A = self.expz[sl][:, None, :] / B_anchor  # exp(lambda_q z~_i), (c, Q, K)
+        else:
+            A = np.exp(nodes[None, :, None] * self.Zs[sl][:, None, :])
         if idx is None:
             E = A[:, None] * self.B[None]
         else:
@@ -300,7 +331,8 @@ class _Segments:
         zmax_r = self.zmax[None] if idx is None else self.zmax[idx]
         shift = nodes * self.zmax[sl][:, None, None] + (1 - nodes) * zmax_r[..., None]
         if S.min() <= self.tiny:
-            return _segment_lse_exact(zi, zr, nodes, self.weights, self.coefs)
+            zr = Z[None] if idx is None else Z[idx]
+            return _segment_lse_exact(Z[sl], zr, nodes, self.weights, self.coefs)
         value = np.log(S)
         value += shift
         scaled = self.coefs / S[:, :, None, :]  # (c, P, 2, Q)
