@@ -39,6 +39,8 @@ from skmixup.linear_model._loss import _LinearModel
 # The logit-space work is a series of skinny (n x K) BLAS calls; OpenBLAS threads
 # make them 5-20x slower on a busy machine, so they run on one thread.
 _THREADPOOLS = None
+# Elements of an (rows x K) block of the softmax pass.
+_BLOCK_ELEMENTS = 1 << 14
 
 
 def _single_threaded_blas():
@@ -109,45 +111,70 @@ def _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient):
 
 
 def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
-    zmax = Z.max(axis=1)
-    P = np.exp(Z - zmax[:, None])
-    norm = P.sum(axis=1)
-    P /= norm[:, None]
-    lse = np.log(norm) + zmax
-    E = P - Y
-    wc = w[:, None]
-    G = (Zc * wc).T @ Zc  # K x K covariance of the centered logits
-    PG = P @ G
-    pz = np.einsum("ik,ik->i", P, Zc)
-    Zc2 = Zc * Zc
-    q = P @ np.diag(G) - np.einsum("ik,ik->i", PG, P) + np.einsum("ik,ik->i", P, Zc2)
-    q -= pz**2
-    standard = float(w @ (lse - np.einsum("ik,ik->i", Y, Z)))
-    r1 = -m1 * float(w @ np.einsum("ik,ik->i", E, Zc))
-    r2 = 0.5 * m2 * float(w @ q)
+    # Two passes over row blocks: temporaries stay in cache (fresh n x K arrays
+    # cost more in page faults than in arithmetic).
+    n, K = Z.shape
+    rows = max(1, _BLOCK_ELEMENTS // K)
+    G = np.zeros((K, K))
+    for sl in _blocks(n, rows):
+        G += (Zc[sl] * w[sl, None]).T @ Zc[sl]  # covariance of centered logits
+    dG = np.diag(G).copy()
+    P = np.empty_like(Z)
+    HZc = np.empty_like(Z)  # rows H_i zc_i
+    standard = r1 = r2 = 0.0
+    wP, wE, wHZc = np.zeros(K), np.zeros(K), np.zeros(K)
+    PtwP = np.zeros((K, K))
+    for sl in _blocks(n, rows):
+        z, zc, y, ws = Z[sl], Zc[sl], Y[sl], w[sl]
+        zmax = z.max(axis=1)
+        p = np.exp(z - zmax[:, None])
+        norm = p.sum(axis=1)
+        p /= norm[:, None]
+        P[sl] = p
+        e = p - y
+        pz = np.einsum("ik,ik->i", p, zc)
+        pG = p @ G
+        q = p @ dG - np.einsum("ik,ik->i", pG, p)
+        q += np.einsum("ik,ik->i", p, zc * zc) - pz**2
+        standard += ws @ (np.log(norm) + zmax - np.einsum("ik,ik->i", y, z))
+        r1 -= m1 * (ws @ np.einsum("ik,ik->i", e, zc))
+        r2 += 0.5 * m2 * (ws @ q)
+        if gradient:
+            hz = zc - pz[:, None]
+            hz *= p
+            HZc[sl] = hz
+            wP += ws @ p
+            wE += ws @ e
+            wHZc += ws @ hz
+            PtwP += (p * ws[:, None]).T @ p
     if not gradient:
-        return standard, r1, r2, None
-    # Gradient, grouped by common factor w_j (see the module docstring):
-    # g_j = w_j [(1 - m1) e_j + (m2 - m1) H_j zc_j + m2/2 H_j u_j
+        return float(standard), float(r1), float(r2), None
+    # g_j = w_j [(1 - m1) e_j + (m2 - m1) H_j zc_j + m2/2 H_j (a_j - 2 M_j p_j)
     #            + m2 H_bar zc_j + m1 e_bar - m2 sum_i w_i H_i zc_i]
     a1 = m1 if with_r1 else 0.0
-    HZc = Zc - pz[:, None]
-    HZc *= P  # H_i zc_i
-    u = PG
-    u += Zc * pz[:, None]
-    u *= -2.0
-    u += Zc2
-    u += np.diag(G)[None, :]  # a_i - 2 M_i p_i
-    Hu = u - np.einsum("ik,ik->i", P, u)[:, None]
-    Hu *= P
-    H_bar = np.diag(w @ P) - (P * wc).T @ P
-    g = E * (1.0 - a1)
-    g += (m2 - a1) * HZc
-    g += 0.5 * m2 * Hu
-    g += m2 * (Zc @ H_bar)
-    g += a1 * (w @ E) - m2 * (w @ HZc)
-    g *= wc
-    return standard, r1, r2, g
+    H_bar = np.diag(wP) - PtwP
+    shift = a1 * wE - m2 * wHZc
+    g = np.empty_like(Z)
+    for sl in _blocks(n, rows):
+        p, zc, hz = P[sl], Zc[sl], HZc[sl]
+        pz = np.einsum("ik,ik->i", p, zc)
+        u = zc * zc - 2.0 * (p @ G + zc * pz[:, None])
+        u += dG
+        hu = u - np.einsum("ik,ik->i", p, u)[:, None]
+        hu *= p
+        gb = (p - Y[sl]) * (1.0 - a1)
+        gb += (m2 - a1) * hz
+        gb += 0.5 * m2 * hu
+        gb += m2 * (zc @ H_bar)
+        gb += shift
+        gb *= w[sl, None]
+        g[sl] = gb
+    return float(standard), float(r1), float(r2), g
+
+
+def _blocks(n, rows):
+    for start in range(0, n, rows):
+        yield slice(start, min(start + rows, n))
 
 
 class MixupPenaltyLoss(_LinearModel):
