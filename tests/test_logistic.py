@@ -339,6 +339,17 @@ def test_max_iter_warns():
         MixupLogisticRegression(max_iter=2, tol=1e-12, random_state=0).fit(X, y)
 
 
+def test_max_iter_zero_returns_the_starting_point():
+    X, y = _data(n=60, K=3)
+    clf = MixupLogisticRegression(random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="max_iter=0"):
+        clf.set_params(max_iter=0, warm_start=True).fit(X, y)
+    assert clf.n_iter_ == 0
+    with pytest.warns(ConvergenceWarning):
+        cold = MixupLogisticRegression(max_iter=0).fit(X, y)
+    assert not np.any(cold.coef_)
+
+
 def test_warm_start_starts_from_the_previous_solution():
     X, y = _data(n=60, K=3)
     clf = MixupLogisticRegression(random_state=0, tol=1e-6).fit(X, y)

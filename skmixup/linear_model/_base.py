@@ -100,6 +100,13 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
 
     def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
         """Minimise with L-BFGS-B; returns the coefficients and the iteration count."""
+        if self.max_iter == 0:  # scipy would still take one step
+            warnings.warn(
+                f"{type(self).__name__} with max_iter=0 returns its starting point.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            return coef0, 0
         sw = (sample_weight / sample_weight.sum()).astype(X.dtype)
         Y = Y.astype(X.dtype)
 
@@ -129,7 +136,7 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return result.x, max(n_iter, 1) if self.max_iter else 0
+        return result.x, max(n_iter, 1)
 
     def _minimize(self, fun, coef0, report):
         return optimize.minimize(
