@@ -19,6 +19,9 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+# Up to this many samples, `mixup_loss` sums over all n^2 pairs.
+_ALL_PAIRS_MAX_SAMPLES = 2000
+
 _MIXUP_CONSTRAINTS = {
     "mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
     "mixup_beta": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -58,6 +61,16 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         return X, y, sample_weight
+
+    def _prepare_fit(self, X, y, sample_weight):
+        """Validate, set ``classes_``; return ``X``, targets ``Y`` and the sample
+        weights with the class weights folded in."""
+        X, y, sample_weight = self._validate_fit_input(X, y, sample_weight)
+        Y = self._encode_labels(y)
+        sample_weight = self._class_sample_weight(y, sample_weight)
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must have at least one positive entry.")
+        return X, Y, sample_weight
 
     def _encode_labels(self, y, classes=None):
         """Set ``classes_`` and return the target matrix ``Y`` (float64)."""
@@ -160,6 +173,60 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
             np.array(b, dtype=dtype)
             if b is not None
             else np.zeros(objective.n_classes, dtype=dtype)
+        )
+
+    # --------------------------------------------------------------- Mixup loss
+    def _mixup_loss_settings(self):
+        """``(n_partners, n_quadrature, random_state)`` of :meth:`mixup_loss` above
+        ``_ALL_PAIRS_MAX_SAMPLES`` samples."""
+        return 8, 16, 0
+
+    def mixup_loss(self, X, y, sample_weight=None):
+        """Exact expected Mixup loss of the fitted model (ridge not included).
+
+        The mean soft-label cross-entropy of Eq. (1) of Zhang et al. (2021) with this
+        estimator's ``mixup_alpha`` and ``mixup_beta``. All ``n^2`` pairs are used for
+        up to 2000 samples; above that, seeded partner draws (the estimator's
+        ``n_partners`` and ``random_state`` where it has them, else 8 partners and
+        seed 0). For other settings use :func:`skmixup.theory.mixup_loss`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples to mix, usually the training set.
+        y : array-like of shape (n_samples,)
+            Labels, among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of anchors and partners (a weight of 2 equals a duplicated
+            row).
+
+        Returns
+        -------
+        loss : float
+            Mean expected Mixup cross-entropy (nats per sample).
+        """
+        from skmixup.theory import mixup_loss  # theory imports this package
+
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", reset=False, dtype=[np.float64, np.float32]
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        n_partners, n_quadrature, random_state = self._mixup_loss_settings()
+        if X.shape[0] <= _ALL_PAIRS_MAX_SAMPLES:
+            n_partners = "all"
+        return mixup_loss(
+            self,
+            X,
+            y,
+            mixup_alpha=self.mixup_alpha,
+            mixup_beta=self.mixup_beta,
+            n_partners=n_partners,
+            n_quadrature=n_quadrature,
+            random_state=random_state,
+            sample_weight=sample_weight,
         )
 
     # -------------------------------------------------------------- prediction

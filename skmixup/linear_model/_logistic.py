@@ -7,11 +7,6 @@ from scipy import sparse, special
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
 
 from skmixup._mixing import (
     draw_partners,
@@ -21,10 +16,6 @@ from skmixup._mixing import (
 )
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._loss import MixupLoss
-
-# Above this many samples, `mixup_loss` draws `n_partners` partners per sample
-# instead of summing over all n^2 pairs.
-_ALL_PAIRS_MAX_SAMPLES = 2000
 
 
 class MixupLogisticRegression(_BaseMixupLinearClassifier):
@@ -201,11 +192,7 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         self : object
             Fitted estimator.
         """
-        X, y, sample_weight = self._validate_fit_input(X, y, sample_weight)
-        Y = self._encode_labels(y)
-        sample_weight = self._class_sample_weight(y, sample_weight)
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
+        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
         rng = check_random_state(self.random_state)
         objective = self._make_objective(X.shape, Y.shape[1], sample_weight, rng)
         coef, self.n_iter_ = self._solve(
@@ -219,13 +206,14 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         self._set_coef(objective, coef, X.dtype)
         return self
 
-    def _make_objective(self, shape, n_outputs, sample_weight, rng, n_partners=None):
+    def _make_objective(self, shape, n_outputs, sample_weight, rng):
         n_samples, n_features = shape
-        n_partners = self.n_partners if n_partners is None else n_partners
         nodes, weights = dtilde_quadrature(
             self.mixup_alpha, self.mixup_beta, self.n_quadrature
         )
-        partners, pair_weight = draw_partners(n_samples, n_partners, rng, sample_weight)
+        partners, pair_weight = draw_partners(
+            n_samples, self.n_partners, rng, sample_weight
+        )
         return MixupLoss(
             n_outputs,
             n_features,
@@ -236,46 +224,8 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
             pair_weight,
         )
 
-    def mixup_loss(self, X, y, sample_weight=None):
-        """Expected Mixup loss (mean soft-label cross-entropy) of the fitted model.
-
-        The ridge term is not included. All ``n^2`` pairs are used for up to 2000
-        samples; above that, ``n_partners`` partners per sample are drawn with
-        ``random_state``. For other partner and quadrature settings use
-        :func:`skmixup.theory.mixup_loss`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples (their mean and pairs define the Mixup loss).
-        y : array-like of shape (n_samples,)
-            Labels, among ``classes_``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples, as in :meth:`fit`.
-
-        Returns
-        -------
-        loss : float
-            Mean expected Mixup cross-entropy (nats per sample).
-        """
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", reset=False, dtype=[np.float64, np.float32]
-        )
-        Y = self._targets(y)
-        sample_weight = self._check_weights(sample_weight, X)
-        n_partners = "all" if X.shape[0] <= _ALL_PAIRS_MAX_SAMPLES else self.n_partners
-        rng = check_random_state(self.random_state)
-        objective = self._make_objective(
-            X.shape, Y.shape[1], sample_weight, rng, n_partners
-        )
-        Z = np.asarray(self.decision_function(X), dtype=np.float64).reshape(
-            X.shape[0], -1
-        )
-        value, _ = objective.logit_loss_gradient(
-            Z, Y, sample_weight / sample_weight.sum()
-        )
-        return value
+    def _mixup_loss_settings(self):
+        return self.n_partners, self.n_quadrature, self.random_state
 
     def _targets(self, y):
         y = np.asarray(y)
@@ -288,12 +238,6 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         if self.classes_.size == 2:
             return codes[:, None].astype(np.float64)
         return np.eye(self.classes_.size)[codes]
-
-    @staticmethod
-    def _check_weights(sample_weight, X):
-        return _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -6,18 +6,11 @@ import numpy as np
 from scipy import optimize, sparse
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
 
 from skmixup._mixing import mixing_moments
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._penalty import MixupPenaltyLoss
 
-# Above this many samples, `mixup_loss` draws partners instead of using all pairs.
-_ALL_PAIRS_MAX_SAMPLES = 2000
 # Largest linear program (constraints x variables, n (K - 1) x K (d + 1)) solved to
 # test linear separability when C=np.inf; above it only the solution is inspected.
 _LP_MAX_SIZE = 2_000_000
@@ -215,11 +208,7 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
         self : object
             Fitted estimator.
         """
-        X, y, sample_weight = self._validate_fit_input(X, y, sample_weight)
-        Y = self._encode_labels(y)
-        sample_weight = self._class_sample_weight(y, sample_weight)
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
+        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
         m1, m2 = mixing_moments(self.mixup_alpha, self.mixup_beta)
         objective = MixupPenaltyLoss(
             Y.shape[1], X.shape[1], self.fit_intercept, m1, m2, self.terms
@@ -258,51 +247,6 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
             "point of a diverging path. Use a finite C.",
             UnboundedPenaltyWarning,
             stacklevel=3,
-        )
-
-    def mixup_loss(self, X, y, sample_weight=None):
-        """Exact expected Mixup loss of the fitted model (ridge not included).
-
-        All ``n^2`` pairs are used for up to 2000 samples; above that, 8 partners
-        per sample drawn with a fixed seed (0). For other settings use
-        :func:`skmixup.theory.mixup_loss`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The samples to mix, usually the training set.
-        y : array-like of shape (n_samples,)
-            Labels, among ``classes_``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of anchors and partners (a weight of 2 equals a duplicated
-            row).
-
-        Returns
-        -------
-        loss : float
-            The expected Mixup cross-entropy, with ``mixup_alpha`` and
-            ``mixup_beta`` of this estimator.
-        """
-        from skmixup.theory import mixup_loss
-
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", reset=False, dtype=[np.float64, np.float32]
-        )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        n_partners = "all" if X.shape[0] <= _ALL_PAIRS_MAX_SAMPLES else 8
-        return mixup_loss(
-            self,
-            X,
-            y,
-            mixup_alpha=self.mixup_alpha,
-            mixup_beta=self.mixup_beta,
-            n_partners=n_partners,
-            n_quadrature=16,
-            random_state=0,
-            sample_weight=sample_weight,
         )
 
 
