@@ -45,7 +45,12 @@ def _n_threads():
 
 
 class _LinearModel:
-    """Shared plumbing: packing coefficients and going between X and logits."""
+    """Shared plumbing: packing coefficients and going between X and logits.
+
+    A subclass supplies ``logit_loss_gradient(Z, Y, sample_weight) -> (value, dZ)``,
+    its objective as a function of the logits; this class adds the ridge term and
+    back-propagates through ``Z = X W^T + b``.
+    """
 
     def __init__(self, n_classes, n_features, fit_intercept):
         self.n_classes = n_classes
@@ -55,6 +60,24 @@ class _LinearModel:
     @property
     def n_dof(self):
         return self.n_classes * (self.n_features + int(self.fit_intercept))
+
+    def loss(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Value of the objective."""
+        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[0]
+
+    def gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Gradient of the objective with respect to ``coef``."""
+        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[1]
+
+    def loss_gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
+        """Value and gradient (float64, same layout as ``coef``) of the objective.
+
+        ``sample_weight`` must already be normalised to sum to one.
+        """
+        Z = self.logits(coef, X)
+        value, dZ = self.logit_loss_gradient(Z, Y, sample_weight)
+        value += self.ridge(coef, l2_reg_strength)
+        return value, self.backprop(coef, X, dZ, l2_reg_strength)
 
     def unpack(self, coef):
         K, d = self.n_classes, self.n_features
@@ -142,24 +165,6 @@ class MixupLoss(_LinearModel):
         # Quadrature moments of the anchor and partner shares of the mixed logits.
         self._e_lam = float(self.weights @ self.nodes)
         self._e_1mlam = float(self.weights @ (1.0 - self.nodes))
-
-    def loss(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Value of the objective."""
-        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[0]
-
-    def gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Gradient of the objective with respect to ``coef``."""
-        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[1]
-
-    def loss_gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Value and gradient (float64, same layout as ``coef``) of the objective.
-
-        ``sample_weight`` must already be normalised to sum to one.
-        """
-        Z = self.logits(coef, X)
-        value, dZ = self.logit_loss_gradient(Z, Y, sample_weight)
-        value += self.ridge(coef, l2_reg_strength)
-        return value, self.backprop(coef, X, dZ, l2_reg_strength)
 
     def logit_loss_gradient(self, Z, Y, sample_weight):
         """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.

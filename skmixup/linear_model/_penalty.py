@@ -216,25 +216,12 @@ class MixupPenaltyLoss(_LinearModel):
             :3
         ]
 
-    def loss(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Value of the objective."""
-        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[0]
-
-    def gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Gradient of the objective with respect to ``coef``."""
-        return self.loss_gradient(coef, X, Y, sample_weight, l2_reg_strength)[1]
-
-    def loss_gradient(self, coef, X, Y, sample_weight, l2_reg_strength=0.0):
-        """Value and gradient (float64, same layout as ``coef``) of the objective.
-
-        ``sample_weight`` must already be normalised to sum to one.
-        """
-        Z = self.logits(coef, X)
+    def logit_loss_gradient(self, Z, Y, sample_weight):
+        """Cross-entropy plus the chosen terms as a function of the logits ``Z``,
+        and its gradient ``dZ``; ``sample_weight`` sums to one."""
         with_r1 = self.terms == "R1+R2"
         standard, r1, r2, dZ = logit_mixup_terms(
             Z, Y, sample_weight, self.m1, self.m2, with_r1=with_r1
         )
         value = standard + r2 + (r1 if with_r1 else 0.0)
-        value += self.ridge(coef, l2_reg_strength)
-        dZ = dZ.astype(Z.dtype, copy=False)
-        return value, self.backprop(coef, X, dZ, l2_reg_strength)
+        return value, dZ.astype(Z.dtype, copy=False)
