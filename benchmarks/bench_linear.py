@@ -7,7 +7,8 @@ LogisticRegression, measured in the same run.
 Each row is the best of ``--repeat`` fits. Memory is the peak of numpy's allocations
 during ``fit`` (tracemalloc), divided by the size of ``X``. "sklearn" uses the
 default BLAS threading; "sklearn 1 thread" pins every BLAS pool to one thread with
-threadpoolctl. Both use the same ``C`` and ``tol``.
+threadpoolctl. All use the same ``C`` and ``tol``. The approximation-error table
+of the penalty estimator is printed by ``benchmarks/bench_theory.py``.
 """
 
 import argparse
@@ -22,7 +23,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skmixup.linear_model import MixupLogisticRegression
+from skmixup.linear_model import (
+    MixupLogisticRegression,
+    MixupRegularizedLogisticRegression,
+)
 
 
 def measure(make, X, y, repeat, threads=None):
@@ -87,6 +91,11 @@ def main():
             lambda: MixupLogisticRegression(
                 C=C, tol=tol, n_partners=2, n_quadrature=8, random_state=0
             ),
+            None,
+        ),
+        (
+            "MixupRegularizedLogisticRegression (R1+R2)",
+            lambda: MixupRegularizedLogisticRegression(C=C, tol=tol),
             None,
         ),
     ]
