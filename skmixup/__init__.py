@@ -8,7 +8,17 @@ scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.neural_network` (needs 
 
 __version__ = "0.1.0.dev0"
 
-from skmixup import metrics, theory  # noqa: E402
-from skmixup.linear_model import MixupLogisticRegression  # noqa: E402
+from skmixup import linear_model, metrics, theory  # noqa: E402
+from skmixup.linear_model import (  # noqa: E402
+    MixupLogisticRegression,
+    MixupRegularizedLogisticRegression,
+)
 
-__all__ = ["__version__", "MixupLogisticRegression", "metrics", "theory"]
+__all__ = [
+    "__version__",
+    "MixupLogisticRegression",
+    "MixupRegularizedLogisticRegression",
+    "linear_model",
+    "metrics",
+    "theory",
+]
