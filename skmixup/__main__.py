@@ -1,50 +1,134 @@
-"""Command line: ``python -m skmixup reproduce [--quick] [--out DIR]``."""
+"""Command line: ``python -m skmixup reproduce [--quick] [--datasets ...] [--out DIR]``.
+
+Runs the paper's three experiments (``skmixup.experiments``) on data bundled with
+scikit-learn, prints their tables and, with ``--out``, writes ``report.md`` and PNG
+figures.
+"""
 
 import argparse
 import sys
 import time
 
+DATASETS = ("digits", "breast_cancer", "wine", "moons")
+
+
+def _settings(args):
+    """Keyword arguments of the three experiments, full or ``--quick``."""
+    if args.quick:
+        mlp = {"hidden_layer_sizes": (64, 64), "max_iter": 40}
+        return {
+            "approximation": {
+                "mixups": (1.0,),
+                "iterations": (0, 1, 2, 3, 5, 8),
+                "n_samples": 200,
+            },
+            "robustness": {"eps": (0.0, 0.1, 0.2), "mlp_params": mlp, "n_splits": 1},
+            "generalization": {
+                "mixups": (None, 1.0),
+                "mlp_params": mlp,
+                "n_splits": 1,
+            },
+        }
+    mlp = {"hidden_layer_sizes": (128, 128), "max_iter": 150}
+    return {
+        "approximation": {
+            "mixups": (0.2, 1.0, (5.0, 0.5)),
+            "iterations": (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20),
+            "n_samples": 300,
+        },
+        "robustness": {
+            "eps": (0.0, 0.05, 0.1, 0.2, 0.3),
+            "mlp_params": mlp,
+            "n_splits": 3,
+        },
+        "generalization": {
+            "mixups": (None, 0.2, 1.0, (5.0, 0.5)),
+            "mlp_params": mlp,
+            "n_splits": 3,
+        },
+    }
+
 
 def _reproduce(args):
-    from skmixup.experiments import linear_digits_demo
-    from skmixup.experiments._demo import format_table
+    from skmixup import experiments
+    from skmixup.experiments._common import torch_available
+    from skmixup.experiments._report import tables, write_report
 
-    alphas = (1.0,) if args.quick else (0.2, 1.0)
-    print("skmixup reproduce: ERM vs Mixup logistic regression on digits", flush=True)
-    print("(StandardScaler pipeline, 50/50 stratified split, C=1.0)\n", flush=True)
     t0 = time.perf_counter()
-    rows = linear_digits_demo(mixup_alphas=alphas, random_state=args.random_state)
-    columns = [
-        "model",
-        "train_accuracy",
-        "test_accuracy",
-        "train_log_loss",
-        "test_log_loss",
-        "log_loss_gap",
-    ]
-    table = format_table(rows, columns)
-    print(table)
-    print(f"\ndone in {time.perf_counter() - t0:.1f} s")
-    if args.out:
-        import pathlib
-
-        out = pathlib.Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.md").write_text(
-            "# skmixup reproduce\n\n## ERM vs Mixup logistic regression on digits\n\n"
-            + table
-            + "\n"
+    settings = _settings(args)
+    datasets = list(dict.fromkeys(args.datasets))
+    notes = []
+    if not torch_available():
+        notes.append(
+            "MLP rows skipped: PyTorch/skorch are not installed "
+            '(pip install "skmixup[torch]").'
         )
-        print(f"report written to {out / 'report.md'}")
+        print(f"note: {notes[-1]}", flush=True)
+
+    def progress(message):
+        print(f"[{time.perf_counter() - t0:6.1f} s] {message}", flush=True)
+
+    print(
+        f"skmixup reproduce{' --quick' if args.quick else ''}: datasets "
+        f"{', '.join(datasets)}, random_state={args.random_state}",
+        flush=True,
+    )
+    seed = {"random_state": args.random_state, "progress": progress}
+    results = {}
+    for key, func, kwargs in (
+        ("approx", experiments.approximation_experiment, settings["approximation"]),
+        ("robust", experiments.robustness_experiment, settings["robustness"]),
+        ("gaps", experiments.generalization_experiment, settings["generalization"]),
+    ):
+        start = time.perf_counter()
+        if key == "approx":
+            results[key] = func(**kwargs, **seed)
+        else:
+            results[key] = func(datasets, **kwargs, **seed)
+        progress(f"{func.__name__} done in {time.perf_counter() - start:.1f} s")
+    for title, table in tables(**results).items():
+        print(f"\n## {title}\n\n{table}", flush=True)
+    elapsed = time.perf_counter() - t0
+    print(f"\ndone in {elapsed:.1f} s")
+    if args.out:
+        report_settings = {
+            "command": _command(args),
+            "random_state": args.random_state,
+            "datasets": ", ".join(datasets),
+            "wall time": f"{elapsed:.1f} s",
+            **{name: _describe(kw) for name, kw in settings.items()},
+        }
+        paths = write_report(args.out, settings=report_settings, notes=notes, **results)
+        for path in paths:
+            print(f"wrote {path}")
     return 0
+
+
+def _command(args):
+    parts = ["python -m skmixup reproduce"] + (["--quick"] if args.quick else [])
+    parts += ["--datasets", *args.datasets, "--random-state", str(args.random_state)]
+    return " ".join(parts)
+
+
+def _describe(kwargs):
+    return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m skmixup", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run the experiments on bundled data")
-    rep.add_argument("--quick", action="store_true", help="fewer models, seconds")
-    rep.add_argument("--out", default=None, help="folder for a Markdown report")
+    rep.add_argument(
+        "--quick", action="store_true", help="one split, fewer settings: seconds"
+    )
+    rep.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=DATASETS,
+        default=list(DATASETS),
+        help="data sets of the robustness and generalization experiments",
+    )
+    rep.add_argument("--out", default=None, help="folder for report.md and figures")
     rep.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "reproduce":

@@ -50,4 +50,14 @@ def test_main_job_runs_quick(tmp_path):
     ).stdout
     assert "MixupLogisticRegression(alpha=1.0)" in out
     assert "| LogisticRegression" in out
-    assert (tmp_path / "report.md").read_text().count("|") > 10
+    titles = [
+        "## Approximation: exact vs second-order Mixup loss along training",
+        "## Robustness: FGSM robust test accuracy vs eps",
+        "## Generalization: train-test gaps vs Mixup",
+    ]
+    report = (tmp_path / "report.md").read_text()
+    for title in titles:
+        assert title in out and title in report
+    assert report.count("|") > 10 and "## What we measured" in report
+    for dataset in ("digits", "breast_cancer", "wine", "moons"):
+        assert f"Robustness on {dataset} at eps=" in report

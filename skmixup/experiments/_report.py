@@ -1,0 +1,276 @@
+"""Tables, a measured summary and figures for ``python -m skmixup reproduce``."""
+
+import pathlib
+
+from skmixup.experiments._demo import format_table
+
+APPROX_COLUMNS = [
+    "mixup",
+    "iteration",
+    "coef_norm",
+    "exact",
+    "approximate",
+    "R1",
+    "R2",
+    "relative_error",
+]
+GAP_COLUMNS = [
+    "dataset",
+    "model",
+    "mixup",
+    "train_accuracy",
+    "test_accuracy",
+    "accuracy_gap",
+    "train_log_loss",
+    "test_log_loss",
+    "log_loss_gap",
+]
+# Within this many points of accuracy, a robust-accuracy difference is "no change".
+_TIE = 0.01
+
+
+def robustness_wide(rows):
+    """One row per data set and model, one ``eps=...`` column per radius."""
+    wide = {}
+    for r in rows:
+        key = (r["dataset"], r["model"])
+        wide.setdefault(key, {"dataset": key[0], "model": key[1]})
+        wide[key][f"eps={r['eps']:g}"] = r["robust_accuracy"]
+    return list(wide.values())
+
+
+def tables(approx, robust, gaps):
+    """Markdown tables ``{title: table}`` of the three experiments (None: skipped)."""
+    out = {}
+    if approx:
+        out["Approximation: exact vs second-order Mixup loss along training"] = (
+            format_table(approx, APPROX_COLUMNS)
+        )
+    if robust:
+        wide = robustness_wide(robust)
+        out["Robustness: FGSM robust test accuracy vs eps"] = format_table(
+            wide, list(wide[0])
+        )
+    if gaps:
+        out["Generalization: train-test gaps vs Mixup"] = format_table(
+            gaps, GAP_COLUMNS
+        )
+    return out
+
+
+def summary(approx, robust, gaps):
+    """Sentences stating what the numbers show, and only that."""
+    lines = []
+    if approx:
+        lines.append(_approx_summary(approx))
+    if robust:
+        lines += _robust_summary(robust)
+    if gaps:
+        lines += _gap_summary(gaps)
+    return lines
+
+
+def _approx_summary(rows):
+    parts = []
+    for mixup in dict.fromkeys(r["mixup"] for r in rows):
+        rs = [r for r in rows if r["mixup"] == mixup]
+        worst = max(rs, key=lambda r: abs(r["relative_error"]))
+        parts.append(
+            f"{mixup}: {rs[0]['relative_error']:+.2%} at iteration "
+            f"{rs[0]['iteration']} (||w|| = {rs[0]['coef_norm']:.2f}), "
+            f"{rs[-1]['relative_error']:+.2%} at the last iterate (||w|| = "
+            f"{rs[-1]['coef_norm']:.2f}), largest {worst['relative_error']:+.2%}"
+        )
+    return (
+        "Approximation (logistic regression, standardized moons): the relative error "
+        "of L_std + R1 + R2 against the exact Mixup loss was " + "; ".join(parts) + "."
+    )
+
+
+def _robust_summary(rows):
+    eps_max = max(r["eps"] for r in rows)
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        at = {
+            r["model"]: r["robust_accuracy"]
+            for r in rows
+            if r["dataset"] == dataset and r["eps"] == eps_max
+        }
+        pairs = [
+            (m, "LogisticRegression")
+            for m in at
+            if m.startswith(("MixupLogistic", "MixupRegularized"))
+        ]
+        pairs += [(m, "MLP ERM (mixup_prob=0)") for m in at if m.startswith("MixupMLP")]
+        verdicts = []
+        for model, base in pairs:
+            if base not in at:
+                continue
+            diff = at[model] - at[base]
+            word = (
+                "no change"
+                if abs(diff) <= _TIE
+                else ("better" if diff > 0 else "worse")
+            )
+            verdicts.append(
+                f"{model} {at[model]:.3f} vs {base} {at[base]:.3f} ({word})"
+            )
+        lines.append(
+            f"Robustness on {dataset} at eps={eps_max:g}: " + "; ".join(verdicts) + "."
+        )
+    lines.append(
+        f"('no change' means within {_TIE:.2f} accuracy; the splits' standard "
+        "deviations are in the rows returned by the experiment.)"
+    )
+    return lines
+
+
+def _gap_summary(rows):
+    lines = []
+    families = {"Logistic": "LogisticRegression", "MLP": "MLP ERM (mixup_prob=0)"}
+    for family, erm in families.items():
+        fam = [
+            r
+            for r in rows
+            if r["model"] == erm or r["model"].startswith(f"Mixup{family}")
+        ]
+        if not fam:
+            continue
+        smaller, total, parts = 0, 0, []
+        for dataset in dict.fromkeys(r["dataset"] for r in fam):
+            rs = {r["mixup"]: r for r in fam if r["dataset"] == dataset}
+            if "ERM" not in rs:
+                continue
+            base = rs.pop("ERM")["log_loss_gap"]
+            for r in rs.values():
+                total += 1
+                smaller += r["log_loss_gap"] < base
+            best = min(rs.values(), key=lambda r: r["log_loss_gap"], default=None)
+            if best is not None:
+                parts.append(
+                    f"{dataset} {base:+.3f} (ERM) vs {best['log_loss_gap']:+.3f} "
+                    f"(best, Mixup {best['mixup']})"
+                )
+        name = "logistic regression" if family == "Logistic" else "the MLP"
+        lines.append(
+            f"Generalization, {name}: Mixup gave a smaller log-loss gap (test CE - "
+            f"train CE) than ERM in {smaller} of {total} (data set, alpha) cases; "
+            + "; ".join(parts)
+            + "."
+        )
+    return lines
+
+
+def write_report(out, *, settings, approx, robust, gaps, notes=()):
+    """Write ``report.md`` and the figures into ``out``; return the paths written."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures, figure_note = write_figures(out, approx, robust, gaps)
+    text = ["# skmixup reproduce", "", "## Settings", ""]
+    text += [f"- {k}: {v}" for k, v in settings.items()]
+    text += ["", "## What we measured", ""]
+    text += [f"- {line}" for line in summary(approx, robust, gaps)]
+    text += [f"- {note}" for note in notes]
+    if figure_note:
+        text.append(f"- {figure_note}")
+    for title, table in tables(approx, robust, gaps).items():
+        text += ["", f"## {title}", "", table]
+    if figures:
+        text += ["", "## Figures", ""]
+        text += [f"![{p.stem}]({p.name})" for p in figures]
+    report = out / "report.md"
+    report.write_text("\n".join(text) + "\n")
+    return [report, *figures]
+
+
+def write_figures(out, approx, robust, gaps):
+    """PNG figures (matplotlib Agg); ``([], note)`` when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return [], "Figures skipped: matplotlib is not installed."
+    paths = []
+    if approx:
+        paths.append(_plot_approx(plt, out, approx))
+    if robust:
+        paths.append(_plot_robust(plt, out, robust))
+    if gaps:
+        paths.append(_plot_gaps(plt, out, gaps))
+    return paths, None
+
+
+def _plot_approx(plt, out, rows):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for mixup in dict.fromkeys(r["mixup"] for r in rows):
+        rs = [r for r in rows if r["mixup"] == mixup]
+        ax.plot(
+            [r["iteration"] for r in rs],
+            [100 * r["relative_error"] for r in rs],
+            marker="o",
+            label=f"Mixup {mixup}",
+        )
+    ax.set(
+        xlabel="L-BFGS iteration",
+        ylabel="(approx - exact) / exact  [%]",
+        title="Second-order Mixup loss, logistic, moons",
+    )
+    ax.legend()
+    return _save(plt, fig, out / "approximation.png")
+
+
+def _plot_robust(plt, out, rows):
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False
+    )
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for model in dict.fromkeys(r["model"] for r in rows):
+            rs = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
+            style = "--" if "MLP" in model else "-"
+            ax.plot(
+                [r["eps"] for r in rs],
+                [r["robust_accuracy"] for r in rs],
+                style,
+                marker="o",
+                label=model,
+            )
+        ax.set(title=dataset, xlabel="FGSM eps (training std)")
+    axes[0, 0].set_ylabel("robust test accuracy")
+    axes[0, -1].legend(fontsize=6)
+    return _save(plt, fig, out / "robustness.png")
+
+
+def _plot_gaps(plt, out, rows):
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False
+    )
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for family in ("logistic", "MLP"):
+            rs = [
+                r
+                for r in rows
+                if r["dataset"] == dataset
+                and ("MLP" in r["model"]) == (family == "MLP")
+            ]
+            if rs:
+                ax.plot(
+                    [r["mixup"] for r in rs],
+                    [r["log_loss_gap"] for r in rs],
+                    marker="o",
+                    label=family,
+                )
+        ax.set(title=dataset, xlabel="Mixup (alpha or (alpha, beta))")
+    axes[0, 0].set_ylabel("test CE - train CE")
+    axes[0, -1].legend()
+    return _save(plt, fig, out / "generalization_gap.png")
+
+
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

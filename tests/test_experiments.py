@@ -1,0 +1,195 @@
+"""The experiments of ``python -m skmixup reproduce``, on tiny settings."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmixup.experiments import (
+    approximation_experiment,
+    generalization_experiment,
+    robustness_experiment,
+)
+from skmixup.experiments._common import stratified_splits
+from skmixup.experiments._report import summary, tables, write_report
+
+APPROX_KEYS = {
+    "mixup",
+    "iteration",
+    "coef_norm",
+    "exact",
+    "approximate",
+    "standard",
+    "R1",
+    "R2",
+    "relative_error",
+}
+ROBUST_KEYS = {
+    "dataset",
+    "model",
+    "eps",
+    "robust_accuracy",
+    "robust_accuracy_std",
+    "n_splits",
+}
+GAP_VALUES = (
+    "train_accuracy",
+    "test_accuracy",
+    "accuracy_gap",
+    "train_log_loss",
+    "test_log_loss",
+    "log_loss_gap",
+)
+GAP_KEYS = (
+    {"dataset", "model", "mixup", "n_splits"}
+    | set(GAP_VALUES)
+    | {v + "_std" for v in GAP_VALUES}
+)
+
+
+@pytest.fixture(scope="module")
+def approx_rows():
+    return approximation_experiment(
+        mixups=(1.0, (5.0, 0.5)), iterations=(0, 1, 2, 50), n_samples=80
+    )
+
+
+@pytest.fixture(scope="module")
+def robust_rows():
+    return robustness_experiment(["wine"], eps=(0.0, 0.1, 0.3), mlp=False, n_splits=2)
+
+
+@pytest.fixture(scope="module")
+def gap_rows():
+    return generalization_experiment(
+        ["wine"], mixups=(None, 0.2, (5.0, 0.5)), models=("logistic",), n_splits=2
+    )
+
+
+def test_approximation_rows(approx_rows):
+    assert all(set(r) == APPROX_KEYS for r in approx_rows)
+    for mixup in ("1.0", "(5.0, 0.5)"):
+        rs = [r for r in approx_rows if r["mixup"] == mixup]
+        its = [r["iteration"] for r in rs]
+        assert its[:3] == [0, 1, 2] and its == sorted(set(its))
+        assert rs[-1]["iteration"] < 50  # converged: the last iterate is reported once
+
+
+def test_approximation_is_accurate_at_small_scale(approx_rows):
+    for r in approx_rows:
+        assert r["approximate"] == pytest.approx(r["standard"] + r["R1"] + r["R2"])
+        assert r["relative_error"] == pytest.approx(
+            (r["approximate"] - r["exact"]) / r["exact"]
+        )
+        if r["iteration"] == 0:  # zero coefficients: every logit difference is 0
+            assert abs(r["relative_error"]) < 1e-10
+            assert r["exact"] == pytest.approx(np.log(2))
+        elif r["coef_norm"] < 1.2:
+            assert abs(r["relative_error"]) < 0.03
+    # The approximation gets worse as training makes the model confident.
+    for mixup in ("1.0", "(5.0, 0.5)"):
+        errors = [abs(r["relative_error"]) for r in approx_rows if r["mixup"] == mixup]
+        assert errors[-1] > errors[1] > errors[0]
+
+
+def test_robustness_rows(robust_rows):
+    assert all(set(r) == ROBUST_KEYS for r in robust_rows)
+    models = list(dict.fromkeys(r["model"] for r in robust_rows))
+    assert models == [
+        "LogisticRegression",
+        "MixupLogisticRegression(alpha=5.0, beta=0.5)",
+        "MixupRegularizedLogisticRegression(alpha=5.0, beta=0.5)",
+    ]
+    for model in models:
+        accs = [r["robust_accuracy"] for r in robust_rows if r["model"] == model]
+        assert len(accs) == 3 and accs == sorted(accs, reverse=True)
+    assert all(r["n_splits"] == 2 for r in robust_rows)
+
+
+def test_robust_accuracy_at_eps_zero_is_clean_accuracy(robust_rows):
+    X, y = load_wine(return_X_y=True)
+    scores = []
+    for train, test in stratified_splits(y, n_splits=2, random_state=0):
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        scores.append(pipe.fit(X[train], y[train]).score(X[test], y[test]))
+    (row,) = [
+        r for r in robust_rows if r["model"] == "LogisticRegression" and r["eps"] == 0
+    ]
+    assert row["robust_accuracy"] == pytest.approx(np.mean(scores))
+
+
+def test_robustness_is_deterministic(robust_rows):
+    again = robustness_experiment(["wine"], eps=(0.0, 0.1, 0.3), mlp=False, n_splits=2)
+    assert again == robust_rows
+
+
+def test_generalization_rows_for_every_alpha(gap_rows):
+    assert all(set(r) == GAP_KEYS for r in gap_rows)
+    assert [r["mixup"] for r in gap_rows] == ["ERM", "0.2", "(5.0, 0.5)"]
+    assert gap_rows[0]["model"] == "LogisticRegression"
+    for r in gap_rows:
+        assert r["log_loss_gap"] == pytest.approx(
+            r["test_log_loss"] - r["train_log_loss"]
+        )
+        assert r["accuracy_gap"] == pytest.approx(
+            r["train_accuracy"] - r["test_accuracy"]
+        )
+
+
+def test_mlp_rows():
+    pytest.importorskip("torch")
+    pytest.importorskip("skorch")
+    mlp = {"hidden_layer_sizes": (8,), "max_iter": 3}
+    robust = robustness_experiment(
+        ["moons"], eps=(0.0, 0.2), mlp_params=mlp, n_splits=1
+    )
+    models = {r["model"] for r in robust}
+    assert {
+        "MLP ERM (mixup_prob=0)",
+        "MixupMLPClassifier(alpha=5.0, beta=0.5)",
+    } <= models
+    gaps = generalization_experiment(
+        ["moons"], mixups=(None, 1.0), models=("mlp",), mlp_params=mlp, n_splits=1
+    )
+    assert [(r["model"], r["mixup"]) for r in gaps] == [
+        ("MLP ERM (mixup_prob=0)", "ERM"),
+        ("MixupMLPClassifier(alpha=1.0)", "1.0"),
+    ]
+
+
+def test_unknown_dataset_is_rejected():
+    with pytest.raises(ValueError, match="datasets must be among"):
+        robustness_experiment(["iris"], mlp=False)
+    with pytest.raises(ValueError, match="models must be among"):
+        generalization_experiment(["wine"], models=("svm",))
+
+
+def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
+    text = tables(approx_rows, robust_rows, gap_rows)
+    assert len(text) == 3
+    assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
+    lines = summary(approx_rows, robust_rows, gap_rows)
+    assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
+    assert any("logistic regression" in line for line in lines)
+    paths = write_report(
+        tmp_path,
+        settings={"n_splits": 2},
+        approx=approx_rows,
+        robust=robust_rows,
+        gaps=gap_rows,
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "## What we measured" in report and "- n_splits: 2" in report
+    for title in text:
+        assert f"## {title}" in report
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert {p.name for p in paths[1:]} == {
+            "approximation.png",
+            "robustness.png",
+            "generalization_gap.png",
+        }
+        assert all(p.stat().st_size > 1000 for p in paths)
