@@ -57,6 +57,15 @@ def _reproduce(args):
     t0 = time.perf_counter()
     settings = _settings(args)
     datasets = list(dict.fromkeys(args.datasets))
+    print(
+        f"skmixup reproduce{' --quick' if args.quick else ''}: datasets "
+        f"{', '.join(datasets)}, random_state={args.random_state}",
+        flush=True,
+    )
+
+    def progress(message):
+        print(f"[{time.perf_counter() - t0:6.1f} s] {message}", flush=True)
+
     notes = []
     if not torch_available():
         notes.append(
@@ -64,15 +73,6 @@ def _reproduce(args):
             '(pip install "skmixup[torch]").'
         )
         print(f"note: {notes[-1]}", flush=True)
-
-    def progress(message):
-        print(f"[{time.perf_counter() - t0:6.1f} s] {message}", flush=True)
-
-    print(
-        f"skmixup reproduce{' --quick' if args.quick else ''}: datasets "
-        f"{', '.join(datasets)}, random_state={args.random_state}",
-        flush=True,
-    )
     seed = {"random_state": args.random_state, "progress": progress}
     results = {}
     for key, func, kwargs in (

@@ -19,6 +19,7 @@ from skmixup.experiments._report import summary, tables, write_report
 
 APPROX_KEYS = {
     "mixup",
+    "training",
     "iteration",
     "coef_norm",
     "exact",
@@ -74,9 +75,12 @@ def test_approximation_rows(approx_rows):
     assert all(set(r) == APPROX_KEYS for r in approx_rows)
     for mixup in ("1.0", "(5.0, 0.5)"):
         rs = [r for r in approx_rows if r["mixup"] == mixup]
-        its = [r["iteration"] for r in rs]
+        assert [r["training"] for r in rs][-1] == "ERM optimum"
+        its = [r["iteration"] for r in rs[:-1]]
         assert its[:3] == [0, 1, 2] and its == sorted(set(its))
-        assert rs[-1]["iteration"] < 50  # converged: the last iterate is reported once
+        assert its[-1] < 50  # converged: the last iterate is reported once
+        # R1 vanishes at a stationary point of the standard loss (paper-notes 3.2).
+        assert abs(rs[-1]["R1"]) < 1e-3 < rs[-1]["R2"]
 
 
 def test_approximation_is_accurate_at_small_scale(approx_rows):
@@ -93,7 +97,8 @@ def test_approximation_is_accurate_at_small_scale(approx_rows):
     # The approximation gets worse as training makes the model confident.
     for mixup in ("1.0", "(5.0, 0.5)"):
         errors = [abs(r["relative_error"]) for r in approx_rows if r["mixup"] == mixup]
-        assert errors[-1] > errors[1] > errors[0]
+        assert errors[-2] > errors[1] > errors[0]
+        assert errors[-1] > errors[-2]  # the ERM optimum is more confident still
 
 
 def test_robustness_rows(robust_rows):
@@ -174,6 +179,7 @@ def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
     assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
     lines = summary(approx_rows, robust_rows, gap_rows)
     assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
+    assert any("at the ERM optimum" in line for line in lines)
     assert any("logistic regression" in line for line in lines)
     paths = write_report(
         tmp_path,

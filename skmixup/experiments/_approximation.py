@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 from sklearn.datasets import make_moons
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from skmixup.experiments._common import _alpha_beta, mixup_label, notify
@@ -31,7 +32,9 @@ def approximation_experiment(
     pairs, quadrature) is compared with its second-order approximation ``L_std +
     R1 + R2`` (:func:`~skmixup.theory.approximate_mixup_loss`; ``R3 = 0`` for a
     linear model). The ``ConvergenceWarning`` of the truncated fits is expected
-    and silenced here (only that warning, only from these fits).
+    and silenced here (only that warning, only from these fits). One more row per
+    setting evaluates the same two losses at the ERM optimum (scikit-learn's
+    ``LogisticRegression`` without ridge), a more confident model.
 
     Parameters
     ----------
@@ -52,7 +55,8 @@ def approximation_experiment(
     Returns
     -------
     rows : list of dict
-        One row per Mixup setting and iterate: ``mixup``, ``iteration``,
+        One row per Mixup setting and iterate, then one at the ERM optimum:
+        ``mixup``, ``training`` (``"Mixup"`` or ``"ERM optimum"``), ``iteration``,
         ``coef_norm`` (``||w||_2``), ``exact``, ``approximate`` (``L_std + R1 +
         R2``), ``standard``, ``R1``, ``R2`` and ``relative_error``
         (``(approximate - exact) / exact``).
@@ -61,16 +65,18 @@ def approximation_experiment(
     --------
     >>> from skmixup.experiments import approximation_experiment
     >>> rows = approximation_experiment(mixups=(1.0,), iterations=(0, 2), n_samples=60)
-    >>> [row["iteration"] for row in rows]
-    [0, 2]
+    >>> [(row["training"], row["iteration"]) for row in rows][:2]
+    [('Mixup', 0), ('Mixup', 2)]
     >>> abs(rows[0]["relative_error"]) < 1e-12  # zero logits: exact
     True
     """
     X, y = make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
     X = StandardScaler().fit_transform(X)
+    erm = LogisticRegression(C=np.inf, max_iter=1000).fit(X, y)
     rows = []
     for mixup in mixups:
         alpha, beta = _alpha_beta(mixup)
+        label = mixup_label(mixup)
         seen = set()
         for k in sorted(iterations):
             model = MixupLogisticRegression(
@@ -87,30 +93,31 @@ def approximation_experiment(
             if it in seen:  # converged before k
                 continue
             seen.add(it)
-            exact = mixup_loss(model, X, y, mixup_alpha=alpha, mixup_beta=beta)
-            approx = approximate_mixup_loss(
-                model, X, y, mixup_alpha=alpha, mixup_beta=beta
-            )
-            rows.append(
-                {
-                    "mixup": mixup_label(mixup),
-                    "iteration": it,
-                    "coef_norm": float(np.linalg.norm(model.coef_)),
-                    "exact": exact,
-                    "approximate": approx.total,
-                    "standard": approx.standard,
-                    "R1": approx.R1,
-                    "R2": approx.R2,
-                    "relative_error": (approx.total - exact) / exact,
-                }
-            )
+            rows.append(_row(model, X, y, mixup, "Mixup", it))
+        rows.append(_row(erm, X, y, mixup, "ERM optimum", int(erm.n_iter_[0])))
         notify(
             progress,
-            f"approximation mixup={mixup_label(mixup)}: relative error "
+            f"approximation mixup={label}: relative error "
             + " ".join(
-                f"{r['relative_error']:+.2%}"
-                for r in rows
-                if r["mixup"] == mixup_label(mixup)
+                f"{r['relative_error']:+.2%}" for r in rows if r["mixup"] == label
             ),
         )
     return rows
+
+
+def _row(model, X, y, mixup, training, iteration):
+    alpha, beta = _alpha_beta(mixup)
+    exact = mixup_loss(model, X, y, mixup_alpha=alpha, mixup_beta=beta)
+    approx = approximate_mixup_loss(model, X, y, mixup_alpha=alpha, mixup_beta=beta)
+    return {
+        "mixup": mixup_label(mixup),
+        "training": training,
+        "iteration": iteration,
+        "coef_norm": float(np.linalg.norm(model.coef_)),
+        "exact": exact,
+        "approximate": approx.total,
+        "standard": approx.standard,
+        "R1": approx.R1,
+        "R2": approx.R2,
+        "relative_error": (approx.total - exact) / exact,
+    }
