@@ -237,21 +237,30 @@ def write_figures(out, approx, robust, gaps):
 
 
 def _plot_approx(plt, out, rows):
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     for mixup in dict.fromkeys(r["mixup"] for r in rows):
         rs = [r for r in rows if r["mixup"] == mixup and r["training"] == "Mixup"]
-        ax.plot(
-            [r["iteration"] for r in rs],
+        its = [r["iteration"] for r in rs]
+        (line,) = left.plot(its, [r["exact"] for r in rs], label=f"exact {mixup}")
+        left.plot(
+            its,
+            [r["approximate"] for r in rs],
+            "--",
+            color=line.get_color(),
+            label=f"L_std+R1+R2 {mixup}",
+        )
+        right.plot(
+            its,
             [100 * r["relative_error"] for r in rs],
             marker="o",
+            color=line.get_color(),
             label=f"Mixup {mixup}",
         )
-    ax.set(
-        xlabel="L-BFGS iteration",
-        ylabel="(approx - exact) / exact  [%]",
-        title="Second-order Mixup loss, logistic, moons",
-    )
-    ax.legend()
+    left.set(xlabel="L-BFGS iteration", ylabel="Mixup training loss")
+    left.legend(fontsize=7)
+    right.set(xlabel="L-BFGS iteration", ylabel="(approx - exact) / exact  [%]")
+    right.legend(fontsize=7)
+    fig.suptitle("Exact vs second-order Mixup loss, logistic regression, moons")
     return _save(plt, fig, out / "approximation.png")
 
 
