@@ -182,7 +182,7 @@ def _gap_summary(rows):
             if best is not None:
                 parts.append(
                     f"{dataset} {base:+.3f} (ERM) vs {best['log_loss_gap']:+.3f} "
-                    f"(best, Mixup {best['mixup']})"
+                    f"(smallest Mixup gap, at {best['mixup']})"
                 )
         name = "logistic regression" if family == "Logistic" else "the MLP"
         lines.append(
