@@ -16,7 +16,7 @@ from skmixup.experiments._common import (
     torch_single_thread,
 )
 
-_VALUES = (
+GAP_VALUES = (
     "train_accuracy",
     "test_accuracy",
     "accuracy_gap",
@@ -123,7 +123,7 @@ def generalization_experiment(
                         f"generalization {name} split {s + 1}/{n_splits} "
                         f"{model_name}: log-loss gap {row['log_loss_gap']:+.3f}",
                     )
-    return mean_rows(raw, ("dataset", "model", "mixup"), _VALUES)
+    return mean_rows(raw, ("dataset", "model", "mixup"), GAP_VALUES)
 
 
 def _scores(pipe, X_train, y_train, X_test, y_test):

@@ -3,6 +3,7 @@
 import pathlib
 
 from skmixup.experiments._demo import format_table
+from skmixup.experiments._generalization import GAP_VALUES
 
 APPROX_COLUMNS = [
     "mixup",
@@ -15,17 +16,7 @@ APPROX_COLUMNS = [
     "R2",
     "relative_error",
 ]
-GAP_COLUMNS = [
-    "dataset",
-    "model",
-    "mixup",
-    "train_accuracy",
-    "test_accuracy",
-    "accuracy_gap",
-    "train_log_loss",
-    "test_log_loss",
-    "log_loss_gap",
-]
+GAP_COLUMNS = ["dataset", "model", "mixup", *GAP_VALUES]
 PROTOCOL = [
     "Every model is a StandardScaler pipeline fitted on a stratified 50/50 "
     "train/test split; numbers are means over the splits (n_splits in the "
