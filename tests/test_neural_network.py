@@ -25,6 +25,13 @@ from skmixup.neural_network import (  # noqa: E402
 )
 from skmixup.neural_network._mlp import _net_on_cpu  # noqa: E402
 
+# FAST runs a fixed, short epoch budget: reaching it is expected here (the warning
+# itself is tested in test_convergence_warning_at_max_iter).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Stochastic optimizer. maximum iterations:"
+    "sklearn.exceptions.ConvergenceWarning"
+)
+
 FAST = {
     "hidden_layer_sizes": (16,),
     "max_iter": 15,
@@ -148,6 +155,38 @@ def test_early_stopping_stops_early(data):
     assert clf.n_iter_ < 500
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
+def test_convergence_warning_at_max_iter(data):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = data
+    with pytest.warns(
+        ConvergenceWarning, match=r"maximum iterations \(3\) reached"
+    ) as record:
+        clf = MixupMLPClassifier(**{**FAST, "max_iter": 3}).fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert clf.n_iter_ == 3
+    # The stopping rule fires first (tol larger than any possible improvement):
+    # no warning, and fewer epochs than max_iter.
+    clf = MixupMLPClassifier(
+        **{**FAST, "max_iter": 50, "tol": 1e3, "n_iter_no_change": 2}
+    ).fit(X, y)
+    assert clf.n_iter_ < 50
+    # Early stopping on validation accuracy counts as converged too.
+    clf = MixupMLPClassifier(
+        **{
+            **FAST,
+            "max_iter": 50,
+            "early_stopping": True,
+            "tol": 1e3,
+            "n_iter_no_change": 2,
+        }
+    ).fit(X, y)
+    assert clf.n_iter_ < 50
+    # partial_fit runs one epoch and never warns.
+    MixupMLPClassifier(**FAST).partial_fit(X, y, classes=np.unique(y))
 
 
 def test_partial_fit(data):

@@ -165,8 +165,9 @@ def test_unbounded_warning_on_separable_data(terms):
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     clf = MixupRegularizedLogisticRegression(C=np.inf, terms=terms)
-    with pytest.warns(UnboundedPenaltyWarning, match="separable"):
+    with pytest.warns(UnboundedPenaltyWarning, match="separable") as record:
         clf.fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
     # The separating direction is found on a multiclass problem too.
     Xw, yw = load_wine(return_X_y=True)
     Xw = StandardScaler().fit_transform(Xw)

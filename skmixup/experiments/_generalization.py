@@ -5,6 +5,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from skmixup.experiments._common import (
     MLP_DEFAULTS,
     check_datasets,
+    fixed_epoch_budget,
     linear_model,
     load_dataset,
     mean_rows,
@@ -113,7 +114,7 @@ def generalization_experiment(
                         model_name, pipe = mlp_model(
                             mixup, random_state=random_state, **mlp_params
                         )
-                    with torch_single_thread():
+                    with torch_single_thread(), fixed_epoch_budget():
                         pipe.fit(X[train], y[train])
                         row = _scores(pipe, X[train], y[train], X[test], y[test])
                     row.update(dataset=name, model=model_name, mixup=mixup_label(mixup))

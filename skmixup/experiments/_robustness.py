@@ -3,6 +3,7 @@
 from skmixup.experiments._common import (
     MLP_DEFAULTS,
     check_datasets,
+    fixed_epoch_budget,
     linear_model,
     load_dataset,
     mean_rows,
@@ -103,7 +104,7 @@ def robustness_experiment(
                     for m in (None, mixup)
                 ]
             for model_name, pipe in models:
-                with torch_single_thread():
+                with torch_single_thread(), fixed_epoch_budget():
                     pipe.fit(X[train], y[train])
                     accs = _robust_curve(pipe, X[test], y[test], eps)
                 raw += [

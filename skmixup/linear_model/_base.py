@@ -117,7 +117,7 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
             warnings.warn(
                 f"{type(self).__name__} with max_iter=0 returns its starting point.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # past fit and sklearn's _fit_context wrapper
             )
             return coef0, 0
         sw = (sample_weight / sample_weight.sum()).astype(X.dtype)
@@ -147,7 +147,7 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
                 f"iterations (L-BFGS-B: {result.message}). Increase max_iter or tol, "
                 "or scale the data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # past fit and sklearn's _fit_context wrapper
             )
         return result.x, max(n_iter, 1)
 

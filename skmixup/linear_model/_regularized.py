@@ -246,7 +246,7 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
             f"||W|| = {np.linalg.norm(W):.3g}, a local minimum or an arbitrary "
             "point of a diverging path. Use a finite C.",
             UnboundedPenaltyWarning,
-            stacklevel=3,
+            stacklevel=4,  # past fit and sklearn's _fit_context wrapper
         )
 
 

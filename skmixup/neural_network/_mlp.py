@@ -1,12 +1,14 @@
 """MixupMLPClassifier: a scikit-learn MLP classifier trained with Mixup."""
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -124,9 +126,10 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
     Notes
     -----
     ``float64`` input is cast to ``float32`` for PyTorch; ``predict_proba``
-    returns ``float64``. ``fit`` takes no ``sample_weight``. Unlike
-    ``MLPClassifier``, reaching ``max_iter`` raises no ``ConvergenceWarning``: the
-    Mixup training loss is noisy by design and the epoch budget is the usual stop.
+    returns ``float64``. ``fit`` takes no ``sample_weight``. As in
+    ``MLPClassifier``, ``fit`` raises a ``ConvergenceWarning`` when it runs
+    ``max_iter`` epochs without the stopping rule firing; ``partial_fit`` never
+    does.
     Mixing weights are ordered so that each row keeps the larger one (see
     :class:`MixupNeuralNetClassifier`), which leaves the expected loss unchanged.
     A pickled model is moved to the CPU, so a model trained on a GPU loads on a
@@ -144,8 +147,7 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn.datasets import make_classification
     >>> from skmixup.neural_network import MixupMLPClassifier
     >>> X, y = make_classification(n_samples=100, n_features=5, random_state=0)
-    >>> clf = MixupMLPClassifier(hidden_layer_sizes=(16,), max_iter=20,
-    ...                          random_state=0).fit(X, y)
+    >>> clf = MixupMLPClassifier(hidden_layer_sizes=(16,), random_state=0).fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
     >>> clf.predict_proba(X[:3]).dtype
@@ -243,6 +245,16 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = self._build_net(X.shape, rng, incremental=False)
         self.net_.fit(_to_float32(X), y_enc.astype(np.int64))
         self._record_fit()
+        stopper = dict(self.net_.callbacks_)["early_stopping"]
+        if self.n_iter_ >= self.max_iter and stopper.misses_ < stopper.patience:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                "reached and the optimization hasn't converged yet (the monitored "
+                f"{stopper.monitor} still improved by more than tol={self.tol} "
+                f"within the last {stopper.patience} epochs).",
+                ConvergenceWarning,
+                stacklevel=3,  # past sklearn's _fit_context wrapper
+            )
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
