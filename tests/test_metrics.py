@@ -438,6 +438,43 @@ def test_cross_validate_with_pipeline_and_scorer():
     assert np.all(scores["test_robust"] <= scores["test_clean"])
 
 
+def test_scorer_metadata_routing_of_sample_weight():
+    import sklearn
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.model_selection import KFold
+
+    X, y = _data(2, n_samples=90)
+    weights = np.random.default_rng(0).uniform(0.1, 2.0, len(y))
+    cv = KFold(3)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = LogisticRegression().set_fit_request(sample_weight=False)
+        scorer = make_adversarial_scorer(eps=0.3)
+        # Routed but not requested: an error, as for scikit-learn's scorers.
+        with pytest.raises(UnsetMetadataPassedError, match="set_score_request"):
+            cross_validate(
+                est, X, y, cv=cv, scoring=scorer, params={"sample_weight": weights}
+            )
+        scorer.set_score_request(sample_weight=True)
+        routed = cross_validate(
+            est, X, y, cv=cv, scoring=scorer, params={"sample_weight": weights}
+        )["test_score"]
+        # The request survives pickling (n_jobs > 1 ships scorers to workers).
+        assert pickle.loads(pickle.dumps(scorer)).get_metadata_routing().score.requests
+    expected = []
+    for train, test in cv.split(X):
+        clf = LogisticRegression().fit(X[train], y[train])
+        expected.append(
+            robust_accuracy_score(
+                clf, X[test], y[test], eps=0.3, sample_weight=weights[test]
+            )
+        )
+    assert_allclose(routed, expected)
+    unweighted = cross_validate(LogisticRegression(), X, y, cv=cv, scoring=scorer)
+    assert not np.allclose(unweighted["test_score"], expected)
+    with pytest.raises(RuntimeError, match="metadata routing is enabled"):
+        make_adversarial_scorer().set_score_request(sample_weight=True)
+
+
 # --------------------------------------------------------------------------------------
 # RobustnessCurveDisplay
 # --------------------------------------------------------------------------------------

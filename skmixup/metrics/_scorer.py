@@ -3,7 +3,9 @@
 import inspect
 
 import numpy as np
+from sklearn import get_config
 from sklearn.metrics import accuracy_score, get_scorer
+from sklearn.utils.metadata_routing import MetadataRequest
 
 from skmixup.metrics._attacks import _exact_linear_attack, fgsm, pgd
 from skmixup.metrics._gradients import _check_real, _input_wrapper
@@ -124,6 +126,49 @@ class _AdversarialScorer:
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         return scorer(estimator, X_adv, y, **kwargs)
 
+    def set_score_request(self, *, sample_weight=None):
+        """Request ``sample_weight`` when metadata routing is enabled.
+
+        As for scikit-learn's own scorers, the default (None) raises an error if
+        ``sample_weight`` is routed to this scorer without being requested.
+
+        Parameters
+        ----------
+        sample_weight : bool, None or str, default=None
+            True to receive ``sample_weight``, False to ignore it, a string to
+            receive metadata of that name as ``sample_weight``.
+
+        Returns
+        -------
+        self : object
+            The scorer.
+        """
+        if not get_config()["enable_metadata_routing"]:
+            raise RuntimeError(
+                "set_score_request is only available when metadata routing is "
+                "enabled: sklearn.set_config(enable_metadata_routing=True)."
+            )
+        self._sample_weight_request = sample_weight
+        return self
+
+    def get_metadata_routing(self):
+        """The scorer's metadata request (``sample_weight`` of ``score``).
+
+        Returns
+        -------
+        request : sklearn.utils.metadata_routing.MetadataRequest
+            What the scorer consumes.
+        """
+        request = MetadataRequest(owner=self)
+        request.score.add_request(
+            param="sample_weight",
+            alias=getattr(self, "_sample_weight_request", None),
+        )
+        return request
+
+    def _routing_repr(self):  # name used in scikit-learn's routing messages
+        return repr(self)
+
     def __repr__(self):
         attack = getattr(self.attack, "__name__", self.attack)
         parts = [f"attack={attack!r}", f"eps={self.eps!r}", f"metric={self.metric!r}"]
@@ -167,7 +212,10 @@ def make_adversarial_scorer(
     Returns
     -------
     scorer : callable
-        The adversarial scorer; larger is better.
+        The adversarial scorer; larger is better. Under metadata routing
+        (``sklearn.set_config(enable_metadata_routing=True)``) call
+        ``scorer.set_score_request(sample_weight=True)`` to have it receive
+        ``sample_weight``, as with scikit-learn's scorers.
 
     See Also
     --------
