@@ -22,10 +22,10 @@ from skmixup.metrics._gradients import (
     _block_rows,
     _check_gradient,
     _check_real,
-    _effective_binary_linear,
     _loss_gradient,
     _validate_inputs,
 )
+from skmixup.metrics._jacobians import _effective_binary_linear
 
 _NORMS = {"inf": "inf", np.inf: "inf", 2: "2", "2": "2", "l2": "2", "linf": "inf"}
 
