@@ -95,7 +95,7 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         Number of L-BFGS-B iterations of the last :meth:`fit`.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, when ``X`` has string column names.
 
     See Also
