@@ -4,8 +4,12 @@ LogisticRegression, measured in the same run.
     python benchmarks/bench_linear.py            # full table (a few minutes on 2 cores)
     python benchmarks/bench_linear.py --quick    # 10,000 rows instead of 50,000
 
-Each row is the best of ``--repeat`` fits. Memory is the peak of numpy's allocations
-during ``fit`` (tracemalloc), divided by the size of ``X``. "sklearn" uses the
+Each row is the best of ``--repeat`` fits. With numba installed
+(``pip install "skmixup[fast]"``) MixupLogisticRegression uses its compiled kernel;
+a row forced onto the numpy evaluation is then added, and the one-time import and
+JIT cost is printed (and excluded from the timings) first. Memory is the peak of
+numpy's allocations during ``fit`` (tracemalloc; the numba kernel's tables are
+numpy arrays too), divided by the size of ``X``. "sklearn" uses the
 default BLAS threading; "sklearn 1 thread" pins every BLAS pool to one thread with
 threadpoolctl. All use the same ``C`` and ``tol``. The approximation-error table
 of the penalty estimator is printed by ``benchmarks/bench_theory.py``.
@@ -26,7 +30,38 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from skmixup.linear_model import (
     MixupLogisticRegression,
     MixupRegularizedLogisticRegression,
+    _loss,
 )
+
+
+class _NumpyOnly(MixupLogisticRegression):
+    """MixupLogisticRegression forced onto the numpy evaluation (no numba)."""
+
+    def fit(self, X, y, sample_weight=None):
+        use, _loss.USE_NUMBA = _loss.USE_NUMBA, False
+        try:
+            return super().fit(X, y, sample_weight)
+        finally:
+            _loss.USE_NUMBA = use
+
+
+def warm_up():
+    """Import numba and load (or compile) its kernels before timing anything."""
+    kernel = _loss._numba_kernel()
+    if kernel is None:
+        print("numba kernel: not installed (numpy evaluation only)")
+        return False
+    t0 = time.perf_counter()
+    X, y = make_classification(n_samples=200, n_classes=3, n_informative=4)
+    for dtype in (np.float64, np.float32):
+        for labels in (y, y % 2):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                MixupLogisticRegression(max_iter=2).fit(X.astype(dtype), labels)
+    print(
+        f"numba kernel: one-time import and JIT load {time.perf_counter() - t0:.1f} s"
+    )
+    return True
 
 
 def measure(make, X, y, repeat, threads=None):
@@ -74,6 +109,7 @@ def main():
     C, tol = 1.0, 1e-4
     pools = sorted({(p["internal_api"], p["num_threads"]) for p in threadpool_info()})
     print(f"BLAS pools (api, threads): {pools}")
+    have_numba = warm_up()
     candidates = [
         ("sklearn LogisticRegression", lambda: LogisticRegression(C=C, tol=tol), None),
         (
@@ -85,6 +121,17 @@ def main():
             "MixupLogisticRegression (defaults: P=8, Q=16)",
             lambda: MixupLogisticRegression(C=C, tol=tol, random_state=0),
             None,
+        ),
+        *(
+            [
+                (
+                    "MixupLogisticRegression (defaults, numpy only)",
+                    lambda: _NumpyOnly(C=C, tol=tol, random_state=0),
+                    None,
+                )
+            ]
+            if have_numba
+            else []
         ),
         (
             "MixupLogisticRegression (P=2, Q=8)",

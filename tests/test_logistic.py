@@ -14,8 +14,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from skmixup._mixing import beta_quadrature, draw_partners, dtilde_quadrature
-from skmixup.linear_model import MixupLogisticRegression
+from skmixup._mixing import (
+    beta_quadrature,
+    draw_partners,
+    draw_shifted_partners,
+    dtilde_quadrature,
+)
+from skmixup.linear_model import MixupLogisticRegression, _loss
 from skmixup.linear_model._loss import MixupLoss
 
 
@@ -150,7 +155,52 @@ def test_threaded_evaluation_equals_single_thread(monkeypatch, partners):
     np.testing.assert_allclose(threaded[1], single[1], rtol=1e-10, atol=1e-14)
 
 
-def test_huge_logits_fall_back_to_the_exact_path():
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("layout", ["shifted", "drawn"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_nodes", [8, 20])  # 20: two node groups in both paths
+def test_numba_kernel_matches_the_numpy_evaluation(K, layout, dtype, n_nodes):
+    kernel = pytest.importorskip("skmixup.linear_model._numba_kernel")
+    rng = np.random.RandomState(0)
+    n, d = 70, 4
+    X = rng.randn(n, d).astype(dtype)
+    Y = rng.dirichlet(np.ones(K), n) if K > 1 else rng.rand(n, 1)  # soft labels
+    Y = Y.astype(dtype)
+    if layout == "shifted":
+        sw = np.full(n, 1 / n)
+        part, pw, order, positions = draw_shifted_partners(n, 5, rng)
+        layout_kw = {"order": order, "positions": positions}
+    else:
+        sw = rng.rand(n) + 0.1
+        sw /= sw.sum()
+        part, pw = draw_partners(n, 5, rng, sw)
+        layout_kw = {}
+    nodes, weights = dtilde_quadrature(2.0, 0.5, n_nodes // 2)  # alpha != beta
+    loss = MixupLoss(K, d, True, nodes, weights, part, pw, **layout_kw)
+    Z = loss.logits(rng.randn(loss.n_dof) * 3, X)
+    sw = sw.astype(dtype)
+    expected = loss._numpy_loss_gradient(Z, Y, sw)
+    value, dZ = kernel.logit_loss_gradient(loss, Z, Y, sw)
+    rtol = 1e-11 if dtype == np.float64 else 2e-5
+    assert value == pytest.approx(expected[0], rel=rtol)
+    assert dZ.dtype == dtype
+    np.testing.assert_allclose(dZ, expected[1], rtol=rtol, atol=rtol * 1e-2)
+
+
+def test_fits_agree_with_and_without_numba(monkeypatch):
+    pytest.importorskip("numba")
+    X, y = _data(n=200, K=3)
+    fast = MixupLogisticRegression(random_state=0, tol=1e-8).fit(X, y)
+    monkeypatch.setattr(_loss, "USE_NUMBA", False)
+    slow = MixupLogisticRegression(random_state=0, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_huge_logits_fall_back_to_the_exact_path(use_numba, monkeypatch):
+    if use_numba:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(_loss, "USE_NUMBA", use_numba)
     # Logit gaps beyond exp's range: the factorised exponentials underflow, and the
     # loss must switch to the max-shifted evaluation instead of returning inf/nan.
     X, y = _data(n=30, K=3)

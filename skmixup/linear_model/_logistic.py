@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skmixup._mixing import (
     draw_partners,
+    draw_shifted_partners,
     dtilde_quadrature,
     mix_rows,
     sample_beta,
@@ -211,9 +212,18 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         nodes, weights = dtilde_quadrature(
             self.mixup_alpha, self.mixup_beta, self.n_quadrature
         )
-        partners, pair_weight = draw_partners(
-            n_samples, self.n_partners, rng, sample_weight
-        )
+        layout = {}
+        if self.n_partners != "all" and np.all(sample_weight == sample_weight[0]):
+            # Uniform partners as cyclic shifts of one random order: the same law
+            # as independent draws, laid out for the compiled kernel.
+            partners, pair_weight, order, positions = draw_shifted_partners(
+                n_samples, self.n_partners, rng
+            )
+            layout = {"order": order, "positions": positions}
+        else:
+            partners, pair_weight = draw_partners(
+                n_samples, self.n_partners, rng, sample_weight
+            )
         return MixupLoss(
             n_outputs,
             n_features,
@@ -222,6 +232,7 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
             weights,
             partners,
             pair_weight,
+            **layout,
         )
 
     def _mixup_loss_settings(self):

@@ -20,6 +20,7 @@ ridge term is ``l2_reg_strength / 2 * ||W||_F^2`` (intercepts unpenalised), so t
 ``C``.
 """
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -34,6 +35,24 @@ _BLOCK_ELEMENTS = 1 << 17
 _NODE_GROUP = 8
 # Below this many (anchor, partner, node, class) entries one thread does the work.
 _PARALLEL_MIN = 1 << 20
+
+
+# Set to False to force the numpy evaluation even when numba is installed (tests).
+USE_NUMBA = True
+
+
+def _numba_kernel():
+    """The numba kernel module, or None when numba is missing or disabled."""
+    return _import_numba_kernel() if USE_NUMBA else None
+
+
+@functools.cache
+def _import_numba_kernel():
+    try:
+        from skmixup.linear_model import _numba_kernel as kernel
+    except ImportError:
+        return None
+    return kernel
 
 
 def _n_threads():
@@ -145,6 +164,10 @@ class MixupLoss(_LinearModel):
         Partner indices of each anchor; ``None`` pairs every sample with all samples.
     pair_weight : ndarray of shape (n_samples, n_partners) or (n_samples,)
         Weights of the partners (see :func:`skmixup._mixing.draw_partners`).
+    order, positions : ndarray, default=None
+        The layout of :func:`skmixup._mixing.draw_shifted_partners`, when the
+        partners were drawn that way: the optional numba kernel then streams
+        through its per-sample tables in ``order`` instead of gathering them.
     """
 
     def __init__(
@@ -156,8 +179,21 @@ class MixupLoss(_LinearModel):
         weights,
         partners,
         pair_weight,
+        order=None,
+        positions=None,
     ):
         super().__init__(n_classes, n_features, fit_intercept)
+        self.order = order
+        self.positions = positions
+        if order is not None:  # the windowed layout the numba kernel relies on
+            n = len(order)
+            steps = np.diff(positions, axis=1) % n
+            starts = (positions[:, 0] - np.arange(n)) % n
+            if np.any(steps != 1) or np.any(starts != starts[0]):
+                raise ValueError(
+                    "positions must be consecutive shifts (t + c + p) % n, as drawn "
+                    "by skmixup._mixing.draw_shifted_partners."
+                )
         self.nodes = np.asarray(nodes, dtype=np.float64)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.partners = partners
@@ -166,7 +202,28 @@ class MixupLoss(_LinearModel):
         self._e_lam = float(self.weights @ self.nodes)
         self._e_1mlam = float(self.weights @ (1.0 - self.nodes))
 
+    def layout(self):
+        """``(order, positions)`` of the partners: the shifted layout if given, else
+        the identity order with the partners' own indices as positions."""
+        if self.order is not None:
+            return (
+                np.ascontiguousarray(self.order, dtype=np.intp),
+                np.ascontiguousarray(self.positions, dtype=np.intp),
+            )
+        n = self.partners.shape[0]
+        return np.arange(n), np.ascontiguousarray(self.partners, dtype=np.intp)
+
     def logit_loss_gradient(self, Z, Y, sample_weight):
+        """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.
+
+        With sampled partners and numba installed, the fused kernel of
+        :mod:`skmixup.linear_model._numba_kernel` does the work; otherwise numpy.
+        """
+        if self.partners is not None and _numba_kernel() is not None:
+            return _numba_kernel().logit_loss_gradient(self, Z, Y, sample_weight)
+        return self._numpy_loss_gradient(Z, Y, sample_weight)
+
+    def _numpy_loss_gradient(self, Z, Y, sample_weight):
         """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.
 
         The quadrature nodes are processed in groups of ``_NODE_GROUP`` (bounding the
@@ -293,9 +350,9 @@ class _Segments:
     ``z~ <= 0``), ``exp(u~_q) = exp(lambda_q z~_i) * exp((1 - lambda_q) z~_r)``. The
     partner factor ``B`` is computed once per sample and node (into ``out``, reused
     across evaluations), and the anchor factor as ``exp(z~_i) / B_i`` (by
-    exponentials where ``B`` underflows). If a sum of exponentials underflows (logit
-    gaps beyond ~700 in float64, ~85 in float32) the block is recomputed with a
-    per-entry maximum instead.
+    exponentials where ``exp(z~_i)`` underflows). If a sum of exponentials
+    underflows (logit gaps beyond ~700 in float64, ~85 in float32) the block is
+    recomputed with a per-entry maximum instead.
     """
 
     def __init__(self, Z, nodes, weights, coefs, out=None):
@@ -323,8 +380,9 @@ class _Segments:
             special.expit(U, out=U)
             return value @ self.weights, (U @ self.coefs.T)[..., None]
         B_anchor = self.B[sl]
-        if B_anchor.min() > 0:
-            A = self.expz[sl][:, None, :] / B_anchor  # exp(lambda_q z~_i), (c, Q, K)
+        expz = self.expz[sl]
+        if expz.min() > self.tiny:  # exp(z~) / exp((1 - lambda) z~) is then exact
+            A = expz[:, None, :] / B_anchor  # exp(lambda_q z~_i), (c, Q, K)
         else:
             A = np.exp(nodes[None, :, None] * self.Zs[sl][:, None, :])
         if idx is None:
