@@ -64,8 +64,12 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
     fit_intercept : bool, default=True
         Whether to fit an intercept (not penalised).
     n_partners : int or "all", default=8
-        Number of partners drawn per sample (with probability proportional to
-        ``sample_weight``), or ``"all"`` for every pair (``n^2`` work).
+        Number of partners drawn per sample, or ``"all"`` for every pair (``n^2``
+        work). Each drawn partner is uniform over all samples (itself included):
+        with equal sample weights the partners of a sample are the
+        ``n_partners`` samples that follow it in one random order (a layout that
+        the optional numba kernel streams through), otherwise they are drawn
+        independently with probability proportional to ``sample_weight``.
     n_quadrature : int, default=16
         Number of Gauss-Jacobi nodes for the expectation over ``lambda``.
     tol : float, default=1e-4
