@@ -196,6 +196,41 @@ def test_fits_agree_with_and_without_numba(monkeypatch):
     np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-6, atol=1e-8)
 
 
+_THREADED_SEARCH = """
+import joblib
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV
+from skmixup.linear_model import MixupLogisticRegression
+X, y = make_classification(n_samples=600, n_classes=3, n_informative=4, random_state=0)
+with joblib.parallel_backend("threading"):
+    GridSearchCV(
+        MixupLogisticRegression(random_state=0), {"C": [0.1, 1.0, 10.0]}, cv=3, n_jobs=2
+    ).fit(X, y)
+import numba
+print(numba.threading_layer())
+"""
+
+
+def test_numba_kernel_survives_threads_under_the_workqueue_layer():
+    # numba's workqueue layer (no OpenMP or TBB, e.g. some macOS installs) aborts
+    # the process when two threads run parallel kernels at once; ours serializes.
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADED_SEARCH],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "workqueue"
+
+
 @pytest.mark.parametrize("use_numba", [True, False])
 def test_huge_logits_fall_back_to_the_exact_path(use_numba, monkeypatch):
     if use_numba:

@@ -15,13 +15,19 @@ A pair and node whose sum of exponentials is near underflow (logit gaps beyond
 ~700 in float64) is recomputed with its own maximum.
 """
 
+import contextlib
 import math
+import threading
 
 import numba
 import numpy as np
 
 # Reassociation lets LLVM vectorize the sums over classes; no change to inf/nan.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# numba's "workqueue" threading layer (used where neither OpenMP nor TBB is found)
+# aborts the process if two Python threads run parallel kernels at once, as a
+# threaded GridSearchCV or Dask would: calls are then serialized.
+_WORKQUEUE_LOCK = threading.Lock()
 # Quadrature nodes per pass: the DESIGN default (16) in one pass; more nodes are
 # split to bound the (n, K, nodes) exponential table.
 _NODE_GROUP = 16
@@ -211,8 +217,22 @@ def _scatter(dZ, order, positions, g_partner):  # pragma: no cover - compiled
                 dZ[r, k] += g_partner[t, p, k]
 
 
+def _serialized():
+    """The workqueue lock, or a no-op context under a thread-safe layer."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet: the layer is not chosen
+        return _WORKQUEUE_LOCK
+    return _WORKQUEUE_LOCK if layer == "workqueue" else contextlib.nullcontext()
+
+
 def logit_loss_gradient(loss, Z, Y, sample_weight):
     """Value and ``dZ`` of ``MixupLoss`` for sampled partners (numba path)."""
+    with _serialized():
+        return _logit_loss_gradient(loss, Z, Y, sample_weight)
+
+
+def _logit_loss_gradient(loss, Z, Y, sample_weight):
     dtype = Z.dtype
     Z = np.ascontiguousarray(Z)
     Y = np.ascontiguousarray(Y, dtype=dtype)
