@@ -1,6 +1,9 @@
 """Behaviour of MixupLogisticRegression and of its loss object."""
 
+import os
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -215,10 +218,6 @@ def test_numba_kernel_survives_threads_under_the_workqueue_layer():
     # numba's workqueue layer (no OpenMP or TBB, e.g. some macOS installs) aborts
     # the process when two threads run parallel kernels at once; ours serializes.
     pytest.importorskip("numba")
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
     result = subprocess.run(
         [sys.executable, "-c", _THREADED_SEARCH],
@@ -229,6 +228,37 @@ def test_numba_kernel_survives_threads_under_the_workqueue_layer():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "workqueue"
+
+
+_FORKED_FITS = """
+import multiprocessing as mp
+import numpy as np
+from sklearn.datasets import make_classification
+from skmixup.linear_model import MixupLogisticRegression
+X, y = make_classification(n_samples=600, n_classes=3, n_informative=4, random_state=0)
+def norm(seed):
+    return np.linalg.norm(MixupLogisticRegression(random_state=seed).fit(X, y).coef_)
+parent = [norm(0), norm(1)]  # the parent runs the kernel first
+with mp.get_context("fork").Pool(2) as pool:
+    children = pool.map(norm, [0, 1])
+assert np.allclose(children, parent, rtol=1e-6), (children, parent)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_children_forked_after_the_kernel_ran_fall_back_to_numpy():
+    # GNU OpenMP cannot run in a child forked after the parent used it (numba
+    # terminates such a child); the child must use the numpy evaluation instead.
+    pytest.importorskip("numba")
+    result = subprocess.run(
+        [sys.executable, "-c", _FORKED_FITS],
+        capture_output=True,
+        text=True,
+        timeout=120,  # without the fallback the pool waits forever on dead children
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
 
 
 @pytest.mark.parametrize("use_numba", [True, False])

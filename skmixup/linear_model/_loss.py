@@ -42,8 +42,10 @@ USE_NUMBA = True
 
 
 def _numba_kernel():
-    """The numba kernel module, or None when numba is missing or disabled."""
-    return _import_numba_kernel() if USE_NUMBA else None
+    """The numba kernel module, or None when numba is missing, disabled, or unsafe
+    in this process (a child forked after the parent ran OpenMP kernels)."""
+    kernel = _import_numba_kernel() if USE_NUMBA else None
+    return kernel if kernel is not None and kernel.usable() else None
 
 
 @functools.cache

@@ -17,6 +17,7 @@ A pair and node whose sum of exponentials is near underflow (logit gaps beyond
 
 import contextlib
 import math
+import os
 import threading
 
 import numba
@@ -217,6 +218,30 @@ def _scatter(dZ, order, positions, g_partner):  # pragma: no cover - compiled
                 dZ[r, k] += g_partner[t, p, k]
 
 
+# GNU OpenMP (numba's "omp" layer on Linux) cannot run in a child forked after the
+# parent used it: numba terminates such a child. A fork after first use is noted,
+# and the child then falls back to the numpy evaluation (same results, slower).
+_STATE = {"used": False, "forked_after_use": False}
+
+
+def _note_fork():
+    if _STATE["used"]:
+        _STATE["forked_after_use"] = True
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
+def usable():
+    """Whether this process may run the kernel (False in a forked OpenMP child)."""
+    if not _STATE["forked_after_use"]:
+        return True
+    try:
+        return numba.threading_layer() != "omp"
+    except ValueError:  # pragma: no cover - a parallel region ran before the fork
+        return False
+
+
 def _serialized():
     """The workqueue lock, or a no-op context under a thread-safe layer."""
     try:
@@ -229,6 +254,7 @@ def _serialized():
 def logit_loss_gradient(loss, Z, Y, sample_weight):
     """Value and ``dZ`` of ``MixupLoss`` for sampled partners (numba path)."""
     with _serialized():
+        _STATE["used"] = True
         return _logit_loss_gradient(loss, Z, Y, sample_weight)
 
 
