@@ -200,20 +200,26 @@ class MixupLoss(_LinearModel):
         self.weights = np.asarray(weights, dtype=np.float64)
         self.partners = partners
         self.pair_weight = np.asarray(pair_weight, dtype=np.float64)
+        self._layout = None
+        if order is not None:
+            self._layout = (
+                np.ascontiguousarray(order, dtype=np.intp),
+                np.ascontiguousarray(positions, dtype=np.intp),
+            )
+        elif partners is not None:
+            self._layout = (
+                np.arange(partners.shape[0]),
+                np.ascontiguousarray(partners, dtype=np.intp),
+            )
         # Quadrature moments of the anchor and partner shares of the mixed logits.
         self._e_lam = float(self.weights @ self.nodes)
         self._e_1mlam = float(self.weights @ (1.0 - self.nodes))
 
     def layout(self):
-        """``(order, positions)`` of the partners: the shifted layout if given, else
-        the identity order with the partners' own indices as positions."""
-        if self.order is not None:
-            return (
-                np.ascontiguousarray(self.order, dtype=np.intp),
-                np.ascontiguousarray(self.positions, dtype=np.intp),
-            )
-        n = self.partners.shape[0]
-        return np.arange(n), np.ascontiguousarray(self.partners, dtype=np.intp)
+        """``(order, positions)`` of the sampled partners (built once, in
+        ``__init__``): the shifted layout if given, else the identity order with
+        the partners' own indices as positions."""
+        return self._layout
 
     def logit_loss_gradient(self, Z, Y, sample_weight):
         """Mixup loss as a function of the logits ``Z`` and its gradient ``dZ``.
@@ -221,8 +227,9 @@ class MixupLoss(_LinearModel):
         With sampled partners and numba installed, the fused kernel of
         :mod:`skmixup.linear_model._numba_kernel` does the work; otherwise numpy.
         """
-        if self.partners is not None and _numba_kernel() is not None:
-            return _numba_kernel().logit_loss_gradient(self, Z, Y, sample_weight)
+        kernel = _numba_kernel() if self.partners is not None else None
+        if kernel is not None:
+            return kernel.logit_loss_gradient(self, Z, Y, sample_weight)
         return self._numpy_loss_gradient(Z, Y, sample_weight)
 
     def _numpy_loss_gradient(self, Z, Y, sample_weight):

@@ -263,12 +263,11 @@ def _logit_loss_gradient(loss, Z, Y, sample_weight):
     Z = np.ascontiguousarray(Z)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     sw = np.ascontiguousarray(sample_weight, dtype=dtype)
-    order, positions = loss.layout()
     pw = np.ascontiguousarray(loss.pair_weight, dtype=dtype)
     nodes = loss.nodes.astype(dtype)
     weights = loss.weights.astype(dtype)
     e_lam, e_1mlam = dtype.type(loss._e_lam), dtype.type(loss._e_1mlam)
-    if Z.shape[1] == 1:
+    if Z.shape[1] == 1:  # indexed by sample: the partners are the positions
         partners = np.ascontiguousarray(loss.partners, dtype=np.intp)
         value, g_anchor, g_partner = _binary(
             Z[:, 0], Y[:, 0], nodes, weights, partners, pw, sw, e_lam, e_1mlam
@@ -277,6 +276,7 @@ def _logit_loss_gradient(loss, Z, Y, sample_weight):
         identity = np.arange(Z.shape[0])
         _scatter(dZ, identity, partners, g_partner[:, :, None])
         return float(value.sum()), dZ
+    order, positions = loss.layout()
     n, K = Z.shape
     zmax = Z.max(axis=1)
     Zs = Z - zmax[:, None]
