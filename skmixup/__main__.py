@@ -1,65 +1,31 @@
 """Command line: ``python -m skmixup reproduce [--quick] [--datasets ...] [--out DIR]``.
 
 Runs the paper's three experiments (``skmixup.experiments``) on data bundled with
-scikit-learn, prints their tables and, with ``--out``, writes ``report.md`` and PNG
-figures.
+scikit-learn, prints progress (one line per fit) and the tables, writes
+``report.md`` and PNG figures into ``--out`` (default: ``skmixup-report`` in the
+working directory) and ends with the measured summary and where the files are.
 """
 
 import argparse
+import pathlib
 import sys
 import time
 
-DATASETS = ("digits", "breast_cancer", "wine", "moons")
-
-
-def _settings(args):
-    """Keyword arguments of the three experiments, full or ``--quick``."""
-    if args.quick:
-        mlp = {"hidden_layer_sizes": (64, 64), "max_iter": 40}
-        return {
-            "approximation": {
-                "mixups": (1.0,),
-                "iterations": (0, 1, 2, 3, 5, 8),
-                "n_samples": 200,
-            },
-            "robustness": {"eps": (0.0, 0.1, 0.2), "mlp_params": mlp, "n_splits": 1},
-            "generalization": {
-                "mixups": (None, 1.0),
-                "mlp_params": mlp,
-                "n_splits": 1,
-            },
-        }
-    mlp = {"hidden_layer_sizes": (128, 128), "max_iter": 150}
-    return {
-        "approximation": {
-            "mixups": (0.2, 1.0, (5.0, 0.5)),
-            "iterations": (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20),
-            "n_samples": 300,
-        },
-        "robustness": {
-            "eps": (0.0, 0.05, 0.1, 0.2, 0.3),
-            "mlp_params": mlp,
-            "n_splits": 3,
-        },
-        "generalization": {
-            "mixups": (None, 0.2, 1.0, (5.0, 0.5)),
-            "mlp_params": mlp,
-            "n_splits": 3,
-        },
-    }
+DEFAULT_OUT = "skmixup-report"
 
 
 def _reproduce(args):
-    from skmixup import experiments
     from skmixup.experiments._common import torch_available
-    from skmixup.experiments._report import tables, write_report
+    from skmixup.experiments._report import summary, tables, write_report
+    from skmixup.experiments._reproduce import run_reproduce
 
     t0 = time.perf_counter()
-    settings = _settings(args)
     datasets = list(dict.fromkeys(args.datasets))
+    out = pathlib.Path(args.out).resolve()
     print(
         f"skmixup reproduce{' --quick' if args.quick else ''}: datasets "
-        f"{', '.join(datasets)}, random_state={args.random_state}",
+        f"{', '.join(datasets)}, random_state={args.random_state}; "
+        f"report and figures go to {out}",
         flush=True,
     )
 
@@ -73,34 +39,29 @@ def _reproduce(args):
             '(pip install "skmixup[torch]").'
         )
         print(f"note: {notes[-1]}", flush=True)
-    seed = {"random_state": args.random_state, "progress": progress}
-    results = {}
-    for key, func, kwargs in (
-        ("approx", experiments.approximation_experiment, settings["approximation"]),
-        ("robust", experiments.robustness_experiment, settings["robustness"]),
-        ("gaps", experiments.generalization_experiment, settings["generalization"]),
-    ):
-        start = time.perf_counter()
-        if key == "approx":
-            results[key] = func(**kwargs, **seed)
-        else:
-            results[key] = func(datasets, **kwargs, **seed)
-        progress(f"{func.__name__} done in {time.perf_counter() - start:.1f} s")
+    results, experiments = run_reproduce(
+        datasets, quick=args.quick, random_state=args.random_state, progress=progress
+    )
     for title, table in tables(**results).items():
         print(f"\n## {title}\n\n{table}", flush=True)
     elapsed = time.perf_counter() - t0
-    print(f"\ndone in {elapsed:.1f} s")
-    if args.out:
-        report_settings = {
-            "command": _command(args),
-            "random_state": args.random_state,
-            "datasets": ", ".join(datasets),
-            "wall time": f"{elapsed:.1f} s",
-            **{name: _describe(kw) for name, kw in settings.items()},
-        }
-        paths = write_report(args.out, settings=report_settings, notes=notes, **results)
-        for path in paths:
-            print(f"wrote {path}")
+    report_settings = {
+        "command": _command(args),
+        "random_state": args.random_state,
+        "datasets": ", ".join(datasets),
+        "wall time": f"{elapsed:.1f} s",
+    }
+    paths, figure_note = write_report(
+        out, settings=report_settings, experiments=experiments, notes=notes, **results
+    )
+    print("\n## What we measured\n")
+    for line in summary(**results):
+        print(f"- {line}")
+    if figure_note:
+        print(f"\nnote: {figure_note}")
+    print(f"\ndone in {elapsed:.1f} s; wrote {len(paths)} files to {out}:")
+    for path in paths:
+        print(f"  {path.name}")
     return 0
 
 
@@ -110,11 +71,9 @@ def _command(args):
     return " ".join(parts)
 
 
-def _describe(kwargs):
-    return ", ".join(f"{k}={v}" for k, v in kwargs.items())
-
-
 def main(argv=None):
+    from skmixup.experiments._common import DATASETS
+
     parser = argparse.ArgumentParser(prog="python -m skmixup", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run the experiments on bundled data")
@@ -128,7 +87,11 @@ def main(argv=None):
         default=list(DATASETS),
         help="data sets of the robustness and generalization experiments",
     )
-    rep.add_argument("--out", default=None, help="folder for report.md and figures")
+    rep.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"folder for report.md and figures (default: ./{DEFAULT_OUT})",
+    )
     rep.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "reproduce":

@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from skmixup.experiments._common import _alpha_beta, mixup_label, notify
+from skmixup.experiments._common import alpha_beta, mixup_label, notify
 from skmixup.linear_model import MixupLogisticRegression
 from skmixup.theory import approximate_mixup_loss, mixup_loss
 
@@ -75,7 +75,7 @@ def approximation_experiment(
     erm = LogisticRegression(C=np.inf, max_iter=1000).fit(X, y)
     rows = []
     for mixup in mixups:
-        alpha, beta = _alpha_beta(mixup)
+        alpha, beta = alpha_beta(mixup)
         label = mixup_label(mixup)
         seen = set()
         for k in sorted(iterations):
@@ -106,7 +106,7 @@ def approximation_experiment(
 
 
 def _row(model, X, y, mixup, training, iteration):
-    alpha, beta = _alpha_beta(mixup)
+    alpha, beta = alpha_beta(mixup)
     exact = mixup_loss(model, X, y, mixup_alpha=alpha, mixup_beta=beta)
     approx = approximate_mixup_loss(model, X, y, mixup_alpha=alpha, mixup_beta=beta)
     return {

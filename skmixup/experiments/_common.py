@@ -1,7 +1,8 @@
-"""Data, splits and model factories shared by the experiments.
+"""Data, splits and the one split/fit/score loop shared by the experiments.
 
-Every model is a ``StandardScaler`` pipeline. A *Mixup setting* is ``None`` (ERM,
-no mixing), a float ``a`` (``Beta(a, a)``) or a pair ``(a, b)`` (``Beta(a, b)``).
+A *Mixup setting* is ``None`` (ERM, no mixing), a float ``a`` (``Beta(a, a)``) or
+a pair ``(a, b)`` (``Beta(a, b)``). Models come from
+:data:`skmixup.experiments._models.MODELS`.
 """
 
 import contextlib
@@ -10,20 +11,9 @@ import warnings
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
-from skmixup.linear_model import (
-    MixupLogisticRegression,
-    MixupRegularizedLogisticRegression,
-)
 
 DATASETS = ("digits", "breast_cancer", "wine", "moons")
-
-# The MLP of paper-notes section 7: two ReLU layers, Adam 1e-3, no weight decay.
-MLP_DEFAULTS = {"hidden_layer_sizes": (128, 128), "max_iter": 150}
 
 
 def load_dataset(name, *, random_state=0):
@@ -60,66 +50,54 @@ def mixup_label(mixup):
     """Short text of a Mixup setting: ``"ERM"``, ``"1.0"`` or ``"(5.0, 0.5)"``."""
     if mixup is None:
         return "ERM"
-    alpha, beta = _alpha_beta(mixup)
+    alpha, beta = alpha_beta(mixup)
     return f"{alpha}" if beta is None else f"({alpha}, {beta})"
 
 
-def _alpha_beta(mixup):
+def alpha_beta(mixup):
+    """``(alpha, beta)`` of a Mixup setting (``beta`` None: ``Beta(alpha, alpha)``)."""
     if isinstance(mixup, tuple):
         alpha, beta = mixup
         return float(alpha), (None if beta is None else float(beta))
     return float(mixup), None
 
 
-def linear_model(kind, mixup, *, C=1.0, random_state=0):
-    """``(name, pipeline)`` of a logistic model.
+def run_splits(datasets, models, score, *, n_splits, test_size, random_state, progress):
+    """The one split/fit/score loop of the robustness and generalization experiments.
 
-    ``kind`` is ``"mixup"`` (:class:`MixupLogisticRegression`, or scikit-learn's
-    ``LogisticRegression`` when ``mixup`` is None) or ``"regularized"``
-    (:class:`MixupRegularizedLogisticRegression`).
+    For each data set and each of ``n_splits`` seeded stratified splits, every
+    ``(fields, pipeline)`` that ``models()`` returns (fresh ones per split) is
+    fitted on the training part, and ``score(pipe, X_train, y_train, X_test,
+    y_test)`` returns a list of row dicts; each row gets ``dataset``, ``split``
+    and the ``fields`` (at least ``model``). ``progress`` gets a
+    line ``[k/N] dataset split model: text`` after each fit, where ``text`` is the
+    ``"progress"`` entry of the first row (removed from the rows).
     """
-    if mixup is None:
-        est = LogisticRegression(C=C, max_iter=1000)
-        return "LogisticRegression", make_pipeline(StandardScaler(), est)
-    alpha, beta = _alpha_beta(mixup)
-    params = f"alpha={alpha}" + ("" if beta is None else f", beta={beta}")
-    if kind == "regularized":
-        est = MixupRegularizedLogisticRegression(
-            mixup_alpha=alpha, mixup_beta=beta, C=C
+    datasets = check_datasets(datasets)
+    n_fits = len(datasets) * n_splits * len(models())
+    raw, k = [], 0
+    for name in datasets:
+        X, y = load_dataset(name, random_state=random_state)
+        splits = stratified_splits(
+            y, n_splits=n_splits, test_size=test_size, random_state=random_state
         )
-        name = f"MixupRegularizedLogisticRegression({params})"
-    else:
-        est = MixupLogisticRegression(
-            mixup_alpha=alpha, mixup_beta=beta, C=C, random_state=random_state
-        )
-        name = f"MixupLogisticRegression({params})"
-    return name, make_pipeline(StandardScaler(), est)
-
-
-def mlp_model(mixup, *, hidden_layer_sizes, max_iter, random_state=0):
-    """``(name, pipeline)`` of a :class:`MixupMLPClassifier` (ERM: ``mixup_prob=0``).
-
-    No weight decay (``alpha=0``), Adam 1e-3, batches of 200, CPU, and exactly
-    ``max_iter`` epochs (``tol=0`` with a patience of ``max_iter``).
-    """
-    from skmixup.neural_network import MixupMLPClassifier
-
-    params = {
-        "hidden_layer_sizes": hidden_layer_sizes,
-        "alpha": 0.0,
-        "max_iter": max_iter,
-        "tol": 0.0,
-        "n_iter_no_change": max_iter,
-        "device": "cpu",
-        "random_state": random_state,
-    }
-    if mixup is None:
-        est = MixupMLPClassifier(mixup_prob=0.0, **params)
-        return "MLP ERM (mixup_prob=0)", make_pipeline(StandardScaler(), est)
-    alpha, beta = _alpha_beta(mixup)
-    est = MixupMLPClassifier(mixup_alpha=alpha, mixup_beta=beta, **params)
-    text = f"alpha={alpha}" + ("" if beta is None else f", beta={beta}")
-    return f"MixupMLPClassifier({text})", make_pipeline(StandardScaler(), est)
+        for s, (train, test) in enumerate(splits):
+            for fields, pipe in models():
+                with torch_single_thread(), fixed_epoch_budget():
+                    pipe.fit(X[train], y[train])
+                    rows = score(pipe, X[train], y[train], X[test], y[test])
+                k += 1
+                text = rows[0].pop("progress", "")
+                for row in rows:
+                    row.pop("progress", None)
+                    row.update(dataset=name, split=s, **fields)
+                raw += rows
+                notify(
+                    progress,
+                    f"[{k}/{n_fits}] {name} split {s + 1}/{n_splits} "
+                    f"{fields['model']}: {text}",
+                )
+    return raw
 
 
 def torch_available():
@@ -155,8 +133,8 @@ def torch_single_thread():
 def fixed_epoch_budget():
     """Silence the MLPs' ``ConvergenceWarning`` at ``max_iter``, and only that one.
 
-    The networks of :func:`mlp_model` run exactly ``max_iter`` epochs by design
-    (the paper's protocol), so reaching it is not a convergence failure.
+    The networks of the experiments run exactly ``max_iter`` epochs by design (the
+    paper's protocol), so reaching it is not a convergence failure.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings(
@@ -173,11 +151,12 @@ def notify(progress, message):
         progress(message)
 
 
-def mean_rows(rows, keys, values):
+def mean_rows(rows, keys, values, sums=()):
     """Average ``values`` over the rows sharing ``keys`` (first-seen order).
 
-    Each output row also has ``n_splits`` (the number of rows averaged) and, for
-    every value ``v``, ``v + "_std"`` (population standard deviation).
+    Each output row also has ``n_splits`` (the number of rows averaged), for every
+    value ``v``, ``v + "_std"`` (population standard deviation), and for every key
+    in ``sums`` the element-wise sum of its arrays over the group.
     """
     groups = {}
     for row in rows:
@@ -189,6 +168,8 @@ def mean_rows(rows, keys, values):
             arr = np.array([g[v] for g in group], dtype=np.float64)
             row[v] = float(arr.mean())
             row[v + "_std"] = float(arr.std())
+        for v in sums:
+            row[v] = np.sum([g[v] for g in group], axis=0)
         row["n_splits"] = len(group)
         out.append(row)
     return out

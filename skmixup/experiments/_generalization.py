@@ -1,21 +1,19 @@
-"""Experiment E2 (paper Fig. 1b): train-test gap against the Mixup parameter."""
+"""Experiment E2 (paper Fig. 1b): train-test gaps and calibration against Mixup."""
 
 from sklearn.metrics import accuracy_score, log_loss
 
+from skmixup.experiments._calibration import (
+    expected_calibration_error,
+    reliability_bins,
+)
 from skmixup.experiments._common import (
-    MLP_DEFAULTS,
-    check_datasets,
-    fixed_epoch_budget,
-    linear_model,
-    load_dataset,
+    DATASETS,
     mean_rows,
     mixup_label,
-    mlp_model,
-    notify,
-    stratified_splits,
+    run_splits,
     torch_available,
-    torch_single_thread,
 )
+from skmixup.experiments._models import C_DEFAULT, build, check_models
 
 GAP_VALUES = (
     "train_accuracy",
@@ -24,16 +22,19 @@ GAP_VALUES = (
     "train_log_loss",
     "test_log_loss",
     "log_loss_gap",
+    "ece",
 )
+BINS = ("bin_count", "bin_confidence", "bin_correct")
 
 
 def generalization_experiment(
-    datasets=("digits", "breast_cancer", "wine", "moons"),
+    datasets=DATASETS,
     *,
     mixups=(None, 0.2, 1.0, (5.0, 0.5)),
     models=("logistic", "mlp"),
     mlp_params=None,
-    C=1.0,
+    C=C_DEFAULT,
+    n_bins=10,
     n_splits=3,
     test_size=0.5,
     random_state=0,
@@ -45,7 +46,10 @@ def generalization_experiment(
     ``StandardScaler`` pipeline and scored on its training and test sets. The gaps
     follow the paper: ``log_loss_gap`` is test cross-entropy minus the standard
     (un-mixed) training cross-entropy; ``accuracy_gap`` is train minus test
-    accuracy. ``None`` in ``mixups`` is ERM: scikit-learn's ``LogisticRegression``
+    accuracy. Calibration on the test set: ``ece`` is the expected calibration
+    error of the top-label confidence over ``n_bins`` equal-width bins, and the
+    bins (summed over the splits) give a reliability diagram. ``None`` in
+    ``mixups`` is ERM: scikit-learn's ``LogisticRegression``
     (same ``C``) and the MLP with ``mixup_prob=0``. The MLP has no weight decay and
     trains for a fixed number of epochs, so that ERM can over-fit.
 
@@ -56,13 +60,17 @@ def generalization_experiment(
     mixups : sequence, default=(None, 0.2, 1.0, (5.0, 0.5))
         Mixup settings: None (ERM), ``alpha`` (``Beta(alpha, alpha)``) or
         ``(alpha, beta)``.
-    models : sequence of {"logistic", "mlp"}, default=("logistic", "mlp")
-        Model families; ``"mlp"`` is skipped when PyTorch is not installed.
+    models : sequence of str, default=("logistic", "mlp")
+        Model kinds among those of ``skmixup.experiments._models.MODELS``
+        (``"logistic"``, ``"regularized"``, ``"mlp"``); those that need PyTorch
+        are skipped when it is not installed.
     mlp_params : dict, default=None
         ``hidden_layer_sizes`` and ``max_iter`` (epochs) of the MLP; None means
         two layers of 128 and 150 epochs.
     C : float, default=1.0
         Inverse ridge strength of the logistic models.
+    n_bins : int, default=10
+        Number of confidence bins of the calibration error.
     n_splits : int, default=3
         Number of stratified train/test splits averaged.
     test_size : float, default=0.5
@@ -78,8 +86,10 @@ def generalization_experiment(
         One row per data set, model and Mixup setting, averaged over the splits:
         ``dataset``, ``model``, ``mixup`` (``"ERM"``, ``"1.0"``, ``"(5.0, 0.5)"``),
         ``train_accuracy``, ``test_accuracy``, ``accuracy_gap``,
-        ``train_log_loss``, ``test_log_loss``, ``log_loss_gap``, each value with a
-        ``_std`` companion over the splits, and ``n_splits``.
+        ``train_log_loss``, ``test_log_loss``, ``log_loss_gap``, ``ece``, each
+        value with a ``_std`` companion over the splits, ``n_splits``, and the
+        reliability bins ``bin_count``, ``bin_confidence`` and ``bin_correct``
+        (arrays of per-bin sums over the splits).
 
     Examples
     --------
@@ -90,47 +100,40 @@ def generalization_experiment(
     >>> [(row["model"], row["mixup"]) for row in rows]
     [('LogisticRegression', 'ERM'), ('MixupLogisticRegression(alpha=1.0)', '1.0')]
     """
-    datasets = check_datasets(datasets)
-    unknown = set(models) - {"logistic", "mlp"}
-    if unknown:
-        raise ValueError(f"models must be among 'logistic', 'mlp'; got {unknown}.")
-    if "mlp" in models and not torch_available():
-        models = [m for m in models if m != "mlp"]
-    mlp_params = {**MLP_DEFAULTS, **(mlp_params or {})}
-    raw = []
-    for name in datasets:
-        X, y = load_dataset(name, random_state=random_state)
-        splits = stratified_splits(
-            y, n_splits=n_splits, test_size=test_size, random_state=random_state
-        )
-        for s, (train, test) in enumerate(splits):
-            for family in models:
-                for mixup in mixups:
-                    if family == "logistic":
-                        model_name, pipe = linear_model(
-                            "mixup", mixup, C=C, random_state=random_state
-                        )
-                    else:
-                        model_name, pipe = mlp_model(
-                            mixup, random_state=random_state, **mlp_params
-                        )
-                    with torch_single_thread(), fixed_epoch_budget():
-                        pipe.fit(X[train], y[train])
-                        row = _scores(pipe, X[train], y[train], X[test], y[test])
-                    row.update(dataset=name, model=model_name, mixup=mixup_label(mixup))
-                    raw.append(row)
-                    notify(
-                        progress,
-                        f"generalization {name} split {s + 1}/{n_splits} "
-                        f"{model_name}: log-loss gap {row['log_loss_gap']:+.3f}",
-                    )
-    return mean_rows(raw, ("dataset", "model", "mixup"), GAP_VALUES)
+    kinds = check_models(models, torch_ok=torch_available())
+    config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
+
+    def make_models():
+        out = []
+        for kind in kinds:
+            for mixup in mixups:
+                name, pipe = build(kind, mixup, config)
+                out.append(({"model": name, "mixup": mixup_label(mixup)}, pipe))
+        return out
+
+    def score(pipe, X_train, y_train, X_test, y_test):
+        row = _scores(pipe, X_train, y_train, X_test, y_test, n_bins)
+        row["progress"] = f"log-loss gap {row['log_loss_gap']:+.3f}"
+        return [row]
+
+    raw = run_splits(
+        datasets,
+        make_models,
+        score,
+        n_splits=n_splits,
+        test_size=test_size,
+        random_state=random_state,
+        progress=progress,
+    )
+    return mean_rows(raw, ("dataset", "model", "mixup"), GAP_VALUES, sums=BINS)
 
 
-def _scores(pipe, X_train, y_train, X_test, y_test):
+def _scores(pipe, X_train, y_train, X_test, y_test, n_bins):
     labels = pipe.classes_
     train_ll = log_loss(y_train, pipe.predict_proba(X_train), labels=labels)
-    test_ll = log_loss(y_test, pipe.predict_proba(X_test), labels=labels)
+    test_proba = pipe.predict_proba(X_test)
+    test_ll = log_loss(y_test, test_proba, labels=labels)
+    bins = reliability_bins(y_test, test_proba, labels, n_bins=n_bins)
     train_acc = accuracy_score(y_train, pipe.predict(X_train))
     test_acc = accuracy_score(y_test, pipe.predict(X_test))
     return {
@@ -140,4 +143,6 @@ def _scores(pipe, X_train, y_train, X_test, y_test):
         "train_log_loss": train_ll,
         "test_log_loss": test_ll,
         "log_loss_gap": test_ll - train_ll,
+        "ece": expected_calibration_error(bins),
+        **bins,
     }

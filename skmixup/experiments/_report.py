@@ -1,9 +1,23 @@
-"""Tables, a measured summary and figures for ``python -m skmixup reproduce``."""
+"""Tables, a measured summary, the protocol and figures of ``reproduce``."""
 
+import inspect
 import pathlib
 
+from skmixup.experiments._approximation import approximation_experiment
+from skmixup.experiments._calibration import reliability_curve
+from skmixup.experiments._common import mixup_label, torch_available
 from skmixup.experiments._demo import format_table
-from skmixup.experiments._generalization import GAP_VALUES
+from skmixup.experiments._generalization import (
+    GAP_VALUES,
+    generalization_experiment,
+)
+from skmixup.experiments._models import (
+    ERM_LOGISTIC_NAME,
+    ERM_MLP_NAME,
+    MODELS,
+    describe,
+)
+from skmixup.experiments._robustness import CURVES, robustness_experiment
 
 APPROX_COLUMNS = [
     "mixup",
@@ -16,27 +30,14 @@ APPROX_COLUMNS = [
     "R2",
     "relative_error",
 ]
-GAP_COLUMNS = ["dataset", "model", "mixup", *GAP_VALUES]
-PROTOCOL = [
-    "Every model is a StandardScaler pipeline fitted on a stratified 50/50 "
-    "train/test split; numbers are means over the splits (n_splits in the "
-    "settings) with seeds from random_state; on CPU the run is deterministic.",
-    "Logistic models: scikit-learn LogisticRegression (ERM), "
-    "MixupLogisticRegression (exact expected Mixup loss, 8 partners per sample) and "
-    "MixupRegularizedLogisticRegression (L_std + R1 + R2), all with C=1.",
-    "MLP: MixupMLPClassifier, two ReLU layers, Adam 1e-3, batches of 200, no weight "
-    "decay (alpha=0), a fixed number of epochs (tol=0); ERM is the same network "
-    "with mixup_prob=0 and the same seed. Torch runs on one thread.",
-    "FGSM (l_inf) attacks the raw test inputs through the pipeline with "
-    "feature_scale = the training standard deviation (the scaler's scale_), so eps "
-    "is in standardized units, exactly as if the scaled inputs were attacked; no "
-    "clipping. Robust accuracy counts every test sample (at eps=0 it is the clean "
-    "accuracy).",
-    "Gaps: log_loss_gap = test CE - standard (un-mixed) train CE; accuracy_gap = "
-    "train - test accuracy. Mixup 'ERM' rows are the ERM models.",
-    "Approximation: the expected ConvergenceWarning of the truncated L-BFGS fits "
-    "(max_iter = the iteration shown) is silenced, only there.",
-]
+GAP_COLUMNS = ["dataset", "model", "mixup", *(v for v in GAP_VALUES if v != "ece")]
+CALIBRATION_COLUMNS = ["dataset", "model", "mixup", "test_accuracy", "ece", "ece_std"]
+FIGURE_NAMES = {
+    "approx": "approximation.png",
+    "robust": "robustness.png",
+    "gaps": "generalization_gap.png",
+    "calibration": "reliability.png",
+}
 # Within this many points of accuracy, a robust-accuracy difference is "no change".
 _TIE = 0.01
 
@@ -52,7 +53,11 @@ def robustness_wide(rows):
 
 
 def tables(approx, robust, gaps):
-    """Markdown tables ``{title: table}`` of the three experiments (None: skipped)."""
+    """Markdown tables ``{title: table}`` of the experiments (empty rows: skipped).
+
+    The generalization rows give two tables: the train-test gaps and the
+    calibration (expected calibration error on the test set).
+    """
     out = {}
     if approx:
         out["Approximation: exact vs second-order Mixup loss along training"] = (
@@ -67,6 +72,9 @@ def tables(approx, robust, gaps):
         out["Generalization: train-test gaps vs Mixup"] = format_table(
             gaps, GAP_COLUMNS
         )
+        out["Calibration: expected calibration error (test set) vs Mixup"] = (
+            format_table(gaps, CALIBRATION_COLUMNS)
+        )
     return out
 
 
@@ -79,6 +87,82 @@ def summary(approx, robust, gaps):
         lines += _robust_summary(robust)
     if gaps:
         lines += _gap_summary(gaps)
+        lines += _calibration_summary(gaps)
+    return lines
+
+
+def resolved_settings(experiments):
+    """Every keyword of each experiment: its defaults updated with ``experiments``.
+
+    ``experiments`` maps ``"approximation"``, ``"robustness"`` and
+    ``"generalization"`` to the keyword arguments a run used.
+    """
+    funcs = {
+        "approximation": approximation_experiment,
+        "robustness": robustness_experiment,
+        "generalization": generalization_experiment,
+    }
+    out = {}
+    for name, func in funcs.items():
+        params = inspect.signature(func).parameters.values()
+        defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        defaults.pop("progress", None)
+        out[name] = {**defaults, **experiments.get(name, {})}
+    return out
+
+
+def protocol(experiments):
+    """The protocol of a run, as sentences built from the settings it used."""
+    settings = resolved_settings(experiments)
+    rob, gen, app = (
+        settings["robustness"],
+        settings["generalization"],
+        settings["approximation"],
+    )
+    lines = []
+    for name, kw in (("Robustness", rob), ("Generalization", gen)):
+        lines.append(
+            f"{name}: every model is a StandardScaler pipeline fitted on "
+            f"{kw['n_splits']} stratified train/test split(s) per data set (test "
+            f"fraction {kw['test_size']}); numbers are means over the splits, seeded "
+            f"by random_state={kw['random_state']}; on CPU the run is deterministic."
+        )
+    kinds = list(dict.fromkeys([k for k, _ in CURVES] + list(gen["models"])))
+    torch_ok = torch_available()
+    for kind in kinds:
+        if MODELS[kind].needs_torch and not torch_ok:
+            continue
+        config = {
+            "C": gen["C"],
+            "mlp_params": gen["mlp_params"],
+            "random_state": gen["random_state"],
+        }
+        text = describe(kind, config)
+        if MODELS[kind].needs_torch:
+            text += " (no weight decay, a fixed number of epochs; torch on 1 thread)"
+        lines.append(f"Model '{kind}': {text}.")
+    lines.append(
+        f"FGSM (l_inf) with eps in {tuple(rob['eps'])} attacks the raw test inputs "
+        "through the pipeline with feature_scale = the training standard deviation "
+        "(the scaler's scale_), so eps is in standardized units; no clipping. "
+        f"Mixup models use Mixup {mixup_label(rob['mixup'])}. Robust accuracy counts "
+        "every test sample (at eps=0 it is the clean accuracy)."
+    )
+    lines.append(
+        "Gaps, for Mixup settings "
+        + ", ".join(mixup_label(m) for m in gen["mixups"])
+        + ": log_loss_gap = test CE - standard (un-mixed) train CE; accuracy_gap = "
+        "train - test accuracy. Calibration: expected calibration error (ECE) of "
+        f"the top-label confidence on the test set, {gen['n_bins']} equal-width "
+        "bins; the reliability diagram pools the test predictions of all splits."
+    )
+    lines.append(
+        "Approximation: standardized make_moons "
+        f"(n_samples={app['n_samples']}, noise={app['noise']}), Mixup "
+        + ", ".join(mixup_label(m) for m in app["mixups"])
+        + f", L-BFGS iterations {tuple(app['iterations'])}; the expected "
+        "ConvergenceWarning of the truncated fits is silenced, only there."
+    )
     return lines
 
 
@@ -185,14 +269,55 @@ def _gap_summary(rows):
     return lines
 
 
-def write_report(out, *, settings, approx, robust, gaps, notes=()):
-    """Write ``report.md`` and the figures into ``out``; return the paths written."""
+def _calibration_summary(rows):
+    lines = []
+    for family, erm, prefix in (
+        ("logistic regression", ERM_LOGISTIC_NAME, "MixupLogistic"),
+        ("the MLP", ERM_MLP_NAME, "MixupMLP"),
+    ):
+        better, total, parts = 0, 0, []
+        for dataset in dict.fromkeys(r["dataset"] for r in rows):
+            rs = [r for r in rows if r["dataset"] == dataset]
+            base = [r for r in rs if r["model"] == erm]
+            mix = [r for r in rs if r["model"].startswith(prefix)]
+            if not base or not mix:
+                continue
+            base = base[0]["ece"]
+            total += len(mix)
+            better += sum(r["ece"] < base for r in mix)
+            parts.append(
+                f"{dataset} {base:.3f} (ERM) vs "
+                + ", ".join(f"{r['ece']:.3f} ({r['mixup']})" for r in mix)
+            )
+        if total:
+            lines.append(
+                f"Calibration, {family}: Mixup had a lower test ECE than ERM in "
+                f"{better} of {total} (data set, alpha) cases; "
+                + "; ".join(parts)
+                + "."
+            )
+    return lines
+
+
+def write_report(out, *, settings, approx, robust, gaps, experiments=None, notes=()):
+    """Write ``report.md`` and the figures into ``out``.
+
+    ``settings`` are printed as given; ``experiments`` (the keyword arguments of
+    each experiment, see :func:`protocol`) give the protocol text.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        ``report.md``, then the figures.
+    figure_note : str or None
+        Why the figures were skipped (matplotlib missing), else None.
+    """
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures, figure_note = write_figures(out, approx, robust, gaps)
     text = ["# skmixup reproduce", "", "## Settings", ""]
     text += [f"- {k}: {v}" for k, v in settings.items()]
-    text += [f"- {line}" for line in PROTOCOL]
+    text += [f"- {line}" for line in protocol(experiments or {})]
     text += ["", "## What we measured", ""]
     text += [f"- {line}" for line in summary(approx, robust, gaps)]
     text += [f"- {note}" for note in notes]
@@ -200,12 +325,25 @@ def write_report(out, *, settings, approx, robust, gaps, notes=()):
         text.append(f"- {figure_note}")
     for title, table in tables(approx, robust, gaps).items():
         text += ["", f"## {title}", "", table]
-    if figures:
-        text += ["", "## Figures", ""]
-        text += [f"![{p.stem}]({p.name})" for p in figures]
+        key = _figure_key(title)
+        for path in figures:
+            if key and path.name == FIGURE_NAMES[key]:
+                text += ["", f"![{path.stem}]({path.name})"]
     report = out / "report.md"
     report.write_text("\n".join(text) + "\n")
-    return [report, *figures]
+    return [report, *figures], figure_note
+
+
+def _figure_key(title):
+    for key, word in (
+        ("approx", "Approximation"),
+        ("robust", "Robustness"),
+        ("gaps", "Generalization"),
+        ("calibration", "Calibration"),
+    ):
+        if title.startswith(word):
+            return key
+    return None
 
 
 def write_figures(out, approx, robust, gaps):
@@ -216,95 +354,214 @@ def write_figures(out, approx, robust, gaps):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return [], "Figures skipped: matplotlib is not installed."
+        return [], (
+            "Figures skipped: matplotlib is not installed "
+            '(pip install "skmixup[plot]").'
+        )
+    out = pathlib.Path(out)
     paths = []
     if approx:
-        paths.append(_plot_approx(plt, out, approx))
+        paths.append(_plot_approx(plt, out / FIGURE_NAMES["approx"], approx))
     if robust:
-        paths.append(_plot_robust(plt, out, robust))
+        paths.append(_plot_robust(plt, out / FIGURE_NAMES["robust"], robust))
     if gaps:
-        paths.append(_plot_gaps(plt, out, gaps))
+        paths.append(_plot_gaps(plt, out / FIGURE_NAMES["gaps"], gaps))
+        paths.append(_plot_reliability(plt, out / FIGURE_NAMES["calibration"], gaps))
     return paths, None
 
 
-def _plot_approx(plt, out, rows):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for mixup in dict.fromkeys(r["mixup"] for r in rows):
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_STYLES = ("-", "--", ":", "-.")
+
+
+def _plot_approx(plt, path, rows):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, mixup in enumerate(dict.fromkeys(r["mixup"] for r in rows)):
         rs = [r for r in rows if r["mixup"] == mixup and r["training"] == "Mixup"]
+        erm = [r for r in rows if r["mixup"] == mixup and r["training"] != "Mixup"]
         its = [r["iteration"] for r in rs]
-        (line,) = left.plot(its, [r["exact"] for r in rs], label=f"exact {mixup}")
+        marker = _MARKERS[i % len(_MARKERS)]
+        (line,) = left.plot(
+            its,
+            [r["exact"] for r in rs],
+            marker=marker,
+            fillstyle="none",
+            markersize=8,
+            label=f"exact, Mixup {mixup}",
+        )
+        color = line.get_color()
         left.plot(
             its,
             [r["approximate"] for r in rs],
             "--",
-            color=line.get_color(),
-            label=f"L_std+R1+R2 {mixup}",
+            marker=marker,
+            markersize=3,
+            color=color,
+            label=f"L_std+R1+R2, Mixup {mixup}",
         )
         right.plot(
             its,
             [100 * r["relative_error"] for r in rs],
-            marker="o",
-            color=line.get_color(),
+            _STYLES[i % len(_STYLES)],
+            marker=marker,
+            color=color,
             label=f"Mixup {mixup}",
         )
-    left.set(xlabel="L-BFGS iteration", ylabel="Mixup training loss")
+        for r in erm:  # the ERM optimum, at the iteration where its fit stopped
+            left.plot(r["iteration"], r["exact"], "*", color=color, markersize=12)
+            left.plot(r["iteration"], r["approximate"], "x", color=color)
+            right.plot(
+                r["iteration"],
+                100 * r["relative_error"],
+                "*",
+                color=color,
+                markersize=12,
+                label=f"ERM optimum, Mixup {mixup} loss",
+            )
+    left.set(
+        title="Mixup training loss (star: exact at the ERM optimum)",
+        xlabel="L-BFGS iteration",
+        ylabel="Mixup training loss",
+    )
+    right.set(
+        title="Relative error of the approximation",
+        xlabel="L-BFGS iteration",
+        ylabel="(approx - exact) / exact  [%]",
+    )
+    right.axhline(0, color="0.6", lw=0.8)
     left.legend(fontsize=7)
-    right.set(xlabel="L-BFGS iteration", ylabel="(approx - exact) / exact  [%]")
     right.legend(fontsize=7)
     fig.suptitle("Exact vs second-order Mixup loss, logistic regression, moons")
-    return _save(plt, fig, out / "approximation.png")
+    return _save(plt, fig, path)
 
 
-def _plot_robust(plt, out, rows):
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False
+def _legend_below(fig, axes):
+    """One legend for the whole figure, below the panels: it covers no curve."""
+    handles, labels = {}, {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+            labels[label] = label
+    fig.legend(
+        list(handles.values()),
+        list(labels),
+        loc="lower center",
+        ncol=min(3, len(labels)),
+        fontsize=8,
+        frameon=False,
     )
+    return len(labels)
+
+
+def _panels(plt, n, title, n_rows=1):
+    fig, axes = plt.subplots(
+        n_rows, n, figsize=(3.6 * n + 0.6, 3.2 * n_rows + 1.4), squeeze=False
+    )
+    fig.suptitle(title)
+    return fig, axes
+
+
+def _plot_robust(plt, path, rows):
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = _panels(
+        plt, len(datasets), "FGSM robust test accuracy, ERM vs Mixup (mean of splits)"
+    )
+    models = list(dict.fromkeys(r["model"] for r in rows))
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for model in dict.fromkeys(r["model"] for r in rows):
+        for i, model in enumerate(models):
             rs = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
-            style = "--" if "MLP" in model else "-"
             ax.plot(
                 [r["eps"] for r in rs],
                 [r["robust_accuracy"] for r in rs],
-                style,
-                marker="o",
+                "--" if "MLP" in model else "-",
+                marker=_MARKERS[i % len(_MARKERS)],
                 label=model,
             )
-        ax.set(title=dataset, xlabel="FGSM eps (training std)")
+        ax.set(title=dataset, xlabel="FGSM eps (training standard deviations)")
     axes[0, 0].set_ylabel("robust test accuracy")
-    axes[0, -1].legend(fontsize=6)
-    return _save(plt, fig, out / "robustness.png")
+    n = _legend_below(fig, axes[0])
+    fig.tight_layout(rect=(0, 0.06 * ((n + 2) // 3), 1, 1))
+    return _save(plt, fig, path, layout=False)
 
 
-def _plot_gaps(plt, out, rows):
+def _families(rows):
+    """``{family: rows}``: logistic models and MLPs (an ERM row in each)."""
+    out = {}
+    for r in rows:
+        out.setdefault("MLP" if "MLP" in r["model"] else "logistic", []).append(r)
+    return out
+
+
+def _plot_gaps(plt, path, rows):
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False
+    fig, axes = _panels(
+        plt, len(datasets), "Train-test log-loss gap against Mixup (mean of splits)"
     )
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for family in ("logistic", "MLP"):
-            rs = [
-                r
-                for r in rows
-                if r["dataset"] == dataset
-                and ("MLP" in r["model"]) == (family == "MLP")
-            ]
-            if rs:
-                ax.plot(
-                    [r["mixup"] for r in rs],
-                    [r["log_loss_gap"] for r in rs],
-                    marker="o",
-                    label=family,
-                )
-        ax.set(title=dataset, xlabel="Mixup (alpha or (alpha, beta))")
+        for i, (family, rs) in enumerate(_families(rows).items()):
+            rs = [r for r in rs if r["dataset"] == dataset]
+            ax.plot(
+                [r["mixup"] for r in rs],
+                [r["log_loss_gap"] for r in rs],
+                _STYLES[i % len(_STYLES)],
+                marker=_MARKERS[i % len(_MARKERS)],
+                label=family,
+            )
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set(title=dataset, xlabel="Mixup (alpha or (alpha, beta)); ERM: none")
     axes[0, 0].set_ylabel("test CE - train CE")
-    axes[0, -1].legend()
-    return _save(plt, fig, out / "generalization_gap.png")
+    _legend_below(fig, axes[0])
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return _save(plt, fig, path, layout=False)
 
 
-def _save(plt, fig, path):
-    fig.tight_layout()
+def _plot_reliability(plt, path, rows):
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    families = _families(rows)
+    fig, axes = _panels(
+        plt,
+        len(datasets),
+        "Reliability diagram on the test sets (ECE in the legend)",
+        n_rows=len(families),
+    )
+    fig.set_figheight(fig.get_figheight() + 0.8 * len(families))
+    for row_axes, (family, frows) in zip(axes, families.items(), strict=True):
+        for ax, dataset in zip(row_axes, datasets, strict=True):
+            ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
+            rs = [r for r in frows if r["dataset"] == dataset]
+            for i, r in enumerate(rs):
+                conf, acc, _ = reliability_curve(r)
+                ax.plot(
+                    conf,
+                    acc,
+                    _STYLES[i % len(_STYLES)],
+                    marker=_MARKERS[i % len(_MARKERS)],
+                    label=f"{_setting_text(r['mixup'])}: ECE {r['ece']:.3f}",
+                )
+            ax.set(
+                title=f"{dataset}, {family}",
+                xlim=(0, 1.02),
+                ylim=(0, 1.02),
+                xlabel="confidence (top-label probability)",
+            )
+            ax.legend(  # below the panel: it covers no curve
+                fontsize=7,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.22),
+                ncol=2,
+                frameon=False,
+            )
+        row_axes[0].set_ylabel("accuracy")
+    return _save(plt, fig, path)
+
+
+def _setting_text(mixup):
+    return "ERM" if mixup == "ERM" else f"Mixup {mixup}"
+
+
+def _save(plt, fig, path, layout=True):
+    if layout:
+        fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

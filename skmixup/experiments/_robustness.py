@@ -1,29 +1,32 @@
 """Experiment E1 (paper Fig. 1a): FGSM robust test accuracy against eps."""
 
 from skmixup.experiments._common import (
-    MLP_DEFAULTS,
-    check_datasets,
-    fixed_epoch_budget,
-    linear_model,
-    load_dataset,
+    DATASETS,
     mean_rows,
-    mlp_model,
-    notify,
-    stratified_splits,
+    run_splits,
     torch_available,
-    torch_single_thread,
 )
+from skmixup.experiments._models import C_DEFAULT, build, check_models
 from skmixup.metrics import robust_accuracy_score
+
+# (model kind, Mixup or ERM) of every curve; "mixup" is the experiment's setting.
+CURVES = (
+    ("logistic", None),
+    ("logistic", "mixup"),
+    ("regularized", "mixup"),
+    ("mlp", None),
+    ("mlp", "mixup"),
+)
 
 
 def robustness_experiment(
-    datasets=("digits", "breast_cancer", "wine", "moons"),
+    datasets=DATASETS,
     *,
     eps=(0.0, 0.05, 0.1, 0.2),
     mixup=(5.0, 0.5),
     mlp=True,
     mlp_params=None,
-    C=1.0,
+    C=C_DEFAULT,
     n_splits=3,
     test_size=0.5,
     random_state=0,
@@ -83,39 +86,34 @@ def robustness_experiment(
     >>> rows[0]["robust_accuracy"] >= rows[1]["robust_accuracy"]
     True
     """
-    datasets = check_datasets(datasets)
-    mlp = mlp and torch_available()
-    mlp_params = {**MLP_DEFAULTS, **(mlp_params or {})}
-    raw = []
-    for name in datasets:
-        X, y = load_dataset(name, random_state=random_state)
-        splits = stratified_splits(
-            y, n_splits=n_splits, test_size=test_size, random_state=random_state
-        )
-        for s, (train, test) in enumerate(splits):
-            models = [
-                linear_model("mixup", None, C=C),
-                linear_model("mixup", mixup, C=C, random_state=random_state),
-                linear_model("regularized", mixup, C=C),
-            ]
-            if mlp:
-                models += [
-                    mlp_model(m, random_state=random_state, **mlp_params)
-                    for m in (None, mixup)
-                ]
-            for model_name, pipe in models:
-                with torch_single_thread(), fixed_epoch_budget():
-                    pipe.fit(X[train], y[train])
-                    accs = _robust_curve(pipe, X[test], y[test], eps)
-                raw += [
-                    {"dataset": name, "model": model_name, "eps": e, "acc": a}
-                    for e, a in zip(eps, accs, strict=True)
-                ]
-                notify(
-                    progress,
-                    f"robustness {name} split {s + 1}/{n_splits} {model_name}: "
-                    + " ".join(f"{a:.3f}" for a in accs),
-                )
+    kinds = check_models(
+        [k for k, _ in CURVES if mlp or k != "mlp"], torch_ok=torch_available()
+    )
+    config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
+
+    def make_models():
+        out = []
+        for kind, setting in CURVES:
+            if kind in kinds:
+                name, pipe = build(kind, mixup if setting else None, config)
+                out.append(({"model": name}, pipe))
+        return out
+
+    def score(pipe, X_train, y_train, X_test, y_test):
+        accs = _robust_curve(pipe, X_test, y_test, eps)
+        rows = [{"eps": e, "acc": a} for e, a in zip(eps, accs, strict=True)]
+        rows[0]["progress"] = " ".join(f"{a:.3f}" for a in accs)
+        return rows
+
+    raw = run_splits(
+        datasets,
+        make_models,
+        score,
+        n_splits=n_splits,
+        test_size=test_size,
+        random_state=random_state,
+        progress=progress,
+    )
     rows = mean_rows(raw, ("dataset", "model", "eps"), ("acc",))
     for row in rows:
         row["robust_accuracy"] = row.pop("acc")
