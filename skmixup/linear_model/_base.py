@@ -19,6 +19,8 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
+
 # Up to this many samples, `mixup_loss` sums over all n^2 pairs.
 _ALL_PAIRS_MAX_SAMPLES = 2000
 
@@ -35,7 +37,9 @@ _MIXUP_CONSTRAINTS = {
 }
 
 
-class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
+class _BaseMixupLinearClassifier(
+    CallbackSupportMixin, LinearClassifierMixin, ClassifierMixin, BaseEstimator
+):
     """Base class: a linear model ``z = X W^T + b`` fitted by minimising a smooth
     objective of its logits with scipy's L-BFGS-B.
 
@@ -113,7 +117,10 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
 
     def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
         """Minimise with L-BFGS-B; returns the coefficients and the iteration count."""
+        labels = self.classes_[Y.argmax(1) if Y.shape[1] > 1 else Y[:, 0].astype(int)]
+        task = begin_fit(self, X, labels, max_subtasks=self.max_iter)
         if self.max_iter == 0:  # scipy would still take one step
+            task.end(lambda: self._coef_attributes(objective, coef0, X.dtype))
             warnings.warn(
                 f"{type(self).__name__} with max_iter=0 returns its starting point.",
                 ConvergenceWarning,
@@ -127,10 +134,14 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
             return objective.loss_gradient(coef, X, Y, sw, l2_reg_strength)
 
         def report(intermediate_result):
-            print(  # noqa: T201 - verbose output, as scikit-learn's solvers print
-                f"[{type(self).__name__}] iteration {report.n}: "
-                f"objective {intermediate_result.fun:.8g}"
-            )
+            x = intermediate_result.x  # sklearn callbacks: a stop ends L-BFGS
+            if task.step(lambda: self._coef_attributes(objective, x, X.dtype)):
+                raise StopIteration
+            if self.verbose:
+                print(  # noqa: T201 - verbose output, as scikit-learn's solvers print
+                    f"[{type(self).__name__}] iteration {report.n}: "
+                    f"objective {intermediate_result.fun:.8g}"
+                )
             report.n += 1
 
         report.n = 1
@@ -149,6 +160,7 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
                 ConvergenceWarning,
                 stacklevel=4,  # past fit and sklearn's _fit_context wrapper
             )
+        task.end(lambda: self._coef_attributes(objective, result.x, X.dtype))
         return result.x, max(n_iter, 1)
 
     def _minimize(self, fun, coef0, report):
@@ -163,8 +175,13 @@ class _BaseMixupLinearClassifier(LinearClassifierMixin, ClassifierMixin, BaseEst
                 "gtol": self.tol,
                 "ftol": 64 * np.finfo(float).eps,
             },
-            callback=report if self.verbose else None,
+            callback=report,
         )
+
+    def _coef_attributes(self, objective, coef, dtype):
+        W, b = objective.unpack(coef)
+        b = np.zeros(objective.n_classes) if b is None else b
+        return {"coef_": np.array(W, dtype=dtype), "intercept_": np.array(b, dtype)}
 
     def _set_coef(self, objective, coef, dtype):
         W, b = objective.unpack(coef)

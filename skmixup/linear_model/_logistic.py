@@ -17,6 +17,7 @@ from skmixup._mixing import (
 )
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._loss import MixupLoss
+from skmixup.utils._callbacks import begin_fit
 
 
 class MixupLogisticRegression(_BaseMixupLinearClassifier):
@@ -297,7 +298,9 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
             self.t_ = 0
             self._rng = check_random_state(self.random_state)
         sample_weight = self._class_sample_weight(y, sample_weight)
+        task = begin_fit(self, X, y, max_subtasks=0, task_name="partial_fit")
         self._sgd_pass(X, Y, sample_weight)
+        task.end({})  # scikit-learn callbacks see the updated model
         self.n_iter_ = 1
         return self
 

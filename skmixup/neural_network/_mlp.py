@@ -19,13 +19,15 @@ from skorch.utils import noop
 
 from skmixup.neural_network._module import MLPModule
 from skmixup.neural_network._net import MixupNeuralNetClassifier, _input_gradient
+from skmixup.utils._callbacks import CallbackSupportMixin, EpochCallback, begin_fit
+from skmixup.utils._console import plain_print
 
 __all__ = ["MixupMLPClassifier"]
 
 _MAX_SEED = 2**31 - 1
 
 
-class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
+class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Multilayer perceptron classifier trained with Mixup, on PyTorch.
 
     The parameters mirror :class:`sklearn.neural_network.MLPClassifier` (Adam
@@ -243,7 +245,13 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         rng = check_random_state(self.random_state)
         self.net_ = self._build_net(X.shape, rng, incremental=False)
+        epochs = self.net_.callbacks[-1][1]  # _build_net's EpochCallback
+        epochs.task_ = begin_fit(
+            self, X, y, max_subtasks=self.max_iter, subtask_name="epoch"
+        )
         self.net_.fit(_to_float32(X), y_enc.astype(np.int64))
+        epochs.task_, task = None, epochs.task_
+        task.end()
         self._record_fit()
         stopper = dict(self.net_.callbacks_)["early_stopping"]
         if self.n_iter_ >= self.max_iter and stopper.misses_ < stopper.patience:
@@ -302,7 +310,9 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         if np.any(unseen):
             raise ValueError(f"y has labels not in classes_: {np.unique(y[unseen])!r}.")
         y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+        task = begin_fit(self, X, y, max_subtasks=0, task_name="partial_fit")
         self.net_.partial_fit(_to_float32(X), y_enc, epochs=1)
+        task.end({})  # scikit-learn callbacks see the updated model
         self._record_fit()
         return self
 
@@ -423,6 +433,7 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             **monitor,
         )
         callbacks.append(("early_stopping", stopper))
+        callbacks.append(("sklearn_callbacks", EpochCallback()))
         return MixupNeuralNetClassifier(
             MLPModule,
             module__n_features=n_features,
@@ -441,6 +452,7 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             callbacks=callbacks,
             device=self.device_,
             verbose=self.verbose,
+            callbacks__print_log__sink=plain_print if self.verbose else noop,
             mixup_alpha=self.mixup_alpha,
             mixup_beta=self.mixup_beta,
             mixup_prob=self.mixup_prob,

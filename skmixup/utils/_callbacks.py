@@ -1,0 +1,155 @@
+"""scikit-learn's callback API (``sklearn.callback``, scikit-learn >= 1.9) for
+skmixup's estimators, in one place.
+
+* :class:`CallbackSupportMixin` gives an estimator ``set_callbacks`` where the
+  installed scikit-learn has the API, and nothing on older versions.
+* :func:`begin_fit` reports one ``fit`` (or ``partial_fit``) to the callbacks: the
+  root task, one subtask per iteration (an L-BFGS iteration, an epoch) with
+  :meth:`FitTask.step`, then :meth:`FitTask.end`. It does nothing when the
+  estimator has no callbacks (set directly or propagated by a ``Pipeline`` or a
+  search) or when scikit-learn has no callback API, so estimators call it
+  unconditionally.
+* :class:`EpochCallback` is a skorch callback that calls :meth:`FitTask.step` at
+  the end of every epoch (duck-typed: this module does not import skorch).
+
+``ProgressBar`` then shows the iterations or epochs, and ``ScoringMonitor`` scores
+the model after each of them (``step`` receives the attributes that make a copy of
+the estimator predict as at that point).
+"""
+
+try:  # scikit-learn >= 1.9
+    from sklearn.callback import CallbackSupportMixin as _SklearnCallbackSupport
+except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
+
+    class _SklearnCallbackSupport:
+        pass
+
+
+class CallbackSupportMixin(_SklearnCallbackSupport):
+    """``set_callbacks`` from scikit-learn's ``CallbackSupportMixin`` (>= 1.9).
+
+    On older scikit-learn the mixin adds nothing, and :func:`begin_fit` reports
+    nothing.
+    """
+
+
+class FitTask:
+    """The callback context of one fit; see :func:`begin_fit`."""
+
+    def __init__(self, estimator, X, y, *, max_subtasks, task_name, subtask_name):
+        self._estimator = estimator
+        self._X, self._y = X, y
+        self._subtask_name = subtask_name
+        self._last = None
+        self._max_subtasks = max_subtasks
+        self._n_steps = 0
+        self._ctx = None
+        callbacks = getattr(estimator, "_skl_callbacks", None)
+        parent = getattr(estimator, "_parent_callback_ctx", None)
+        if hasattr(estimator, "_init_callback_context") and (callbacks or parent):
+            self._ctx = estimator._init_callback_context(
+                task_name=task_name, max_subtasks=max_subtasks
+            )
+            self._ctx.call_on_fit_task_begin(estimator=estimator, X=X, y=self._y)
+
+    @property
+    def active(self):
+        """Whether callbacks receive this fit's events."""
+        return self._ctx is not None
+
+    def step(self, attributes=None):
+        """Report one finished iteration; return True if a callback asks to stop.
+
+        ``attributes`` is a dict (or a callable returning one, evaluated only if a
+        callback needs it) of fitted attributes that make a copy of the estimator
+        predict as after this iteration.
+        """
+        if self._ctx is None or self._n_steps >= self._max_subtasks:
+            return False
+        self._n_steps += 1
+        sub = self._ctx.subcontext(task_name=self._subtask_name)
+        kwargs = {"estimator": self._estimator, "X": self._X, "y": self._y}
+        sub.call_on_fit_task_begin(**kwargs)
+        self._last = attributes
+        stop = sub.call_on_fit_task_end(**kwargs, reconstruction_attributes=attributes)
+        return bool(stop)
+
+    def end(self, attributes=None):
+        """Report the end of the fit.
+
+        The model passed to the callbacks is made from ``attributes`` (see
+        :meth:`step`), by default those of the last iteration.
+        """
+        if self._ctx is None:
+            return
+        self._ctx.call_on_fit_task_end(
+            estimator=self._estimator,
+            X=self._X,
+            y=self._y,
+            reconstruction_attributes=self._last if attributes is None else attributes,
+        )
+        self._ctx = None
+
+
+def begin_fit(
+    estimator, X, y, *, max_subtasks, task_name="fit", subtask_name="iteration"
+):
+    """Begin reporting a fit of ``estimator`` on ``X, y`` to its callbacks.
+
+    Call ``task.step(...)`` once per iteration (at most ``max_subtasks`` are
+    reported) and ``task.end()`` when the fit is done; the callbacks' teardown is
+    done by scikit-learn's ``_fit_context`` (the decorator of ``fit``). ``y`` may
+    be a callable returning the labels (evaluated only when a callback needs it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skmixup.utils._callbacks import begin_fit
+    >>> task = begin_fit(BaseEstimator(), np.ones((2, 1)), [0, 1], max_subtasks=3)
+    >>> task.active, task.step({"coef_": 0.0})  # no callbacks: nothing reported
+    (False, False)
+    >>> task.end()
+    """
+    return FitTask(
+        estimator,
+        X,
+        y,
+        max_subtasks=max_subtasks,
+        task_name=task_name,
+        subtask_name=subtask_name,
+    )
+
+
+class EpochCallback:
+    """A skorch callback that reports every epoch to a :class:`FitTask`.
+
+    ``task_`` is set by the estimator around its training loop (None otherwise);
+    the model passed to the callbacks is the estimator with its current network.
+    """
+
+    task_ = None
+
+    def initialize(self):
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.task_ is not None:
+            self.task_.step({})
+
+    def on_train_begin(self, net, **kwargs):
+        pass
+
+    on_train_end = on_epoch_begin = on_batch_begin = on_batch_end = on_train_begin
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        pass
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def __getstate__(self):  # a pickled network keeps no fit in progress
+        return {}

@@ -1,0 +1,163 @@
+"""scikit-learn's callback API (``sklearn.callback``, >= 1.9) on skmixup's estimators."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmixup.linear_model import (
+    MixupLogisticRegression,
+    MixupRegularizedLogisticRegression,
+)
+from skmixup.utils._callbacks import begin_fit
+from skmixup.utils._console import plain_print
+
+callback = pytest.importorskip("sklearn.callback")
+
+X, y = load_wine(return_X_y=True)
+X = StandardScaler().fit_transform(X)
+y = np.array(["a", "b", "c"])[y]  # string labels reach the callbacks as given
+
+
+class Recorder:
+    """Records ``(event, estimator, task_name)``; optionally asks to stop."""
+
+    def __init__(self, stop_after=None, max_propagation_depth=None):
+        self.events = []
+        self.stop_after = stop_after
+        self._depth = max_propagation_depth
+
+    def setup(self, estimator, context):
+        self.events.append(("setup", type(estimator).__name__, context.task_name))
+
+    def teardown(self, estimator, context):
+        self.events.append(("teardown", type(estimator).__name__, context.task_name))
+
+    def on_fit_task_begin(self, estimator, context, *, X=None, y=None):
+        self.events.append(("begin", type(estimator).__name__, context.task_name))
+
+    def on_fit_task_end(self, estimator, context, *, X=None, y=None):
+        self.events.append(("end", type(estimator).__name__, context.task_name))
+        ends = sum(e[0] == "end" and e[2] == "iteration" for e in self.events)
+        return self.stop_after is not None and ends >= self.stop_after
+
+
+class AutoRecorder(Recorder):
+    @property
+    def max_propagation_depth(self):
+        return self._depth
+
+
+def _iterations(recorder, name="iteration"):
+    return sum(e[0] == "end" and e[2] == name for e in recorder.events)
+
+
+def _mlp(**params):
+    nn = pytest.importorskip("skmixup.neural_network")
+    return nn.MixupMLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=4, random_state=0, **params
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MixupLogisticRegression(random_state=0),
+        MixupRegularizedLogisticRegression,
+    ],
+    ids=["MixupLogisticRegression", "MixupRegularizedLogisticRegression"],
+)
+def test_one_event_per_lbfgs_iteration(make):
+    rec = Recorder()
+    est = make().set_callbacks(rec)
+    est.fit(X, y)
+    assert rec.events[0] == ("setup", type(est).__name__, "fit")
+    assert rec.events[1][:1] == ("begin",) and rec.events[-1][0] == "teardown"
+    assert _iterations(rec) == est.n_iter_ > 3
+    # fitting without callbacks gives the same model
+    plain = make().fit(X, y)
+    np.testing.assert_array_equal(plain.coef_, est.coef_)
+
+
+def test_scoring_monitor_scores_every_iterate():
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    est = MixupLogisticRegression(random_state=0).set_callbacks(monitor).fit(X, y)
+    rows = monitor.get_logs().data
+    iters = [r["accuracy"] for r in rows if r["task_name"] == "iteration"]
+    (final,) = [r["accuracy"] for r in rows if r["task_name"] == "fit"]
+    assert len(iters) == est.n_iter_
+    assert final == iters[-1] == est.score(X, y)
+    assert iters[0] < final  # the first iterate is not the fitted model
+
+
+def test_a_callback_can_stop_lbfgs():
+    est = MixupLogisticRegression(random_state=0)
+    est.set_callbacks(Recorder(stop_after=2)).fit(X, y)
+    assert est.n_iter_ == 2
+    assert est.predict(X).shape == y.shape
+
+
+def test_partial_fit_is_one_task():
+    rec = Recorder()
+    est = MixupLogisticRegression(random_state=0).set_callbacks(rec)
+    est.partial_fit(X, y, classes=np.unique(y))
+    assert ("end", "MixupLogisticRegression", "partial_fit") in rec.events
+
+
+def test_propagated_callbacks_reach_the_final_estimator():
+    rec = AutoRecorder()
+    pipe = make_pipeline(StandardScaler(), MixupLogisticRegression(random_state=0))
+    search = GridSearchCV(pipe, {"mixuplogisticregression__mixup_alpha": [0.5, 2]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "does not support callbacks"
+        search.set_callbacks(rec).fit(X, y)
+    fits = [e for e in rec.events if e == ("end", "MixupLogisticRegression", "fit")]
+    assert len(fits) == 2 * 5 + 1  # 2 candidates x 5 folds, then the refit
+    assert _iterations(rec) > len(fits)
+    assert not hasattr(search.best_estimator_[-1], "_skl_callbacks")
+
+
+def test_mlp_reports_epochs_and_pickles():
+    rec = Recorder()
+    est = _mlp(tol=0.0, n_iter_no_change=4).set_callbacks(rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter reached
+        est.fit(X, y)
+    assert _iterations(rec, "epoch") == 4 == est.n_iter_
+    est.partial_fit(X, y)
+    assert rec.events[-2] == ("end", "MixupMLPClassifier", "partial_fit")
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(again.predict_proba(X), est.predict_proba(X))
+
+
+def test_progress_bar_runs():
+    pytest.importorskip("rich")
+    est = MixupLogisticRegression(random_state=0)
+    est.set_callbacks(callback.ProgressBar()).fit(X, y)
+    assert est.n_iter_ > 1
+
+
+def test_no_callbacks_no_context():
+    est = MixupLogisticRegression(random_state=0)
+    task = begin_fit(est, X, y, max_subtasks=3)
+    assert not task.active and not task.step({}) and task.end() is None
+    est.fit(X, y)
+    assert not hasattr(est, "_callback_fit_ctx")
+
+
+def test_plain_print_strips_colour_codes_off_a_terminal(capsys):
+    plain_print("\x1b[32m0.1234\x1b[0m", "x")
+    assert capsys.readouterr().out == "0.1234 x\n"
+
+
+def test_mlp_verbose_output_has_no_colour_codes(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        _mlp(verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "\x1b[" not in out
