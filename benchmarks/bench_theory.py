@@ -5,7 +5,7 @@
     default thread settings (as a user runs them); median of ``--repeats`` fits.
 (b) Relative error (approx - exact) / exact of the second-order Mixup loss
     ``L_std + R1 + R2`` against the exact Mixup loss (all pairs, 32 Gauss-Jacobi
-    nodes) at several parameter scales; compare with paper-notes section 3.5.
+    nodes) at several parameter scales (it grows with the model's confidence).
 
 Run::
 

@@ -73,7 +73,7 @@ for k in iterations:
 # --------------------------------
 # Scaling the ERM solution up makes the model more confident. The approximation
 # is accurate while the logits change little along mixing segments and
-# underestimates the exact loss once they do (paper-notes section 3.5).
+# underestimates the exact loss once they do (measured below).
 erm = LogisticRegression(C=1e6).fit(X, y)
 scales = np.linspace(0.05, 2.0, 25)
 exact_t, approx_t = [], []
@@ -119,7 +119,7 @@ fig.tight_layout()
 # the Mixup loss), and the approximation settles about 9% below the exact Mixup
 # loss at the Mixup solution. The right panel shows why: the error grows with
 # the confidence of the model, to about -16% at the ERM solution, whatever
-# ``alpha`` (paper-notes section 3.5). The second-order terms describe Mixup well
+# ``alpha`` (the plot below). The second-order terms describe Mixup well
 # only for small logits.
 errors = 100 * (np.array(path["approx"]) - path["exact"]) / np.array(path["exact"])
 print("relative error along the fit (%):", np.round(errors, 2))

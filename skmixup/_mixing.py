@@ -1,7 +1,7 @@
 """Framework-free Mixup mathematics.
 
 Everything here is plain numpy/scipy and knows nothing of scikit-learn estimators
-or torch. Notation follows ``paper-notes.md``:
+or torch. Notation follows Zhang et al. (ICLR 2021), Sections 2-3:
 
 * ``lambda ~ Beta(alpha, beta)`` is the Mixup weight of the *anchor* sample ``i``;
   the mixed input is ``lambda * x_i + (1 - lambda) * x_j``.

@@ -7,7 +7,7 @@
   ``L_std + R1 + R2 + R3`` of Lemma 3.1 / Eq. (3) for linear classifiers.
 * :func:`mixup_radius` -- the adversarial radius ``eps_mix`` of Theorem 3.1.
 
-Formulas, symbols and their conditions are in ``paper-notes.md`` (sections 2-4).
+Formulas: Zhang et al., ICLR 2021, Lemma 3.1, Eq. (3) and Theorem 3.1 (Sec. 2-4).
 """
 
 import warnings

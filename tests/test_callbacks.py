@@ -1,4 +1,4 @@
-"""scikit-learn's callback API (``sklearn.callback``, >= 1.9) on skmixup's estimators."""
+"""scikit-learn's callback API (``sklearn.callback``, >= 1.9) on skmixup estimators."""
 
 import pickle
 import warnings

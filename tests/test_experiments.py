@@ -14,8 +14,13 @@ from skmixup.experiments import (
     generalization_experiment,
     robustness_experiment,
 )
+from skmixup.experiments._calibration import (
+    expected_calibration_error,
+    reliability_bins,
+    reliability_curve,
+)
 from skmixup.experiments._common import stratified_splits
-from skmixup.experiments._report import summary, tables, write_report
+from skmixup.experiments._report import protocol, summary, tables, write_report
 
 APPROX_KEYS = {
     "mixup",
@@ -44,11 +49,14 @@ GAP_VALUES = (
     "train_log_loss",
     "test_log_loss",
     "log_loss_gap",
+    "ece",
 )
+BINS = {"bin_count", "bin_confidence", "bin_correct"}
 GAP_KEYS = (
     {"dataset", "model", "mixup", "n_splits"}
     | set(GAP_VALUES)
     | {v + "_std" for v in GAP_VALUES}
+    | BINS
 )
 
 
@@ -79,7 +87,8 @@ def test_approximation_rows(approx_rows):
         its = [r["iteration"] for r in rs[:-1]]
         assert its[:3] == [0, 1, 2] and its == sorted(set(its))
         assert its[-1] < 50  # converged: the last iterate is reported once
-        # R1 vanishes at a stationary point of the standard loss (paper-notes 3.2).
+        # R1 = -m1 [w . grad_w L_std - (w . x_bar) dL_std/db] (from Lemma 3.1 of
+        # Zhang et al. 2021 for a linear model): zero where L_std is stationary.
         assert abs(rs[-1]["R1"]) < 1e-3 < rs[-1]["R2"]
 
 
@@ -166,6 +175,45 @@ def test_mlp_rows():
     ]
 
 
+def test_calibration_of_the_generalization_fits(gap_rows):
+    X, y = load_wine(return_X_y=True)
+    for r in gap_rows:
+        # every test sample of both splits is in exactly one bin
+        assert r["bin_count"].sum() == 2 * (len(y) - len(y) // 2)
+        conf, acc, count = reliability_curve(r)
+        assert np.all((conf >= 1 / 3 - 1e-12) & (conf <= 1) & (acc >= 0) & (acc <= 1))
+        # the pooled ECE is close to the mean of the per-split ECEs
+        assert expected_calibration_error(r) == pytest.approx(r["ece"], abs=0.05)
+        assert 0 <= r["ece"] <= 1
+
+
+def test_expected_calibration_error_by_hand():
+    # Perfectly calibrated: confidence 0.75 and 3 of 4 right in that bin.
+    proba = np.array([[0.75, 0.25]] * 4)
+    bins = reliability_bins([0, 0, 0, 1], proba, [0, 1], n_bins=4)
+    assert expected_calibration_error(bins) == pytest.approx(0.0)
+    # Always confident (0.9) and always wrong: ECE = 0.9.
+    proba = np.array([[0.9, 0.1]] * 3)
+    bins = reliability_bins(["b"] * 3, proba, ["a", "b"], n_bins=10)
+    assert expected_calibration_error(bins) == pytest.approx(0.9)
+    assert bins["bin_count"][9] == 3  # 0.9 goes in the last of 10 bins
+
+
+def test_protocol_is_built_from_the_settings():
+    lines = protocol(
+        {
+            "robustness": {"n_splits": 2, "eps": (0.0, 0.4), "C": 0.5},
+            "generalization": {"n_splits": 7, "C": 0.5, "mixups": (None, 2.0)},
+        }
+    )
+    text = "\n".join(lines)
+    assert "2 stratified train/test split(s)" in text
+    assert "7 stratified train/test split(s)" in text
+    assert "eps in (0.0, 0.4)" in text and "ERM, 2.0" in text
+    assert "MixupLogisticRegression(C=0.5, n_partners=8" in text
+    assert "LogisticRegression(C=0.5)" in text and "C=1" not in text
+
+
 def test_unknown_dataset_is_rejected():
     with pytest.raises(ValueError, match="datasets must be among"):
         robustness_experiment(["iris"], mlp=False)
@@ -173,15 +221,26 @@ def test_unknown_dataset_is_rejected():
         generalization_experiment(["wine"], models=("svm",))
 
 
+def test_progress_counts_the_fits():
+    lines = []
+    robustness_experiment(
+        ["wine"], eps=(0.0,), mlp=False, n_splits=1, progress=lines.append
+    )
+    assert [line.split("]")[0] for line in lines] == ["[1/3", "[2/3", "[3/3"]
+    assert all(" wine split 1/1 " in line for line in lines)
+
+
 def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
     text = tables(approx_rows, robust_rows, gap_rows)
-    assert len(text) == 3
+    assert len(text) == 4
     assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
     lines = summary(approx_rows, robust_rows, gap_rows)
     assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
     assert any("at the ERM optimum" in line for line in lines)
     assert any("logistic regression" in line for line in lines)
-    paths = write_report(
+    (calibration,) = [line for line in lines if line.startswith("Calibration")]
+    assert "lower test ECE than ERM in" in calibration and "of 2" in calibration
+    paths, note = write_report(
         tmp_path,
         settings={"n_splits": 2},
         approx=approx_rows,
@@ -193,9 +252,12 @@ def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
     for title in text:
         assert f"## {title}" in report
     if importlib.util.find_spec("matplotlib") is not None:
+        assert note is None
         assert {p.name for p in paths[1:]} == {
             "approximation.png",
             "robustness.png",
             "generalization_gap.png",
+            "reliability.png",
         }
         assert all(p.stat().st_size > 1000 for p in paths)
+        assert "![reliability](reliability.png)" in report

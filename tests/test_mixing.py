@@ -44,7 +44,7 @@ def _dtilde_moment_of_one_minus(a, b, k):
         (50, 1, 0.0377),
     ],
 )
-def test_moments_match_paper_notes_table(a, b, m1):
+def test_moments_match_the_closed_form_table(a, b, m1):
     got1, got2 = mixing_moments(a, b)
     assert got1 == pytest.approx(m1, abs=5e-5)
     assert got2 == pytest.approx(got1 / 2)

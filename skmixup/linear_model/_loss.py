@@ -3,7 +3,7 @@
 For a linear model the logits of a mixed input are the mix of the logits,
 ``W (l x_i + (1 - l) x_j) + b = l z_i + (1 - l) z_j`` with ``Z = X W^T + b``. So one
 evaluation of the exact expected Mixup loss costs two matmuls with ``X`` (``Z`` and
-``dZ^T X``) and cheap work on the ``n x K`` logits only (DESIGN.md section 2).
+``dZ^T X``) and cheap work on the ``n x K`` logits only.
 
 Coefficient layout
 ------------------
@@ -141,7 +141,7 @@ class _LinearModel:
 class MixupLoss(_LinearModel):
     """Exact expected Mixup cross-entropy of a linear classifier.
 
-    The objective is the D~ form of Lemma 3.1 (``paper-notes.md`` section 2)::
+    The objective is the D~ form of Lemma 3.1 (Zhang et al., ICLR 2021)::
 
         L(W, b) = sum_i s_i sum_p pi_ip sum_q omega_q
                       CE(lambda_q z_i + (1 - lambda_q) z_{j_ip}, y_i)
