@@ -5,6 +5,9 @@ import re
 import subprocess
 import sys
 
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -18,12 +21,33 @@ def test_readme_python_example_runs(capsys):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     search = namespace["search"]
-    assert search.best_params_["mixuplogisticregression__mixup_alpha"] in (
-        0.2,
-        1.0,
-        4.0,
-    )
-    assert "mixup_alpha" in capsys.readouterr().out
+    # The selected alpha is the one with the best cross-validated log-loss,
+    # recomputed here independently of GridSearchCV.
+    X, y = namespace["X_train"], namespace["y_train"]
+    scores = {
+        alpha: cross_val_score(
+            clone(search.estimator).set_params(
+                mixuplogisticregression__mixup_alpha=alpha
+            ),
+            X,
+            y,
+            scoring="neg_log_loss",
+            cv=3,
+        ).mean()
+        for alpha in (0.2, 1.0, 4.0)
+    }
+    best = max(scores, key=scores.get)
+    assert search.best_params_ == {"mixuplogisticregression__mixup_alpha": best}
+    test_score = search.score(namespace["X_test"], namespace["y_test"])
+    assert capsys.readouterr().out == f"{search.best_params_} {round(test_score, 3)}\n"
+
+
+def test_main_command_installs_what_the_figures_need():
+    main_command = _blocks("bash")[0]
+    assert "python -m skmixup reproduce" in main_command
+    assert '".[torch,plot]"' in main_command
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^plot = \["matplotlib', pyproject, flags=re.M)
 
 
 def test_ci_runs_the_readme_test_command():
@@ -33,21 +57,32 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_main_job_runs_quick(tmp_path):
+    # No --out: the report goes to ./skmixup-report, as the README says.
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "skmixup",
-            "reproduce",
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "skmixup", "reproduce", "--quick"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     ).stdout
+    folder = tmp_path / "skmixup-report"
+    assert "`./skmixup-report`" in (ROOT / "README.md").read_text()
+    assert f"wrote 5 files to {folder}" in out
+    for name in (
+        "report.md",
+        "approximation.png",
+        "robustness.png",
+        "generalization_gap.png",
+        "reliability.png",
+    ):
+        assert (folder / name).stat().st_size > 500
+        assert f"  {name}\n" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["skmixup-report"]
+    # progress, then the measured summary at the end
+    assert "[1/20] digits split 1/1 LogisticRegression:" in out
+    summary = out.split("## What we measured")[-1]
+    assert "Calibration, logistic regression: Mixup had a lower test ECE" in summary
     assert "MixupLogisticRegression(alpha=1.0)" in out
     assert "| LogisticRegression" in out
     titles = [
@@ -55,7 +90,7 @@ def test_main_job_runs_quick(tmp_path):
         "## Robustness: FGSM robust test accuracy vs eps",
         "## Generalization: train-test gaps vs Mixup",
     ]
-    report = (tmp_path / "report.md").read_text()
+    report = (folder / "report.md").read_text()
     for title in titles:
         assert title in out and title in report
     assert report.count("|") > 10 and "## What we measured" in report
