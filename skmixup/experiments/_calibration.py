@@ -41,8 +41,9 @@ def expected_calibration_error(bins):
     >>> import numpy as np
     >>> proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
     >>> bins = reliability_bins([0, 0, 1, 1], proba, [0, 1], n_bins=5)
-    >>> round(expected_calibration_error(bins), 4)  # 1/4 * (|1 - .85| * 2 + ...)
-    0.35
+    >>> # bin [0.8, 1): 2 right at 0.9, 0.8; bin [0.6, 0.8): 1 of 2 right at 0.7, 0.6
+    >>> round(expected_calibration_error(bins), 4)  # (|2 - 1.7| + |1 - 1.3|) / 4
+    0.15
     """
     count = bins["bin_count"]
     gaps = np.abs(bins["bin_correct"] - bins["bin_confidence"])

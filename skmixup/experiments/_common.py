@@ -1,8 +1,7 @@
-"""Data, splits and the one split/fit/score loop shared by the experiments.
+"""Data, splits, Mixup settings and run-time helpers shared by the experiments.
 
 A *Mixup setting* is ``None`` (ERM, no mixing), a float ``a`` (``Beta(a, a)``) or
-a pair ``(a, b)`` (``Beta(a, b)``). Models come from
-:data:`skmixup.experiments._models.MODELS`.
+a pair ``(a, b)`` (``Beta(a, b)``).
 """
 
 import contextlib
@@ -60,44 +59,6 @@ def alpha_beta(mixup):
         alpha, beta = mixup
         return float(alpha), (None if beta is None else float(beta))
     return float(mixup), None
-
-
-def run_splits(datasets, models, score, *, n_splits, test_size, random_state, progress):
-    """The one split/fit/score loop of the robustness and generalization experiments.
-
-    For each data set and each of ``n_splits`` seeded stratified splits, every
-    ``(fields, pipeline)`` that ``models()`` returns (fresh ones per split) is
-    fitted on the training part, and ``score(pipe, X_train, y_train, X_test,
-    y_test)`` returns a list of row dicts; each row gets ``dataset``, ``split``
-    and the ``fields`` (at least ``model``). ``progress`` gets a
-    line ``[k/N] dataset split model: text`` after each fit, where ``text`` is the
-    ``"progress"`` entry of the first row (removed from the rows).
-    """
-    datasets = check_datasets(datasets)
-    n_fits = len(datasets) * n_splits * len(models())
-    raw, k = [], 0
-    for name in datasets:
-        X, y = load_dataset(name, random_state=random_state)
-        splits = stratified_splits(
-            y, n_splits=n_splits, test_size=test_size, random_state=random_state
-        )
-        for s, (train, test) in enumerate(splits):
-            for fields, pipe in models():
-                with torch_single_thread(), fixed_epoch_budget():
-                    pipe.fit(X[train], y[train])
-                    rows = score(pipe, X[train], y[train], X[test], y[test])
-                k += 1
-                text = rows[0].pop("progress", "")
-                for row in rows:
-                    row.pop("progress", None)
-                    row.update(dataset=name, split=s, **fields)
-                raw += rows
-                notify(
-                    progress,
-                    f"[{k}/{n_fits}] {name} split {s + 1}/{n_splits} "
-                    f"{fields['model']}: {text}",
-                )
-    return raw
 
 
 def torch_available():

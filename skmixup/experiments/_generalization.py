@@ -9,11 +9,10 @@ from skmixup.experiments._calibration import (
 from skmixup.experiments._common import (
     DATASETS,
     mean_rows,
-    mixup_label,
-    run_splits,
     torch_available,
 )
-from skmixup.experiments._models import C_DEFAULT, build, check_models
+from skmixup.experiments._loop import run_splits
+from skmixup.experiments._models import C_DEFAULT, check_models
 
 GAP_VALUES = (
     "train_accuracy",
@@ -103,28 +102,14 @@ def generalization_experiment(
     kinds = check_models(models, torch_ok=torch_available())
     config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
 
-    def make_models():
-        out = []
-        for kind in kinds:
-            for mixup in mixups:
-                name, pipe = build(kind, mixup, config)
-                out.append(({"model": name, "mixup": mixup_label(mixup)}, pipe))
-        return out
-
     def score(pipe, X_train, y_train, X_test, y_test):
         row = _scores(pipe, X_train, y_train, X_test, y_test, n_bins)
         row["progress"] = f"log-loss gap {row['log_loss_gap']:+.3f}"
         return [row]
 
-    raw = run_splits(
-        datasets,
-        make_models,
-        score,
-        n_splits=n_splits,
-        test_size=test_size,
-        random_state=random_state,
-        progress=progress,
-    )
+    models = [(kind, mixup) for kind in kinds for mixup in mixups]
+    split = {"n_splits": n_splits, "test_size": test_size, "progress": progress}
+    raw = run_splits(datasets, models, config, score, **split)
     return mean_rows(raw, ("dataset", "model", "mixup"), GAP_VALUES, sums=BINS)
 
 

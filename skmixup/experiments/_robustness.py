@@ -3,10 +3,10 @@
 from skmixup.experiments._common import (
     DATASETS,
     mean_rows,
-    run_splits,
     torch_available,
 )
-from skmixup.experiments._models import C_DEFAULT, build, check_models
+from skmixup.experiments._loop import run_splits
+from skmixup.experiments._models import C_DEFAULT, check_models
 from skmixup.metrics import robust_accuracy_score
 
 # (model kind, Mixup or ERM) of every curve; "mixup" is the experiment's setting.
@@ -91,29 +91,15 @@ def robustness_experiment(
     )
     config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
 
-    def make_models():
-        out = []
-        for kind, setting in CURVES:
-            if kind in kinds:
-                name, pipe = build(kind, mixup if setting else None, config)
-                out.append(({"model": name}, pipe))
-        return out
-
     def score(pipe, X_train, y_train, X_test, y_test):
         accs = _robust_curve(pipe, X_test, y_test, eps)
         rows = [{"eps": e, "acc": a} for e, a in zip(eps, accs, strict=True)]
         rows[0]["progress"] = " ".join(f"{a:.3f}" for a in accs)
         return rows
 
-    raw = run_splits(
-        datasets,
-        make_models,
-        score,
-        n_splits=n_splits,
-        test_size=test_size,
-        random_state=random_state,
-        progress=progress,
-    )
+    models = [(k, mixup if m else None) for k, m in CURVES if k in kinds]
+    split = {"n_splits": n_splits, "test_size": test_size, "progress": progress}
+    raw = run_splits(datasets, models, config, score, **split)
     rows = mean_rows(raw, ("dataset", "model", "eps"), ("acc",))
     for row in rows:
         row["robust_accuracy"] = row.pop("acc")
