@@ -7,9 +7,14 @@ returns a list of dicts (one per table row):
 * :func:`approximation_experiment` -- exact vs second-order Mixup loss along
   training (paper Fig. 2);
 * :func:`robustness_experiment` -- FGSM robust accuracy against eps (Fig. 1a);
-* :func:`generalization_experiment` -- train-test gaps against the Mixup
-  parameter (Fig. 1b);
+* :func:`generalization_experiment` -- train-test gaps and calibration (expected
+  calibration error, reliability bins) against the Mixup parameter (Fig. 1b);
 * :func:`linear_digits_demo` -- the original ERM vs Mixup table on digits.
+
+The robustness and generalization experiments share one split/fit/score loop
+(``_loop.run_splits``) and one definition of every model (``_models.MODELS``); the
+settings of ``reproduce`` are ``_reproduce.SETTINGS``, and the report's protocol is
+written from them (``_report.protocol``).
 """
 
 from skmixup.experiments._approximation import approximation_experiment
