@@ -1,6 +1,8 @@
 """scikit-learn's callback API (``sklearn.callback``, >= 1.9) on skmixup estimators."""
 
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -161,3 +163,26 @@ def test_mlp_verbose_output_has_no_colour_codes(capsys):
         _mlp(verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "\x1b[" not in out
+
+
+def test_scikit_learn_without_the_callback_api(tmp_path):
+    # scikit-learn < 1.9 has no sklearn.callback: no set_callbacks, fits unchanged.
+    code = (
+        "import sys\n"
+        "import sklearn.callback._callback_support  # used by sklearn's _fit_context\n"
+        "import sklearn.linear_model, sklearn.pipeline  # import sklearn.callback\n"
+        "from sklearn.datasets import load_wine\n"
+        "sys.modules['sklearn.callback'] = None  # import fails, as on sklearn 1.8\n"
+        "from skmixup.linear_model import MixupLogisticRegression\n"
+        "X, y = load_wine(return_X_y=True)\n"
+        "est = MixupLogisticRegression(random_state=0, max_iter=5)\n"
+        "assert not hasattr(est, 'set_callbacks')\n"
+        "est.partial_fit(X, y, classes=[0, 1, 2])\n"
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "print(est.fit(X, y).n_iter_)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "5"
