@@ -59,7 +59,8 @@ def _reproduce(args):
         print(f"- {line}")
     if figure_note:
         print(f"\nnote: {figure_note}")
-    print(f"\ndone in {elapsed:.1f} s; wrote {len(paths)} files to {out}:")
+    files = f"{len(paths)} file" + ("s" if len(paths) > 1 else "")
+    print(f"\ndone in {elapsed:.1f} s; wrote {files} to {out}:")
     for path in paths:
         print(f"  {path.name}")
     return 0

@@ -1,6 +1,7 @@
 """The experiments of ``python -m skmixup reproduce``, on tiny settings."""
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -261,3 +262,23 @@ def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
         }
         assert all(p.stat().st_size > 1000 for p in paths)
         assert "![reliability](reliability.png)" in report
+
+
+def test_main_says_when_figures_are_skipped(
+    tmp_path, monkeypatch, capsys, approx_rows, robust_rows, gap_rows
+):
+    import skmixup.__main__ as cli
+    import skmixup.experiments._reproduce as reproduce
+
+    results = {"approx": approx_rows, "robust": robust_rows, "gaps": gap_rows}
+    monkeypatch.setattr(reproduce, "run_reproduce", lambda *a, **k: (results, {}))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["reproduce", "--datasets", "wine"]) == 0
+    out = capsys.readouterr().out
+    note = "Figures skipped: matplotlib is not installed"
+    assert f'note: {note} (pip install "skmixup[plot]")' in out
+    assert f"wrote 1 file to {tmp_path / 'skmixup-report'}:\n  report.md\n" in out
+    report = (tmp_path / "skmixup-report" / "report.md").read_text()
+    assert note in report
+    assert out.index("## What we measured") > out.index("## Calibration")
