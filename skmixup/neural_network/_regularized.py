@@ -350,4 +350,3 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
             "terms": self.terms,
             "n_partners": self.n_partners,
         }
-

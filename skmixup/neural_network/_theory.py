@@ -84,8 +84,7 @@ class Float64Classifier:
         X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise ValueError(
-                f"X has {X.shape[1]} features, the estimator expects "
-                f"{self.n_features}."
+                f"X has {X.shape[1]} features, the estimator expects {self.n_features}."
             )
         return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float64))
 
@@ -105,7 +104,10 @@ class Float64Classifier:
         with torch.no_grad():
             f = self.logits(self.tensor(X))
         if self.link == "sigmoid":
-            f = torch.cat([torch.nn.functional.logsigmoid(-f), torch.nn.functional.logsigmoid(f)], 1)
+            f = torch.cat(
+                [torch.nn.functional.logsigmoid(-f), torch.nn.functional.logsigmoid(f)],
+                1,
+            )
         else:
             f = torch.log_softmax(f, dim=1)
         return f.numpy()
@@ -191,7 +193,9 @@ def approximate_mixup_loss(
     return tuple(float(v) for v in totals)
 
 
-def mixup_radius(estimator, X, *, mixup_alpha, mixup_beta=None, per_sample=False, y=None):
+def mixup_radius(
+    estimator, X, *, mixup_alpha, mixup_beta=None, per_sample=False, y=None
+):
     """``(eps_mix, eps_mix_l2, per_sample)`` with ``grad_x f(x_i)`` for ``theta``.
 
     The neural-network version of Theorem 3.1 (Zhang et al., 2021): for a network
@@ -262,7 +266,9 @@ def _check_assumptions(X, F, score, proj, codes, binary):
         else:
             wrong = F.argmax(1) != codes
         if int(wrong.sum()):
-            problems.append(f"the network misclassifies {int(wrong.sum())} training points")
+            problems.append(
+                f"the network misclassifies {int(wrong.sum())} training points"
+            )
     if problems:
         warnings.warn(
             "The assumptions of the neural-network version of Theorem 3.1 do not "
