@@ -1,4 +1,4 @@
-"""The second-order Mixup penalty of PyTorch modules and MixupRegularizedMLPClassifier."""
+"""The Mixup penalty of PyTorch modules and MixupRegularizedMLPClassifier."""
 
 import pickle
 
@@ -225,18 +225,20 @@ def test_training_gradient_matches_finite_differences(activation, terms):
         for p in params:
             p.grad = None
         loss = net.train_step_single((X, y))["loss"]
-        slope = sum(float((p.grad * v).sum()) for p, v in zip(params, direction))
+        slope = sum(
+            float((p.grad * v).sum()) for p, v in zip(params, direction, strict=True)
+        )
         return float(loss.detach()), slope
 
     _, analytic = loss_and_grad()
     values = []
     for h in (1e-5, -1e-5):
         with torch.no_grad():
-            for p, v in zip(params, direction):
+            for p, v in zip(params, direction, strict=True):
                 p.add_(h * v)
         values.append(loss_and_grad()[0])
         with torch.no_grad():
-            for p, v in zip(params, direction):
+            for p, v in zip(params, direction, strict=True):
                 p.sub_(h * v)
     numeric = (values[0] - values[1]) / 2e-5
     assert abs(analytic - numeric) < 1e-7 * max(1.0, abs(numeric))

@@ -10,8 +10,9 @@ whatever the training dtype or device.
 * the exact Mixup loss goes through :func:`skmixup.theory.mixup_loss`'s own
   evaluation on explicitly mixed inputs, with :class:`Float64Classifier` as the
   model;
-* ``R1``, ``R2``, ``R3`` are those of :func:`skmixup.neural_network._penalty.mixup_terms`
-  (Lemma 3.1 / Eq. (3) of Zhang et al., 2021);
+* ``R1``, ``R2``, ``R3`` are those of
+  :func:`skmixup.neural_network._penalty.mixup_terms` (Lemma 3.1 / Eq. (3) of
+  Zhang et al., 2021);
 * ``eps_mix`` is the neural-network version of Theorem 3.1: the input gradient
   ``grad_x f(x_i)`` of each sample replaces ``theta``.
 """
