@@ -44,7 +44,9 @@ _BLOCK_ROWS = 1 << 14
 
 def is_torch_classifier(estimator):
     """Whether :mod:`skmixup.theory` should evaluate ``estimator`` here."""
-    return isinstance(estimator, (MixupMLPClassifier, NeuralNetClassifier))
+    return isinstance(
+        estimator, (MixupMLPClassifier, NeuralNetClassifier, NeuralNetBinaryClassifier)
+    )
 
 
 class Float64Classifier:
