@@ -282,8 +282,9 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
     >>> from skmixup.neural_network import MixupRegularizedMLPClassifier
     >>> X, y = make_classification(n_samples=100, n_features=5, random_state=0)
     >>> clf = MixupRegularizedMLPClassifier(
-    ...     hidden_layer_sizes=(16,), max_iter=20, random_state=0
-    ... ).fit(X, y)
+    ...     hidden_layer_sizes=(16,), tol=1e-2, random_state=0
+    ... )
+    >>> clf = clf.fit(X, y)
     >>> clf.predict(X[:3]).shape
     (3,)
     >>> len(clf.loss_curve_) == clf.n_iter_
