@@ -96,13 +96,18 @@ def linear_model(kind, mixup, *, C=1.0, random_state=0):
     return name, make_pipeline(StandardScaler(), est)
 
 
-def mlp_model(mixup, *, hidden_layer_sizes, max_iter, random_state=0):
+def mlp_model(mixup, *, hidden_layer_sizes, max_iter, random_state=0, penalty=False):
     """``(name, pipeline)`` of a :class:`MixupMLPClassifier` (ERM: ``mixup_prob=0``).
 
     No weight decay (``alpha=0``), Adam 1e-3, batches of 200, CPU, and exactly
-    ``max_iter`` epochs (``tol=0`` with a patience of ``max_iter``).
+    ``max_iter`` epochs (``tol=0`` with a patience of ``max_iter``). With
+    ``penalty=True`` (and a Mixup setting) the same network is a
+    :class:`MixupRegularizedMLPClassifier` (explicit ``R1 + R2 + R3``).
     """
-    from skmixup.neural_network import MixupMLPClassifier
+    from skmixup.neural_network import (
+        MixupMLPClassifier,
+        MixupRegularizedMLPClassifier,
+    )
 
     params = {
         "hidden_layer_sizes": hidden_layer_sizes,
@@ -117,9 +122,10 @@ def mlp_model(mixup, *, hidden_layer_sizes, max_iter, random_state=0):
         est = MixupMLPClassifier(mixup_prob=0.0, **params)
         return "MLP ERM (mixup_prob=0)", make_pipeline(StandardScaler(), est)
     alpha, beta = _alpha_beta(mixup)
-    est = MixupMLPClassifier(mixup_alpha=alpha, mixup_beta=beta, **params)
+    cls = MixupRegularizedMLPClassifier if penalty else MixupMLPClassifier
+    est = cls(mixup_alpha=alpha, mixup_beta=beta, **params)
     text = f"alpha={alpha}" + ("" if beta is None else f", beta={beta}")
-    return f"MixupMLPClassifier({text})", make_pipeline(StandardScaler(), est)
+    return f"{cls.__name__}({text})", make_pipeline(StandardScaler(), est)
 
 
 def torch_available():

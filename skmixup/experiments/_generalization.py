@@ -31,7 +31,7 @@ def generalization_experiment(
     datasets=("digits", "breast_cancer", "wine", "moons"),
     *,
     mixups=(None, 0.2, 1.0, (5.0, 0.5)),
-    models=("logistic", "mlp"),
+    models=("logistic", "mlp", "mlp_penalty"),
     mlp_params=None,
     C=1.0,
     n_splits=3,
@@ -56,8 +56,12 @@ def generalization_experiment(
     mixups : sequence, default=(None, 0.2, 1.0, (5.0, 0.5))
         Mixup settings: None (ERM), ``alpha`` (``Beta(alpha, alpha)``) or
         ``(alpha, beta)``.
-    models : sequence of {"logistic", "mlp"}, default=("logistic", "mlp")
-        Model families; ``"mlp"`` is skipped when PyTorch is not installed.
+    models : sequence of {"logistic", "mlp", "mlp_penalty"}, \
+            default=("logistic", "mlp", "mlp_penalty")
+        Model families; ``"mlp_penalty"`` is the MLP as a
+        :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier` (no ERM
+        row: its ERM is the MLP's). The MLPs are skipped when PyTorch is not
+        installed.
     mlp_params : dict, default=None
         ``hidden_layer_sizes`` and ``max_iter`` (epochs) of the MLP; None means
         two layers of 128 and 150 epochs.
@@ -91,11 +95,13 @@ def generalization_experiment(
     [('LogisticRegression', 'ERM'), ('MixupLogisticRegression(alpha=1.0)', '1.0')]
     """
     datasets = check_datasets(datasets)
-    unknown = set(models) - {"logistic", "mlp"}
+    unknown = set(models) - {"logistic", "mlp", "mlp_penalty"}
     if unknown:
-        raise ValueError(f"models must be among 'logistic', 'mlp'; got {unknown}.")
-    if "mlp" in models and not torch_available():
-        models = [m for m in models if m != "mlp"]
+        raise ValueError(
+            f"models must be among 'logistic', 'mlp', 'mlp_penalty'; got {unknown}."
+        )
+    if not torch_available():
+        models = [m for m in models if m == "logistic"]
     mlp_params = {**MLP_DEFAULTS, **(mlp_params or {})}
     raw = []
     for name in datasets:
@@ -110,9 +116,14 @@ def generalization_experiment(
                         model_name, pipe = linear_model(
                             "mixup", mixup, C=C, random_state=random_state
                         )
+                    elif family == "mlp_penalty" and mixup is None:
+                        continue
                     else:
                         model_name, pipe = mlp_model(
-                            mixup, random_state=random_state, **mlp_params
+                            mixup,
+                            penalty=family == "mlp_penalty",
+                            random_state=random_state,
+                            **mlp_params,
                         )
                     with torch_single_thread(), fixed_epoch_budget():
                         pipe.fit(X[train], y[train])

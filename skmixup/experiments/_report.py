@@ -26,7 +26,9 @@ PROTOCOL = [
     "MixupRegularizedLogisticRegression (L_std + R1 + R2), all with C=1.",
     "MLP: MixupMLPClassifier, two ReLU layers, Adam 1e-3, batches of 200, no weight "
     "decay (alpha=0), a fixed number of epochs (tol=0); ERM is the same network "
-    "with mixup_prob=0 and the same seed. Torch runs on one thread.",
+    "with mixup_prob=0 and the same seed. Torch runs on one thread. The penalty "
+    "MLP is the same network as MixupRegularizedMLPClassifier (cross-entropy + "
+    "R1 + R2 + R3, no mixed inputs).",
     "FGSM (l_inf) attacks the raw test inputs through the pipeline with "
     "feature_scale = the training standard deviation (the scaler's scale_), so eps "
     "is in standardized units, exactly as if the scaled inputs were attacked; no "
@@ -120,9 +122,13 @@ def _robust_summary(rows):
         pairs = [
             (m, "LogisticRegression")
             for m in at
-            if m.startswith(("MixupLogistic", "MixupRegularized"))
+            if m.startswith(("MixupLogistic", "MixupRegularizedLogistic"))
         ]
-        pairs += [(m, "MLP ERM (mixup_prob=0)") for m in at if m.startswith("MixupMLP")]
+        pairs += [
+            (m, "MLP ERM (mixup_prob=0)")
+            for m in at
+            if m.startswith(("MixupMLP", "MixupRegularizedMLP"))
+        ]
         verdicts = []
         for model, base in pairs:
             if base not in at:
@@ -151,7 +157,11 @@ def _robust_summary(rows):
 
 def _gap_summary(rows):
     lines = []
-    families = {"Logistic": "LogisticRegression", "MLP": "MLP ERM (mixup_prob=0)"}
+    families = {
+        "Logistic": "LogisticRegression",
+        "MLP": "MLP ERM (mixup_prob=0)",
+        "RegularizedMLP": "MLP ERM (mixup_prob=0)",
+    }
     for family, erm in families.items():
         fam = [
             r
@@ -175,7 +185,9 @@ def _gap_summary(rows):
                     f"{dataset} {base:+.3f} (ERM) vs {best['log_loss_gap']:+.3f} "
                     f"(smallest Mixup gap, at {best['mixup']})"
                 )
-        name = "logistic regression" if family == "Logistic" else "the MLP"
+        name = {"Logistic": "logistic regression", "MLP": "the MLP"}.get(
+            family, "the penalty MLP (MixupRegularizedMLPClassifier)"
+        )
         lines.append(
             f"Generalization, {name}: Mixup gave a smaller log-loss gap (test CE - "
             f"train CE) than ERM in {smaller} of {total} (data set, alpha) cases; "
@@ -277,18 +289,23 @@ def _plot_robust(plt, out, rows):
     return _save(plt, fig, out / "robustness.png")
 
 
+def _gap_family(model):
+    if model.startswith("MixupRegularizedMLP"):
+        return "RegularizedMLP"
+    return "MLP" if "MLP" in model else "logistic"
+
+
 def _plot_gaps(plt, out, rows):
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(
         1, len(datasets), figsize=(4 * len(datasets), 3.5), squeeze=False
     )
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for family in ("logistic", "MLP"):
+        for family in ("logistic", "MLP", "RegularizedMLP"):
             rs = [
                 r
                 for r in rows
-                if r["dataset"] == dataset
-                and ("MLP" in r["model"]) == (family == "MLP")
+                if r["dataset"] == dataset and _gap_family(r["model"]) == family
             ]
             if rs:
                 ax.plot(
