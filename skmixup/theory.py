@@ -327,19 +327,13 @@ def approximate_mixup_loss(
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(sw < 0) or not sw.sum() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
+    m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
     if torch_theory is not None:
+        rng = check_random_state(random_state)
         terms = torch_theory.approximate_mixup_loss(
-            estimator,
-            X,
-            y,
-            mixup_alpha=mixup_alpha,
-            mixup_beta=mixup_beta,
-            sample_weight=sw,
-            n_partners=n_partners,
-            random_state=random_state,
+            estimator, X, y, sw, (m1, m2), n_partners, rng
         )
         return MixupApproximation(*terms, sum(terms))
-    m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
     Z, Y = _linear_logits(estimator, X, y)
     standard, r1, r2, _ = logit_mixup_terms(Z, Y, sw / sw.sum(), m1, m2, gradient=False)
     return MixupApproximation(standard, r1, r2, 0.0, standard + r1 + r2)

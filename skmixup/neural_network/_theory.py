@@ -22,7 +22,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
@@ -142,37 +141,25 @@ def float64_classifier(estimator):
     return Float64Classifier(module, link, classes, n_features, log_output)
 
 
-def approximate_mixup_loss(
-    estimator,
-    X,
-    y,
-    *,
-    mixup_alpha,
-    mixup_beta=None,
-    sample_weight=None,
-    n_partners="all",
-    random_state=None,
-):
+def approximate_mixup_loss(estimator, X, y, sample_weight, moments, n_partners, rng):
     """``(standard, R1, R2, R3)`` of a fitted PyTorch classifier on ``X, y``.
 
     ``sample_weight`` (normalised to sum to one) weights the anchors and defines
-    the partner law; ``n_partners="all"`` is exact (training mean and covariance),
-    an int draws that many partners per anchor with ``random_state``.
+    the partner law; ``moments`` is ``(m1, m2)``; ``n_partners="all"`` is exact
+    (training mean and covariance), an int draws that many partners per anchor
+    from the ``numpy.random.RandomState`` ``rng``.
     """
     model = float64_classifier(estimator)
     Xt = model.tensor(X)
     n = Xt.shape[0]
     codes = torch.as_tensor(model.encode(y, n))
-    if sample_weight is None:
-        sample_weight = np.ones(n)
     sw = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64))
     sw = sw / sw.sum()
-    m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
+    m1, m2 = moments
     if n_partners == "all":
         partners = partner_moments(Xt, sw)
         per_anchor = partners.factor.shape[1] + 1
     else:
-        rng = check_random_state(random_state)
         idx, _ = draw_partners(n, n_partners, rng, sw.numpy())
         per_anchor = idx.shape[1]
     target = codes if model.link == "softmax" else codes.to(torch.float64)
