@@ -21,6 +21,7 @@ from skmixup.neural_network import (  # noqa: E402
 )
 from skmixup.neural_network._penalty import (  # noqa: E402
     PartnerMoments,
+    directional_derivatives,
     is_piecewise_linear,
     mixup_terms,
     partner_moments,
@@ -102,11 +103,12 @@ def _g(net, X, y, u, link):
 # ------------------------------------------------------------ the penalty terms
 @pytest.mark.parametrize("activation", ["tanh", "relu", "logistic"])
 @pytest.mark.parametrize("link", ["softmax", "sigmoid"])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_terms_are_taylor_coefficients_of_the_mixup_loss(activation, link, seed):
+@pytest.mark.parametrize("seed, wrap", [(0, False), (1, True)])
+def test_terms_are_taylor_coefficients_of_the_mixup_loss(activation, link, seed, wrap):
     # paper: g_i'(0) = R1_i / m1 and g_i''(0) = 2 (R2_i + R3_i) / m2, per sample
     X, y = _tiny_problem(seed, link=link)
     net = _tiny_net(3, 1 if link == "sigmoid" else 3, activation, seed)
+    net = _Wrapped(net) if wrap else net  # torch.func.jvp, or written out
     m1, m2 = mixing_moments(0.7, 2.0)
     terms = mixup_terms(net, X, y, m1=m1, m2=m2, partners=partner_moments(X), link=link)
     # five-point stencils; a small step, so that no ReLU kink lies within 2h
@@ -124,6 +126,53 @@ def test_terms_are_taylor_coefficients_of_the_mixup_loss(activation, link, seed)
     )
     # R2 is a data-weighted squared gradient: never negative
     assert torch.all(terms.R2 >= 0)
+
+
+class _Wrapped(nn.Module):
+    """Not a plain Sequential: the terms go through torch.func.jvp."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize(
+    "activation", [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.LeakyReLU]
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_written_out_derivatives_equal_torch_func_jvp(activation, bias):
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(4, 6, bias=bias),
+        activation(),
+        nn.Linear(6, 5, bias=bias),
+        activation(),
+        nn.Linear(5, 3, bias=bias),
+    ).double()
+    X = torch.randn(8, 4, dtype=torch.float64)
+    T = torch.randn(8, 4, dtype=torch.float64)
+    for order in (1, 2):
+        fast = directional_derivatives(net, X, T, order=order)
+        generic = directional_derivatives(_Wrapped(net), X, T, order=order)
+        for a, b in zip(fast, generic, strict=True):
+            if b is None:
+                assert a is None
+            else:
+                np.testing.assert_allclose(
+                    a.detach(), b.detach(), rtol=1e-12, atol=1e-14
+                )
+    # and so are the parameter gradients of a function of them
+    grads = []
+    for module in (net, _Wrapped(net)):
+        f, df, d2f = directional_derivatives(module, X, T)
+        net.zero_grad()
+        (f.sum() + (df**2).sum() + d2f.sum()).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_sampled_partners_match_all_partners_within_monte_carlo_error():

@@ -156,6 +156,10 @@ def directional_derivatives(module, X, T, *, order=2):
     f, df, d2f : Tensor of shape (n, K)
         ``d2f`` is ``None`` when ``order=1``.
     """
+    layers = _elementwise_sequence(module)
+    if layers is not None:
+        f, df, d2f = _propagate(layers, X, T, order)
+        return _as_2d(f), _as_2d(df), None if d2f is None else _as_2d(d2f)
     if order == 1:
         f, df = jvp(module, (X,), (T,))
         return _as_2d(f), _as_2d(df), None
@@ -165,6 +169,92 @@ def directional_derivatives(module, X, T, *, order=2):
 
     (f, df), (_, d2f) = jvp(first, (X,), (T,))
     return _as_2d(f), _as_2d(df), _as_2d(d2f)
+
+
+def _elementwise_sequence(module):
+    """The layers of a plain MLP (``Linear`` and known activations), else None."""
+    from skmixup.neural_network._module import MLPModule
+
+    if isinstance(module, MLPModule):
+        module = module.layers
+    if type(module) is not nn.Sequential:
+        return None
+    layers = list(module)
+    if all(type(layer) in _DERIVATIVES or type(layer) is nn.Linear for layer in layers):
+        return layers
+    return None
+
+
+def _propagate(layers, X, T, order):
+    """Forward-mode derivatives of a plain MLP along ``T``, written out.
+
+    The value ``a``, the first derivative ``da`` and (``order=2``) the second
+    derivative ``d2a`` of every layer's output along ``u`` in ``f(X + u T)``
+    (at ``u = 0``) travel together: a ``Linear`` maps them with one matrix product
+    of the stacked rows (the bias enters ``a`` only), and an activation ``s`` maps
+    them to ``s(a)``, ``s'(a) da`` and ``s''(a) da^2 + s'(a) d2a``. The same
+    numbers as :func:`torch.func.jvp` (nested), about twice as fast.
+    """
+    n = X.shape[0]
+    a, da, d2a = X, T, None  # the input is linear in u: no second derivative
+    for layer in layers:
+        if type(layer) is nn.Linear:
+            streams = [a, da] if d2a is None else [a, da, d2a]
+            out = torch.cat(streams) @ layer.weight.T
+            a = out[:n] if layer.bias is None else out[:n] + layer.bias
+            da = out[n : 2 * n]
+            d2a = None if d2a is None else out[2 * n :]
+            continue
+        value, first, second = _DERIVATIVES[type(layer)](layer, a)
+        if order == 2 and second is not None:
+            d2a = second * da * da if d2a is None else second * da * da + first * d2a
+        elif order == 2 and d2a is not None:
+            d2a = first * d2a
+        a, da = value, first * da
+    if order == 2 and d2a is None:
+        d2a = torch.zeros_like(da)
+    return a, da, d2a if order == 2 else None
+
+
+def _relu(layer, a):
+    return torch.relu(a), (a > 0).to(a.dtype), None
+
+
+def _leaky_relu(layer, a):
+    slope = layer.negative_slope
+    pos = a > 0
+    first = pos.to(a.dtype) * (1.0 - slope) + slope  # slope in a's dtype
+    return (
+        torch.where(pos, a, slope * a),
+        first,
+        None,
+    )
+
+
+def _tanh(layer, a):
+    t = torch.tanh(a)
+    first = 1.0 - t * t
+    return t, first, -2.0 * t * first
+
+
+def _sigmoid(layer, a):
+    s = torch.sigmoid(a)
+    first = s * (1.0 - s)
+    return s, first, first * (1.0 - 2.0 * s)
+
+
+def _identity(layer, a):
+    return a, torch.ones_like(a), None
+
+
+# value, first and second derivative (None: zero) of elementwise activations
+_DERIVATIVES = {
+    nn.ReLU: _relu,
+    nn.LeakyReLU: _leaky_relu,
+    nn.Tanh: _tanh,
+    nn.Sigmoid: _sigmoid,
+    nn.Identity: _identity,
+}
 
 
 def is_piecewise_linear(module):

@@ -1,5 +1,6 @@
 """MixupRegularizedMLPClassifier: an MLP trained on the explicit Mixup penalty."""
 
+from functools import partial
 from numbers import Integral
 
 import torch
@@ -109,8 +110,11 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
         alpha, beta, _ = self._mixup_law_
         m1, m2 = mixing_moments(alpha, beta)
         use_r3 = "R3" in self.terms and not is_piecewise_linear(self.module_)
+        module = self.module_
+        if fit_params:
+            module = partial(self.module_, **fit_params)
         terms = mixup_terms(
-            lambda x: self.module_(x, **fit_params),
+            module,
             Xi,
             yi,
             m1=m1,
