@@ -451,3 +451,30 @@ def test_cuda_fit_and_pickle_to_cpu(data):
     loaded = pickle.loads(pickle.dumps(clf))
     assert loaded.device_ == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
+
+
+def test_reproduce_experiments_include_the_penalty_mlp():
+    from skmixup.experiments import generalization_experiment, robustness_experiment
+    from skmixup.experiments._report import summary
+
+    mlp = {"hidden_layer_sizes": (8,), "max_iter": 3}
+    robust = robustness_experiment(
+        ["moons"], eps=(0.0, 0.2), mlp_params=mlp, n_splits=1
+    )
+    name = "MixupRegularizedMLPClassifier(alpha=5.0, beta=0.5)"
+    assert name in {r["model"] for r in robust}
+    gaps = generalization_experiment(
+        ["moons"],
+        mixups=(None, 1.0),
+        models=("mlp", "mlp_penalty"),
+        mlp_params=mlp,
+        n_splits=1,
+    )
+    assert [(r["model"], r["mixup"]) for r in gaps] == [
+        ("MLP ERM (mixup_prob=0)", "ERM"),
+        ("MixupMLPClassifier(alpha=1.0)", "1.0"),
+        ("MixupRegularizedMLPClassifier(alpha=1.0)", "1.0"),
+    ]
+    text = " ".join(summary(None, robust, gaps))
+    assert f"{name} " in text and "vs MLP ERM (mixup_prob=0)" in text
+    assert "penalty MLP" in text
