@@ -1,7 +1,7 @@
 """
-=====================================================================
-Mixup or its explicit penalty: ERM, Mixup and the penalty MLP compared
-=====================================================================
+===================================================
+ERM, Mixup and the explicit Mixup penalty on an MLP
+===================================================
 
 Zhang et al. (ICLR 2021, Lemma 3.1) show that the Mixup loss of a network ``f`` is,
 to second order in ``1 - lambda``, the standard loss plus three terms: ``R1`` and
