@@ -31,10 +31,13 @@ from skmixup.neural_network._regularized import (  # noqa: E402
     resolve_n_partners,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic optimizer. maximum iterations:"
-    "sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
 
 FAST = {
     "hidden_layer_sizes": (16,),
@@ -44,14 +47,6 @@ FAST = {
     "random_state": 0,
 }
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "logistic": nn.Sigmoid}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +429,14 @@ def test_canonical_mixed_dataframe_pipeline():
     pipe.fit(frame, target)
     assert set(pipe.predict(frame)) <= {"churn", "stay"}
     assert pipe.score(frame, target) > 0.7
+    # the theory of the fitted network, on the data it was trained on
+    from skmixup.theory import approximate_mixup_loss, mixup_loss
+
+    Xt = pipe[:-1].transform(frame)
+    approx = approximate_mixup_loss(pipe[-1], Xt, target, mixup_alpha=1.0)
+    exact = mixup_loss(pipe[-1], Xt, target, mixup_alpha=1.0)
+    assert approx.R3 == 0.0 and approx.R2 > 0  # ReLU network
+    assert abs(approx.total - exact) < abs(approx.standard - exact)
     grid = GridSearchCV(pipe, {"clf__terms": ["R2", "R1+R2+R3"]}, cv=2).fit(
         frame, target
     )

@@ -26,18 +26,13 @@ from skmixup.theory import (  # noqa: E402
     mixup_radius,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic optimizer. maximum iterations:"
-    "sklearn.exceptions.ConvergenceWarning"
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
 
 
 @pytest.fixture(scope="module")
