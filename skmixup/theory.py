@@ -128,7 +128,8 @@ def mixup_loss(
     on explicitly mixed inputs: ``n * n_partners * n_quadrature`` rows go through
     the model (``n^2 * n_quadrature`` with all pairs; twice as many nodes with
     ``method="dtilde"`` and ``mixup_alpha != mixup_beta``), so keep ``n`` small
-    or draw partners.
+    or draw partners. PyTorch classifiers (:mod:`skmixup.neural_network`, skorch
+    nets) are evaluated on a float64 copy of their module on the CPU.
 
     Parameters
     ----------
