@@ -148,7 +148,7 @@ def test_written_out_derivatives_equal_torch_func_jvp(activation, bias):
         nn.Linear(5, 3, bias=bias),
     ).double()
     X = torch.randn(8, 4, dtype=torch.float64)
-    T = torch.randn(8, 4, dtype=torch.float64)
+    T = torch.randn(3 * 8, 4, dtype=torch.float64)  # three directions per row
     for order in (1, 2):
         fast = directional_derivatives(net, X, T, order=order)
         generic = directional_derivatives(_Wrapped(net), X, T, order=order)

@@ -134,12 +134,15 @@ def partner_moments(X, sample_weight=None, *, rtol=1e-12):
 
 
 def directional_derivatives(module, X, T, *, order=2):
-    """Logits and their first (and second) derivatives along per-row directions.
+    """Logits and their first (and second) derivatives along directions.
 
-    Row ``i`` of the results is ``f(x_i)``, ``J_i t_i`` and (``order=2``)
-    ``t_i^T Hess_x f(x_i) t_i`` (one value per output), with ``J_i`` the input
-    Jacobian of ``f = module``. Forward mode (:func:`torch.func.jvp`, nested for the
-    second derivative) costs about two (four) forward passes and stays
+    ``T`` holds ``k`` blocks of ``n`` directions, one per row of ``X``: row
+    ``b * n + i`` of the derivatives is ``J_i t`` and (``order=2``)
+    ``t^T Hess_x f(x_i) t`` for the direction ``t = T[b * n + i]`` (one value per
+    output), with ``J_i`` the input Jacobian of ``f = module`` at ``x_i``. Forward
+    mode: for plain MLPs the derivatives are written out layer by layer and the
+    value is computed once; otherwise :func:`torch.func.jvp` (nested for the
+    second derivative) runs on ``X`` repeated ``k`` times. Both stay
     differentiable in the module's parameters. The module must treat rows
     independently (no batch statistics).
 
@@ -147,28 +150,33 @@ def directional_derivatives(module, X, T, *, order=2):
     ----------
     module : callable
         Maps ``(n, d)`` inputs to ``(n, K)`` logits.
-    X, T : Tensor of shape (n, d)
-        Points and directions.
+    X : Tensor of shape (n, d)
+        Points.
+    T : Tensor of shape (k * n, d)
+        Directions, block by block.
     order : {1, 2}, default=2
 
     Returns
     -------
-    f, df, d2f : Tensor of shape (n, K)
+    f : Tensor of shape (n, K)
+    df, d2f : Tensor of shape (k * n, K)
         ``d2f`` is ``None`` when ``order=1``.
     """
+    n = X.shape[0]
     layers = _elementwise_sequence(module)
     if layers is not None:
         f, df, d2f = _propagate(layers, X, T, order)
         return _as_2d(f), _as_2d(df), None if d2f is None else _as_2d(d2f)
+    Xs = X.repeat(T.shape[0] // n, 1)
     if order == 1:
-        f, df = jvp(module, (X,), (T,))
-        return _as_2d(f), _as_2d(df), None
+        f, df = jvp(module, (Xs,), (T,))
+        return _as_2d(f)[:n], _as_2d(df), None
 
     def first(x):
         return jvp(module, (x,), (T,))
 
-    (f, df), (_, d2f) = jvp(first, (X,), (T,))
-    return _as_2d(f), _as_2d(df), _as_2d(d2f)
+    (f, df), (_, d2f) = jvp(first, (Xs,), (T,))
+    return _as_2d(f)[:n], _as_2d(df), _as_2d(d2f)
 
 
 def _elementwise_sequence(module):
@@ -186,31 +194,37 @@ def _elementwise_sequence(module):
 
 
 def _propagate(layers, X, T, order):
-    """Forward-mode derivatives of a plain MLP along ``T``, written out.
+    """Forward-mode derivatives of a plain MLP along the blocks of ``T``, written out.
 
-    The value ``a``, the first derivative ``da`` and (``order=2``) the second
-    derivative ``d2a`` of every layer's output along ``u`` in ``f(X + u T)``
-    (at ``u = 0``) travel together: a ``Linear`` maps them with one matrix product
-    of the stacked rows (the bias enters ``a`` only), and an activation ``s`` maps
-    them to ``s(a)``, ``s'(a) da`` and ``s''(a) da^2 + s'(a) d2a``. The same
-    numbers as :func:`torch.func.jvp` (nested), about twice as fast.
+    The value ``a`` (``n`` rows), the first derivatives ``da`` and (``order=2``) the
+    second derivatives ``d2a`` (``k * n`` rows each) of every layer's output along
+    ``u`` in ``f(x_i + u t)`` at ``u = 0`` travel together: a ``Linear`` maps them
+    with one matrix product of the stacked rows (the bias enters ``a`` only), and an
+    activation ``s`` maps them to ``s(a)``, ``s'(a) da`` and
+    ``s''(a) da^2 + s'(a) d2a``. The same numbers as :func:`torch.func.jvp`.
     """
     n = X.shape[0]
+    k = T.shape[0] // n
     a, da, d2a = X, T, None  # the input is linear in u: no second derivative
     for layer in layers:
         if type(layer) is nn.Linear:
             streams = [a, da] if d2a is None else [a, da, d2a]
             out = torch.cat(streams) @ layer.weight.T
             a = out[:n] if layer.bias is None else out[:n] + layer.bias
-            da = out[n : 2 * n]
-            d2a = None if d2a is None else out[2 * n :]
+            da = out[n : n + k * n]
+            d2a = None if d2a is None else out[n + k * n :]
             continue
         value, first, second = _DERIVATIVES[type(layer)](layer, a)
+        width = a.shape[1]
+        first = first.unsqueeze(0)
+        dab = da.view(k, n, width)
         if order == 2 and second is not None:
-            d2a = second * da * da if d2a is None else second * da * da + first * d2a
+            new = second.unsqueeze(0) * dab * dab
+            d2a = new if d2a is None else new + first * d2a.view(k, n, width)
+            d2a = d2a.reshape(k * n, width)
         elif order == 2 and d2a is not None:
-            d2a = first * d2a
-        a, da = value, first * da
+            d2a = (first * d2a.view(k, n, width)).reshape(k * n, width)
+        a, da = value, (first * dab).reshape(k * n, width)
     if order == 2 and d2a is None:
         d2a = torch.zeros_like(da)
     return a, da, d2a if order == 2 else None
@@ -305,28 +319,19 @@ def mixup_terms(module, X, y, *, m1, m2, partners, link="softmax", order=2):
     n = X.shape[0]
     if isinstance(partners, PartnerMoments):
         mean, factor = partners
-        centered = X - mean.to(X)
         r = factor.shape[1]
-        Xs = X.repeat(r + 1, 1)
         lk = factor.T.to(X)[:, None, :].expand(r, n, X.shape[1])
         # direction 0 is E_r[Delta_i] = -(x_i - x_bar); the others span Sigma
-        Ts = torch.cat([-centered, lk.reshape(r * n, -1)])
+        T = torch.cat([mean.to(X) - X, lk.reshape(r * n, -1)])
         blocks, weight = r + 1, None
-    else:
+    else:  # block s holds the s-th partner of every anchor
         S = partners.shape[1]
-        Xs = X.repeat_interleave(S, dim=0)
-        Ts = (partners.to(X) - X[:, None, :]).reshape(n * S, -1)
+        T = (partners.to(X) - X[:, None, :]).transpose(0, 1).reshape(S * n, -1)
         blocks, weight = S, 1.0 / S
-    F, dF, d2F = directional_derivatives(module, Xs, Ts, order=order)
-    K = F.shape[1]
-    if weight is None:  # (r + 1, n, K): block b holds direction b of every anchor
-        dF = dF.reshape(blocks, n, K)
-        d2F = None if d2F is None else d2F.reshape(blocks, n, K)
-        f = F[:n]
-    else:  # (S, n, K) after moving the partner axis first
-        dF = dF.reshape(n, blocks, K).transpose(0, 1)
-        d2F = None if d2F is None else d2F.reshape(n, blocks, K).transpose(0, 1)
-        f = F.reshape(n, blocks, K)[:, 0]
+    f, dF, d2F = directional_derivatives(module, X, T, order=order)
+    K = f.shape[1]
+    dF = dF.reshape(blocks, n, K)
+    d2F = None if d2F is None else d2F.reshape(blocks, n, K)
     standard, e, p = _loss_residual(f, y, link)
     if weight is None:
         r1 = m1 * (e * dF[0]).sum(-1)
