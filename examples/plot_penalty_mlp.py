@@ -45,12 +45,12 @@ X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
 # no weight decay and a fixed budget of epochs, so that ERM can over-fit
 common = dict(
-    hidden_layer_sizes=(64,),
+    hidden_layer_sizes=(32,),
     activation="tanh",
     alpha=0.0,
-    max_iter=60,
+    max_iter=40,
     batch_size=64,
-    learning_rate_init=3e-3,
+    learning_rate_init=5e-3,
     random_state=0,
 )
 models = {
@@ -82,11 +82,11 @@ for name, model in models.items():
 # :func:`skmixup.theory.approximate_mixup_loss` evaluates ``R1``, ``R2`` and
 # ``R3`` of any of these networks over all training partners (exactly, from the
 # training mean and covariance), and :func:`skmixup.theory.mixup_loss` the exact
-# Mixup loss they approximate (here with 20 sampled partners per sample).
+# Mixup loss they approximate (here with 10 sampled partners per sample).
 for name, model in models.items():
     terms = approximate_mixup_loss(model, X_train, y_train, mixup_alpha=1.0)
     exact = mixup_loss(
-        model, X_train, y_train, mixup_alpha=1.0, n_partners=20, random_state=0
+        model, X_train, y_train, mixup_alpha=1.0, n_partners=10, random_state=0
     )
     print(
         f"{name:>7}: standard {terms.standard:.3f}  R1 {terms.R1:+.4f}  "
