@@ -198,21 +198,21 @@ def _propagate(layers, X, T, order):
 
     The value ``a`` (``n`` rows), the first derivatives ``da`` and (``order=2``) the
     second derivatives ``d2a`` (``k * n`` rows each) of every layer's output along
-    ``u`` in ``f(x_i + u t)`` at ``u = 0`` travel together: a ``Linear`` maps them
-    with one matrix product of the stacked rows (the bias enters ``a`` only), and an
-    activation ``s`` maps them to ``s(a)``, ``s'(a) da`` and
-    ``s''(a) da^2 + s'(a) d2a``. The same numbers as :func:`torch.func.jvp`.
+    ``u`` in ``f(x_i + u t)`` at ``u = 0`` travel together: a ``Linear`` maps each
+    with its weight (the bias enters ``a`` only), and an activation ``s`` maps them
+    to ``s(a)``, ``s'(a) da`` and ``s''(a) da^2 + s'(a) d2a``. The same numbers as
+    :func:`torch.func.jvp`, at about half its cost. (Separate products, not one on
+    stacked rows: the backward of slicing a stacked product zero-fills its whole
+    gradient at every layer, which cost more than the products' batching saved.)
     """
     n = X.shape[0]
     k = T.shape[0] // n
     a, da, d2a = X, T, None  # the input is linear in u: no second derivative
     for layer in layers:
         if type(layer) is nn.Linear:
-            streams = [a, da] if d2a is None else [a, da, d2a]
-            out = torch.cat(streams) @ layer.weight.T
-            a = out[:n] if layer.bias is None else out[:n] + layer.bias
-            da = out[n : n + k * n]
-            d2a = None if d2a is None else out[n + k * n :]
+            a = nn.functional.linear(a, layer.weight, layer.bias)
+            da = nn.functional.linear(da, layer.weight)
+            d2a = None if d2a is None else nn.functional.linear(d2a, layer.weight)
             continue
         value, first, second = _DERIVATIVES[type(layer)](layer, a)
         width = a.shape[1]
