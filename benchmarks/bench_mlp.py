@@ -254,6 +254,48 @@ def regularized_section(X, y, Xt, yt, args):
         )
 
 
+def regularized_step_section(X, y, args, reps=40):
+    """Seconds per training step (one batch), all configurations interleaved.
+
+    Each configuration is fitted for one epoch, then ``reps`` rounds time one
+    ``train_step`` (forward, backward, Adam step) of every configuration in turn
+    on the same batch; the fastest round is kept. Interleaving makes the ratios
+    robust to the load of a shared machine; an epoch is this step times the
+    number of batches plus the same per-epoch bookkeeping for all rows.
+    """
+    from skorch.dataset import Dataset
+
+    nets = {}
+    for activation, label, params in REGULARIZED:
+        baseline = label == "MixupMLPClassifier"
+        clf = _fit_regularized(
+            X, y, 1, args.device, 0, activation, None if baseline else params
+        )
+        net = clf.net_
+        y_enc = np.searchsorted(clf.classes_, y)
+        net.get_iterator(Dataset(X, y_enc), training=True)  # the penalty's partners
+        batch = (
+            torch.as_tensor(X[:BATCH], device=args.device),
+            torch.as_tensor(y_enc[:BATCH], device=args.device),
+        )
+        nets[(activation, label)] = (net, batch)
+    times = {key: [] for key in nets}
+    for _ in range(reps):
+        for key, (net, batch) in nets.items():
+            _sync(args.device)
+            tic = time.perf_counter()
+            net.train_step(batch)
+            _sync(args.device)
+            times[key].append(time.perf_counter() - tic)
+    print()
+    print(f"| activation | {'method':<32} | ms/step | vs Mixup |")
+    print(f"|------------|{'-' * 34}|--------:|---------:|")
+    for activation, label, _ in REGULARIZED:
+        t = min(times[(activation, label)])
+        ratio = t / min(times[(activation, "MixupMLPClassifier")])
+        print(f"| {activation:<10} | {label:<32} | {1e3 * t:7.2f} | {ratio:7.2f}x |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=50_000)
@@ -297,6 +339,7 @@ def main(argv=None):
 
     if not args.no_regularized:
         regularized_section(X, y, Xt, yt, args)
+        regularized_step_section(X, y, args)
         if args.only_regularized:
             return
         print()
