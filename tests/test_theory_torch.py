@@ -222,3 +222,26 @@ def test_radius_warns_and_needs_labels_for_multiclass(moons):
     assert result.eps_mix >= 0
     with pytest.raises(ValueError, match="features"):
         approximate_mixup_loss(clf, Xm[:, :1], ym, mixup_alpha=1.0)
+
+
+def test_nll_loss_net_on_probabilities_equals_logits_net(moons):
+    # log-probabilities are logits shifted per row; the terms do not see the shift
+    X, y = moons
+    X32, yc = X.astype(np.float32), (y == "b").astype(np.int64)
+    torch.manual_seed(1)
+    body = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 2))
+    logits = _skorch(MixupNeuralNetClassifier, body, random_state=0).fit(X32, yc)
+    proba = _skorch(
+        MixupNeuralNetClassifier,
+        nn.Sequential(body, nn.Softmax(dim=1)),
+        criterion=nn.NLLLoss,
+        random_state=0,
+    ).fit(X32, yc)
+    logits.module_.load_state_dict(body.state_dict())
+    proba.module_[0].load_state_dict(body.state_dict())
+    a = approximate_mixup_loss(logits, X, yc, mixup_alpha=1.0)
+    b = approximate_mixup_loss(proba, X, yc, mixup_alpha=1.0)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert mixup_loss(proba, X, yc, mixup_alpha=1.0) == pytest.approx(
+        mixup_loss(logits, X, yc, mixup_alpha=1.0), rel=1e-10
+    )
