@@ -245,3 +245,13 @@ def test_nll_loss_net_on_probabilities_equals_logits_net(moons):
     assert mixup_loss(proba, X, yc, mixup_alpha=1.0) == pytest.approx(
         mixup_loss(logits, X, yc, mixup_alpha=1.0), rel=1e-10
     )
+
+
+def test_unfitted_networks_are_rejected(moons):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = moons
+    with pytest.raises(NotFittedError):
+        approximate_mixup_loss(MixupRegularizedMLPClassifier(), X, y, mixup_alpha=1.0)
+    with pytest.raises(NotFittedError):
+        mixup_radius(MixupMLPClassifier(), X, mixup_alpha=1.0)
