@@ -348,6 +348,45 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
+    def fit(self, X, y):
+        """Fit the network on the penalised loss, from a fresh initialisation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (cast to float32 for PyTorch); the partners of the
+            penalty.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        # Explicit signature: the penalty takes no sample weights (yet), so a
+        # weight argument of the parent must not be accepted and ignored here.
+        return super().fit(X, y)
+
+    def partial_fit(self, X, y, classes=None):
+        """Run one epoch on the penalised loss, partners from this chunk.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; its mean and covariance (or its rows) are the partners.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All class labels; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return super().partial_fit(X, y, classes=classes)
+
     def _net_params(self):
         return {
             "mixup_alpha": self.mixup_alpha,
