@@ -7,6 +7,7 @@ decay) on minibatches of 256. Run in one process so the numbers are comparable::
     python benchmarks/bench_mlp.py                 # 50k samples, 5 epochs, CPU
     python benchmarks/bench_mlp.py --quick         # about a minute
     python benchmarks/bench_mlp.py --device cuda --n-samples 1000000 --skip sklearn
+    python benchmarks/bench_mlp.py --quick --only-regularized   # penalty table only
 
 Per-epoch time is the median over epochs (the first epoch is dropped when there
 are three or more, as warm-up), and with ``--repeats R`` the smallest such median
@@ -28,7 +29,11 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
 
-from skmixup.neural_network import MixupMLPClassifier, MLPModule
+from skmixup.neural_network import (
+    MixupMLPClassifier,
+    MixupRegularizedMLPClassifier,
+    MLPModule,
+)
 
 HIDDEN = (256, 256)
 BATCH = 256
@@ -175,6 +180,122 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+# ------------------------------------------------- MixupRegularizedMLPClassifier
+# The explicit second-order penalty (R1 + R2 + R3, no mixed inputs) against Mixup
+# training of the same network, per activation: ReLU networks are piecewise linear
+# (R3 = 0, first derivatives only), tanh networks also need second derivatives.
+REGULARIZED = [
+    ("relu", "MixupMLPClassifier", {}),
+    ("relu", "Regularized, R1+R2+R3 (default)", {}),
+    ("relu", "Regularized, R2", {"terms": "R2"}),
+    ("tanh", "MixupMLPClassifier", {}),
+    ("tanh", "Regularized, R1+R2+R3 (default)", {}),
+    ("tanh", "Regularized, R1+R2", {"terms": "R1+R2"}),
+]
+
+
+def _fit_regularized(X, y, epochs, device, seed, activation, params):
+    common = {
+        "hidden_layer_sizes": HIDDEN,
+        "activation": activation,
+        "mixup_alpha": ALPHA,
+        "alpha": 0.0,
+        "batch_size": BATCH,
+        "learning_rate_init": LR,
+        "max_iter": epochs,
+        "n_iter_no_change": epochs + 1,
+        "device": device,
+        "random_state": seed,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if params is None:
+            return MixupMLPClassifier(**common).fit(X, y)
+        return MixupRegularizedMLPClassifier(**common, **params).fit(X, y)
+
+
+def regularized_section(X, y, Xt, yt, args):
+    """Epoch time of the penalty MLP relative to Mixup training, and test accuracy.
+
+    On a shared machine the load changes from one fit to the next, so each fit
+    keeps its fastest epoch after the first (the least disturbed one), and each
+    configuration its fastest fit over the rounds (at least 3; the order of the
+    rows is reversed every other round).
+    """
+    best = {}
+    for rep in range(max(args.repeats, 3)):
+        rows = REGULARIZED if rep % 2 == 0 else REGULARIZED[::-1]
+        for activation, label, params in rows:
+            baseline = label == "MixupMLPClassifier"
+            clf = _fit_regularized(
+                X,
+                y,
+                args.epochs,
+                args.device,
+                0,
+                activation,
+                None if baseline else params,
+            )
+            durations = list(clf.net_.history[:, "dur"])
+            t = min(durations[1:] or durations)
+            key = (activation, label)
+            print(f"  round {rep + 1}: {activation} {label:<32} {t:.3f} s/epoch")
+            if key not in best or t < best[key][0]:
+                best[key] = (t, float(clf.score(Xt, yt)))
+    print()
+    print(f"| activation | {'method':<32} | s/epoch | vs Mixup | test acc |")
+    print(f"|------------|{'-' * 34}|--------:|---------:|---------:|")
+    for activation, label, _ in REGULARIZED:
+        t, acc = best[(activation, label)]
+        ratio = t / best[(activation, "MixupMLPClassifier")][0]
+        print(
+            f"| {activation:<10} | {label:<32} | {t:7.3f} | {ratio:7.2f}x | "
+            f"{acc:8.3f} |"
+        )
+
+
+def regularized_step_section(X, y, args, reps=40):
+    """Seconds per training step (one batch), all configurations interleaved.
+
+    Each configuration is fitted for one epoch, then ``reps`` rounds time one
+    ``train_step`` (forward, backward, Adam step) of every configuration in turn
+    on the same batch; the fastest round is kept. Interleaving makes the ratios
+    robust to the load of a shared machine; an epoch is this step times the
+    number of batches plus the same per-epoch bookkeeping for all rows.
+    """
+    from skorch.dataset import Dataset
+
+    nets = {}
+    for activation, label, params in REGULARIZED:
+        baseline = label == "MixupMLPClassifier"
+        clf = _fit_regularized(
+            X, y, 1, args.device, 0, activation, None if baseline else params
+        )
+        net = clf.net_
+        y_enc = np.searchsorted(clf.classes_, y)
+        net.get_iterator(Dataset(X, y_enc), training=True)  # the penalty's partners
+        batch = (
+            torch.as_tensor(X[:BATCH], device=args.device),
+            torch.as_tensor(y_enc[:BATCH], device=args.device),
+        )
+        nets[(activation, label)] = (net, batch)
+    times = {key: [] for key in nets}
+    for _ in range(reps):
+        for key, (net, batch) in nets.items():
+            _sync(args.device)
+            tic = time.perf_counter()
+            net.train_step(batch)
+            _sync(args.device)
+            times[key].append(time.perf_counter() - tic)
+    print()
+    print(f"| activation | {'method':<32} | ms/step | vs Mixup |")
+    print(f"|------------|{'-' * 34}|--------:|---------:|")
+    for activation, label, _ in REGULARIZED:
+        t = min(times[(activation, label)])
+        ratio = t / min(times[(activation, "MixupMLPClassifier")])
+        print(f"| {activation:<10} | {label:<32} | {1e3 * t:7.2f} | {ratio:7.2f}x |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=50_000)
@@ -186,6 +307,12 @@ def main(argv=None):
     )
     parser.add_argument("--repeats", type=int, default=2, help="rounds; min is kept")
     parser.add_argument("--skip", nargs="*", default=[], choices=list(METHODS))
+    parser.add_argument(
+        "--only-regularized", action="store_true", help="only the penalty table"
+    )
+    parser.add_argument(
+        "--no-regularized", action="store_true", help="skip the penalty table"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.n_samples, args.epochs = min(args.n_samples, 20_000), min(args.epochs, 3)
@@ -210,6 +337,12 @@ def main(argv=None):
         f"torch_threads={torch.get_num_threads()} torch={torch.__version__}"
     )
 
+    if not args.no_regularized:
+        regularized_section(X, y, Xt, yt, args)
+        regularized_step_section(X, y, args)
+        if args.only_regularized:
+            return
+        print()
     keys = [k for k in METHODS if k not in args.skip]
     best = {}
     for rep in range(args.repeats):

@@ -4,12 +4,14 @@
   directly (mixed labels, ``lambda ~ Beta(alpha, beta)``) or in the form of
   Lemma 3.1 (label kept, ``lambda ~ D~``); the two agree to quadrature precision.
 * :func:`approximate_mixup_loss` -- the second-order expansion
-  ``L_std + R1 + R2 + R3`` of Lemma 3.1 / Eq. (3) for linear classifiers.
+  ``L_std + R1 + R2 + R3`` of Lemma 3.1 / Eq. (3) for linear classifiers and
+  PyTorch networks.
 * :func:`mixup_radius` -- the adversarial radius ``eps_mix`` of Theorem 3.1.
 
 Formulas: Zhang et al., ICLR 2021, Lemma 3.1, Eq. (3) and Theorem 3.1 (Sec. 2-4).
 """
 
+import sys
 import warnings
 from typing import NamedTuple
 
@@ -126,7 +128,8 @@ def mixup_loss(
     on explicitly mixed inputs: ``n * n_partners * n_quadrature`` rows go through
     the model (``n^2 * n_quadrature`` with all pairs; twice as many nodes with
     ``method="dtilde"`` and ``mixup_alpha != mixup_beta``), so keep ``n`` small
-    or draw partners.
+    or draw partners. PyTorch classifiers (:mod:`skmixup.neural_network`, skorch
+    nets) are evaluated on a float64 copy of their module on the CPU.
 
     Parameters
     ----------
@@ -179,6 +182,9 @@ def mixup_loss(
     """
     if method not in ("dtilde", "pairs"):
         raise ValueError(f"method must be 'dtilde' or 'pairs', got {method!r}.")
+    torch_theory = _torch_theory(estimator)
+    if torch_theory is not None:  # a float64 CPU copy of the network
+        estimator = torch_theory.float64_classifier(estimator)
     X = _check_X(X)
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(sw < 0) or not sw.sum() > 0:
@@ -209,9 +215,17 @@ def mixup_loss(
 
 
 def approximate_mixup_loss(
-    estimator, X, y, *, mixup_alpha, mixup_beta=None, sample_weight=None
+    estimator,
+    X,
+    y,
+    *,
+    mixup_alpha,
+    mixup_beta=None,
+    sample_weight=None,
+    n_partners="all",
+    random_state=None,
 ):
-    """Second-order approximation of the Mixup loss of a linear classifier.
+    """Second-order approximation of the Mixup loss of a linear classifier or network.
 
     Lemma 3.1 / Eq. (3) of Zhang et al. (2021): with ``m1 = E[1 - lambda]`` and
     ``m2 = E[(1 - lambda)^2]`` under ``D~``, ``x_bar`` the mean and ``Sigma_X`` the
@@ -233,11 +247,22 @@ def approximate_mixup_loss(
     loss is approximated): ``x_bar`` and ``Sigma_X`` come from it, because Mixup
     partners are drawn from it.
 
+    For a PyTorch network (:class:`~skmixup.neural_network.MixupMLPClassifier`,
+    :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier`,
+    :class:`~skmixup.neural_network.MixupNeuralNetClassifier` or another skorch
+    classifier) ``W`` becomes the input Jacobian ``J_i`` of the logits at ``x_i``
+    and ``R3 = (m2 / (2n)) sum_i sum_k (p_ik - y_ik) E_r[Delta_i^T Hess f_k(x_i)
+    Delta_i]`` with ``Delta_i = r - x_i``, ``r`` a training input; all terms are
+    computed from directional derivatives of a float64 copy of the network, over
+    all partners through ``x_bar`` and ``Sigma_X`` (``rank(Sigma_X) + 1``
+    directions per sample) or over ``n_partners`` drawn partners. ``R3 = 0`` for
+    ReLU networks, which are piecewise linear in ``x``.
+
     Parameters
     ----------
-    estimator : fitted linear classifier
-        Has ``coef_``, ``intercept_`` and ``classes_`` (for instance
-        :class:`~sklearn.linear_model.LogisticRegression` or
+    estimator : fitted linear classifier or PyTorch classifier
+        A linear classifier has ``coef_``, ``intercept_`` and ``classes_`` (for
+        instance :class:`~sklearn.linear_model.LogisticRegression` or
         :class:`~skmixup.linear_model.MixupLogisticRegression`). Pipelines are
         not accepted: pass the final step and the transformed training data.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -252,6 +277,13 @@ def approximate_mixup_loss(
         Weights of the samples; ``x_bar`` and ``Sigma_X`` are then the weighted
         mean and weighted (normalised by the weight sum) covariance, matching
         :func:`mixup_loss` with the same weights.
+    n_partners : int or "all", default="all"
+        PyTorch networks only (linear models are always exact): ``"all"`` is the
+        exact expectation over every training input; an int draws that many
+        partners per sample with ``random_state`` (an unbiased estimate, for
+        many features).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the partner draws (unused with ``n_partners="all"``).
 
     Returns
     -------
@@ -285,16 +317,24 @@ def approximate_mixup_loss(
     >>> bool(abs(approx.total - exact) / exact < 0.01), approx.R3
     (True, 0.0)
     """
-    if not _is_linear(estimator):
+    torch_theory = _torch_theory(estimator)
+    if not _is_linear(estimator) and torch_theory is None:
         raise TypeError(
             "approximate_mixup_loss needs a fitted linear classifier with coef_, "
-            f"intercept_ and classes_; got {type(estimator).__name__}."
+            "intercept_ and classes_, or a PyTorch classifier of "
+            f"skmixup.neural_network; got {type(estimator).__name__}."
         )
     X = _check_X(X)
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(sw < 0) or not sw.sum() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
     m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
+    if torch_theory is not None:
+        rng = check_random_state(random_state)
+        terms = torch_theory.approximate_mixup_loss(
+            estimator, X, y, sw, (m1, m2), n_partners, rng
+        )
+        return MixupApproximation(*terms, sum(terms))
     Z, Y = _linear_logits(estimator, X, y)
     standard, r1, r2, _ = logit_mixup_terms(Z, Y, sw / sw.sum(), m1, m2, gradient=False)
     return MixupApproximation(standard, r1, r2, 0.0, standard + r1 + r2)
@@ -318,10 +358,18 @@ def mixup_radius(
     minimises an upper bound of the second-order l2-adversarial loss of radius
     ``eps_mix sqrt(d)``, hence of the l_inf one of radius ``eps_mix``.
 
+    For a PyTorch network (the neural-network version of the theorem: ReLU
+    networks without biases, so that ``f(x_i) = grad f(x_i)^T x_i``) each sample's
+    input gradient ``grad f(x_i)`` replaces ``theta``: ``R = min_i |cos(grad
+    f(x_i), x_i)|``, with ``f`` the logit difference for two classes. For more
+    classes (an extension derived for this library, needs ``y``) the direction is
+    the loss gradient ``J_i^T (p_i - y_i)``.
+
     Parameters
     ----------
-    estimator : fitted binary linear classifier
-        One coefficient row ``theta = coef_[0]``.
+    estimator : fitted binary linear classifier or PyTorch classifier
+        One coefficient row ``theta = coef_[0]``, or a network of
+        :mod:`skmixup.neural_network` (or another skorch classifier).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         The training set (both minima run over it).
     mixup_alpha : float
@@ -348,8 +396,8 @@ def mixup_radius(
     -----
     TheoryAssumptionWarning
         When the theorem's assumptions fail: ``X`` not centered, a non-zero
-        intercept, or (when ``y`` is given) ``theta`` misclassifies a training
-        point. The numbers are
+        intercept (a network that is not positively homogeneous), or (when ``y``
+        is given) ``theta`` misclassifies a training point. The numbers are
         still returned but the theorem's inequality need not hold.
 
     Notes
@@ -369,6 +417,18 @@ def mixup_radius(
     >>> bool(radius.eps_mix > 0)
     True
     """
+    torch_theory = _torch_theory(estimator)
+    if torch_theory is not None:
+        return MixupRadius(
+            *torch_theory.mixup_radius(
+                estimator,
+                _check_X(X),
+                mixup_alpha=mixup_alpha,
+                mixup_beta=mixup_beta,
+                per_sample=per_sample,
+                y=y,
+            )
+        )
     if not _is_linear(estimator) or np.shape(estimator.coef_)[0] != 1:
         raise TypeError(
             "mixup_radius needs a fitted binary linear classifier (one row of "
@@ -401,6 +461,15 @@ def mixup_radius(
 
 
 # ----------------------------------------------------------------------- helpers
+def _torch_theory(estimator):
+    """The torch side of this module when ``estimator`` is a PyTorch classifier."""
+    if "skorch" not in sys.modules:  # then no PyTorch classifier can exist
+        return None
+    from skmixup.neural_network import _theory
+
+    return _theory if _theory.is_torch_classifier(estimator) else None
+
+
 def _check_X(X):
     return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
 

@@ -24,3 +24,17 @@ def global_random_seed(request):
 @pytest.fixture
 def rng(global_random_seed):
     return np.random.RandomState(global_random_seed)
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+    """One PyTorch intra-op thread for a test module, restored afterwards.
+
+    The suite runs on small shared machines, where torch's default threads spin
+    against each other and make tiny networks many times slower.
+    """
+    torch = pytest.importorskip("torch")
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

@@ -29,6 +29,12 @@ FAST_PARAMS = {
         "batch_size": 1000,
         "random_state": 0,
     },
+    "MixupRegularizedMLPClassifier": {
+        "hidden_layer_sizes": (16,),
+        "max_iter": 30,
+        "learning_rate_init": 0.01,
+        "random_state": 0,
+    },
 }
 try:  # MixupNeuralNetClassifier is a skorch net (a BaseEstimator), found only
     import torch  # with the torch extra; a lazy linear layer fits any n_features.

@@ -11,7 +11,7 @@ import pytest
 EXAMPLES = sorted(
     (pathlib.Path(__file__).resolve().parents[1] / "examples").glob("*.py")
 )
-NEEDS_TORCH = {"plot_mlp_mixup_digits.py"}
+NEEDS_TORCH = {"plot_mlp_mixup_digits.py", "plot_penalty_mlp.py"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -30,7 +30,7 @@ def generalization_experiment(
     datasets=DATASETS,
     *,
     mixups=(None, 0.2, 1.0, (5.0, 0.5)),
-    models=("logistic", "mlp"),
+    models=("logistic", "mlp", "mlp_penalty"),
     mlp_params=None,
     C=C_DEFAULT,
     n_bins=10,
@@ -59,9 +59,11 @@ def generalization_experiment(
     mixups : sequence, default=(None, 0.2, 1.0, (5.0, 0.5))
         Mixup settings: None (ERM), ``alpha`` (``Beta(alpha, alpha)``) or
         ``(alpha, beta)``.
-    models : sequence of str, default=("logistic", "mlp")
+    models : sequence of str, default=("logistic", "mlp", "mlp_penalty")
         Model kinds among those of ``skmixup.experiments._models.MODELS``
-        (``"logistic"``, ``"regularized"``, ``"mlp"``); those that need PyTorch
+        (``"logistic"``, ``"regularized"``, ``"mlp"``, ``"mlp_penalty"``: the MLP
+        as a :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier`, with
+        no ERM row of its own, its ERM being the MLP's); those that need PyTorch
         are skipped when it is not installed.
     mlp_params : dict, default=None
         ``hidden_layer_sizes`` and ``max_iter`` (epochs) of the MLP; None means
@@ -107,7 +109,13 @@ def generalization_experiment(
         row["progress"] = f"log-loss gap {row['log_loss_gap']:+.3f}"
         return [row]
 
-    models = [(kind, mixup) for kind in kinds for mixup in mixups]
+    # the penalty MLP has no ERM row of its own: its ERM is the MLP's
+    models = [
+        (kind, mixup)
+        for kind in kinds
+        for mixup in mixups
+        if not (kind == "mlp_penalty" and mixup is None)
+    ]
     split = {"n_splits": n_splits, "test_size": test_size, "progress": progress}
     raw = run_splits(datasets, models, config, score, **split)
     return mean_rows(raw, ("dataset", "model", "mixup"), GAP_VALUES, sums=BINS)

@@ -65,10 +65,16 @@ def _regularized(mixup, config):
     return name, make_pipeline(StandardScaler(), est)
 
 
-def _mlp(mixup, config):
+def _mlp(mixup, config, penalty=False):
     """No weight decay (``alpha=0``), CPU, exactly ``max_iter`` epochs (``tol=0``
-    with a patience of ``max_iter``); ERM is ``mixup_prob=0``, same seed."""
-    from skmixup.neural_network import MixupMLPClassifier
+    with a patience of ``max_iter``); ERM is ``mixup_prob=0``, same seed. With
+    ``penalty=True`` the Mixup model is the same network as a
+    :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier` (cross-entropy
+    plus ``R1 + R2 + R3``, no mixed inputs)."""
+    from skmixup.neural_network import (
+        MixupMLPClassifier,
+        MixupRegularizedMLPClassifier,
+    )
 
     mlp = {**MLP_DEFAULTS, **(config.get("mlp_params") or {})}
     params = {
@@ -83,26 +89,31 @@ def _mlp(mixup, config):
         est = MixupMLPClassifier(mixup_prob=0.0, **params)
         return ERM_MLP_NAME, make_pipeline(StandardScaler(), est)
     mix, text = _mixup_params(mixup)
-    est = MixupMLPClassifier(**mix, **params)
-    return f"MixupMLPClassifier({text})", make_pipeline(StandardScaler(), est)
+    cls = MixupRegularizedMLPClassifier if penalty else MixupMLPClassifier
+    est = cls(**mix, **params)
+    return f"{cls.__name__}({text})", make_pipeline(StandardScaler(), est)
+
+
+def _mlp_penalty(mixup, config):
+    return _mlp(mixup, config, penalty=True)
+
+
+_MLP_SHOWN = (
+    "hidden_layer_sizes",
+    "activation",
+    "max_iter",
+    "batch_size",
+    "learning_rate_init",
+    "alpha",
+    "tol",
+)
 
 
 MODELS = {
     "logistic": Model(_logistic, False, ("C", "n_partners", "n_quadrature")),
     "regularized": Model(_regularized, False, ("C", "terms")),
-    "mlp": Model(
-        _mlp,
-        True,
-        (
-            "hidden_layer_sizes",
-            "activation",
-            "max_iter",
-            "batch_size",
-            "learning_rate_init",
-            "alpha",
-            "tol",
-        ),
-    ),
+    "mlp": Model(_mlp, True, _MLP_SHOWN),
+    "mlp_penalty": Model(_mlp_penalty, True, (*_MLP_SHOWN, "terms")),
 }
 
 
@@ -126,9 +137,13 @@ def describe(kind, config):
     params = est.get_params()
     shown = ", ".join(f"{p}={params[p]!r}" for p in MODELS[kind].shown)
     erm = build(kind, None, config)[1][-1]
-    erm_text = (
-        "the same network with mixup_prob=0 and the same seed"
-        if type(erm) is type(est)
-        else f"scikit-learn's {type(erm).__name__}(C={erm.C!r})"
-    )
+    if type(erm) is type(est):
+        erm_text = "the same network with mixup_prob=0 and the same seed"
+    elif isinstance(est, type(erm)):  # the penalty MLP: its ERM is the MLP's
+        erm_text = (
+            f"the same network as {type(erm).__name__} with mixup_prob=0 and the "
+            "same seed"
+        )
+    else:
+        erm_text = f"scikit-learn's {type(erm).__name__}(C={erm.C!r})"
     return f"{type(est).__name__}({shown}); ERM: {erm_text}"

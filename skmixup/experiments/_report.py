@@ -202,11 +202,15 @@ def _robust_summary(rows):
             if r["dataset"] == dataset and r["eps"] == eps_max
         }
         pairs = [
-            (m, "LogisticRegression")
+            (m, ERM_LOGISTIC_NAME)
             for m in at
-            if m.startswith(("MixupLogistic", "MixupRegularized"))
+            if m.startswith(("MixupLogistic", "MixupRegularizedLogistic"))
         ]
-        pairs += [(m, "MLP ERM (mixup_prob=0)") for m in at if m.startswith("MixupMLP")]
+        pairs += [
+            (m, ERM_MLP_NAME)
+            for m in at
+            if m.startswith(("MixupMLP", "MixupRegularizedMLP"))
+        ]
         verdicts = []
         for model, base in pairs:
             if base not in at:
@@ -233,15 +237,23 @@ def _robust_summary(rows):
     return lines
 
 
+# (family named in the summary, its ERM model, prefix of its Mixup models); the
+# penalty MLP's ERM counterpart is the MLP trained with mixup_prob=0.
+_SUMMARY_FAMILIES = (
+    ("logistic regression", ERM_LOGISTIC_NAME, "MixupLogistic"),
+    ("the MLP", ERM_MLP_NAME, "MixupMLP"),
+    (
+        "the penalty MLP (MixupRegularizedMLPClassifier)",
+        ERM_MLP_NAME,
+        "MixupRegularizedMLP",
+    ),
+)
+
+
 def _gap_summary(rows):
     lines = []
-    families = {"Logistic": "LogisticRegression", "MLP": "MLP ERM (mixup_prob=0)"}
-    for family, erm in families.items():
-        fam = [
-            r
-            for r in rows
-            if r["model"] == erm or r["model"].startswith(f"Mixup{family}")
-        ]
+    for family, erm, prefix in _SUMMARY_FAMILIES:
+        fam = [r for r in rows if r["model"] == erm or r["model"].startswith(prefix)]
         if not fam:
             continue
         smaller, total, parts = 0, 0, []
@@ -259,9 +271,8 @@ def _gap_summary(rows):
                     f"{dataset} {base:+.3f} (ERM) vs {best['log_loss_gap']:+.3f} "
                     f"(smallest Mixup gap, at {best['mixup']})"
                 )
-        name = "logistic regression" if family == "Logistic" else "the MLP"
         lines.append(
-            f"Generalization, {name}: Mixup gave a smaller log-loss gap (test CE - "
+            f"Generalization, {family}: Mixup gave a smaller log-loss gap (test CE - "
             f"train CE) than ERM in {smaller} of {total} (data set, alpha) cases; "
             + "; ".join(parts)
             + "."
@@ -271,10 +282,7 @@ def _gap_summary(rows):
 
 def _calibration_summary(rows):
     lines = []
-    for family, erm, prefix in (
-        ("logistic regression", ERM_LOGISTIC_NAME, "MixupLogistic"),
-        ("the MLP", ERM_MLP_NAME, "MixupMLP"),
-    ):
+    for family, erm, prefix in _SUMMARY_FAMILIES:
         better, total, parts = 0, 0, []
         for dataset in dict.fromkeys(r["dataset"] for r in rows):
             rs = [r for r in rows if r["dataset"] == dataset]
@@ -485,10 +493,15 @@ def _plot_robust(plt, path, rows):
 
 
 def _families(rows):
-    """``{family: rows}``: logistic models and MLPs (an ERM row in each)."""
+    """``{family: rows}``: logistic models and MLPs (an ERM row in each), and the
+    penalty MLP (whose ERM is the MLP's)."""
     out = {}
     for r in rows:
-        out.setdefault("MLP" if "MLP" in r["model"] else "logistic", []).append(r)
+        if r["model"].startswith("MixupRegularizedMLP"):
+            family = "penalty MLP"
+        else:
+            family = "MLP" if "MLP" in r["model"] else "logistic"
+        out.setdefault(family, []).append(r)
     return out
 
 

@@ -16,6 +16,7 @@ CURVES = (
     ("regularized", "mixup"),
     ("mlp", None),
     ("mlp", "mixup"),
+    ("mlp_penalty", "mixup"),
 )
 
 
@@ -34,12 +35,14 @@ def robustness_experiment(
 ):
     """FGSM robust test accuracy of ERM and Mixup models as a function of eps.
 
-    On each data set and each of ``n_splits`` stratified splits, five models are
+    On each data set and each of ``n_splits`` stratified splits, six models are
     fitted in a ``StandardScaler`` pipeline: scikit-learn's ``LogisticRegression``
     (ERM), :class:`~skmixup.linear_model.MixupLogisticRegression` and
     :class:`~skmixup.linear_model.MixupRegularizedLogisticRegression` (same ``C``),
-    and a :class:`~skmixup.neural_network.MixupMLPClassifier` without weight decay
-    trained with ``mixup_prob=0`` (ERM) and with Mixup. Each is attacked with
+    a :class:`~skmixup.neural_network.MixupMLPClassifier` without weight decay
+    trained with ``mixup_prob=0`` (ERM) and with Mixup, and the same network as a
+    :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier` (penalty).
+    Each is attacked with
     :func:`~skmixup.metrics.fgsm` (l_inf) on the raw test inputs, through the
     pipeline, with ``feature_scale`` the scaler's ``scale_`` (the training standard
     deviation): ``eps`` is in standardized units, exactly as if the scaled inputs
@@ -55,7 +58,7 @@ def robustness_experiment(
         Mixup law ``Beta(alpha, alpha)`` or ``Beta(alpha, beta)`` of every Mixup
         model; ``(5.0, 0.5)`` is the setting of the paper's Fig. 1a.
     mlp : bool, default=True
-        Include the two MLP rows (skipped when PyTorch is not installed).
+        Include the three MLP rows (skipped when PyTorch is not installed).
     mlp_params : dict, default=None
         ``hidden_layer_sizes`` and ``max_iter`` (epochs) of the MLP; None means
         two layers of 128 and 150 epochs.
@@ -87,7 +90,8 @@ def robustness_experiment(
     True
     """
     kinds = check_models(
-        [k for k, _ in CURVES if mlp or k != "mlp"], torch_ok=torch_available()
+        [k for k, _ in CURVES if mlp or not k.startswith("mlp")],
+        torch_ok=torch_available(),
     )
     config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
 

@@ -182,6 +182,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+    _net_class = MixupNeuralNetClassifier  # hook for subclasses, with _net_params
 
     def __init__(
         self,
@@ -434,7 +435,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         )
         callbacks.append(("early_stopping", stopper))
         callbacks.append(("sklearn_callbacks", EpochCallback()))
-        return MixupNeuralNetClassifier(
+        return self._net_class(
             MLPModule,
             module__n_features=n_features,
             module__n_outputs=len(self.classes_),
@@ -453,11 +454,17 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             device=self.device_,
             verbose=self.verbose,
             callbacks__print_log__sink=plain_print if self.verbose else noop,
-            mixup_alpha=self.mixup_alpha,
-            mixup_beta=self.mixup_beta,
-            mixup_prob=self.mixup_prob,
             random_state=seed,
+            **self._net_params(),
         )
+
+    def _net_params(self):
+        """Parameters of ``_net_class`` that are specific to the estimator."""
+        return {
+            "mixup_alpha": self.mixup_alpha,
+            "mixup_beta": self.mixup_beta,
+            "mixup_prob": self.mixup_prob,
+        }
 
     def _disable_early_stopping(self):
         net = self.net_
