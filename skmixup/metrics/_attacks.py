@@ -305,7 +305,8 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         if it == n_iter:
             break
         U = np.nan_to_num((X_adv - X) * inv_scale)
-        U += step * _ascent_direction(direction.D, norm, None, mask=scale > 0)
+        # The gradient with respect to U (scale units) is G * scale.
+        U += step * _ascent_direction(direction.D * scale, norm, None)
         _project(U, eps, norm)
         X_adv = _clip(X + scale * U, data.low, data.high)
     return best
@@ -524,24 +525,17 @@ def _clip(X, low, high):
     return X
 
 
-def _ascent_direction(G, norm, scale, *, out=None, mask=None):
+def _ascent_direction(G, norm, scale, *, out=None):
     """Steepest ascent step of unit size in the scaled ball (into ``out``).
 
-    ``scale`` (or else ``mask``) zeroes the columns that may not move.
+    ``scale`` zeroes the columns that may not move.
     """
     if norm == "inf":
         D = np.sign(G, out=out)
         if scale is not None:
             D *= scale.astype(D.dtype, copy=False)
-        elif mask is not None:
-            D *= mask
         return D
-    if scale is not None:
-        S = G * scale
-    elif mask is not None:
-        S = G * mask
-    else:
-        S = G
+    S = G if scale is None else G * scale
     lengths = np.linalg.norm(S, axis=1, keepdims=True)
     lengths[lengths == 0] = 1.0
     D = np.divide(S, lengths, out=out)

@@ -181,7 +181,12 @@ def _column_transformer_forward(ct, X, path):
         return grad
 
     affine = all(step.affine for _, _, step in parts)
-    return Step(Xt, vjp, affine=affine)
+    notes = [
+        f"{_name_of(ct, out)}: {step.method}"
+        for _, out, step in parts
+        if step.method != "analytic"
+    ]
+    return Step(Xt, vjp, affine=affine, method=", ".join(["analytic"] + notes))
 
 
 def _name_of(ct, out):
