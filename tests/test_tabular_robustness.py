@@ -338,6 +338,18 @@ def test_scorer_in_cross_validation_uses_the_scored_fold(mixed, fitted):
     assert scorer(fitted, fold, y[:50]) == expected
 
 
+def test_feature_scale_by_column_name(mixed, fitted):
+    X, y = mixed
+    std = X[NUM].std()  # a Series: one unit for every fold of a search
+    X_adv = fgsm(fitted, X, y, eps=0.2, feature_scale=std)
+    step = (X_adv[NUM] - X[NUM]).abs().max()
+    assert_allclose(step.to_numpy(), 0.2 * std.to_numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"no entry for the movable columns \['score'\]"):
+        fgsm(fitted, X, y, eps=0.2, feature_scale=std.drop("score"))
+    X_adv = fgsm(fitted, X, y, eps=0.2, feature_scale=std.drop("score"), mutable=NUM[:2])
+    assert_array_equal(X_adv["score"], X["score"])
+
+
 def test_display_axis_names_the_unit(mixed, fitted):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")

@@ -388,7 +388,15 @@ def _resolve_scale(feature_scale, V, movable, names):
             var = (centered**2).sum(axis=0) / np.maximum(count, 1)
             scale[movable] = np.where(count >= 2, np.sqrt(var), 0.0)
     else:
-        scale = _per_column(feature_scale, names, n_columns, "feature_scale", 0.0)
+        scale = _per_column(feature_scale, names, n_columns, "feature_scale", np.nan)
+        missing = np.isnan(scale) & movable
+        if hasattr(feature_scale, "items") and np.any(missing):
+            raise ValueError(
+                f"feature_scale has no entry for the movable columns "
+                f"{_labels(missing, names)}; give them a scale, or leave them out "
+                "of mutable."
+            )
+        scale = np.where(movable, scale, 0.0)
         if not np.all(np.isfinite(scale)) or np.any(scale < 0):
             raise ValueError("feature_scale must be finite and non-negative.")
     return np.where(movable, scale, 0.0)
