@@ -437,7 +437,7 @@ def _affine_scores(estimator, data):
     if hasattr(estimator, "steps"):
         X, steps = forward_steps(estimator.steps[:-1], X, name)
         final = estimator.steps[-1][1]
-        for (step_name, _), step in zip(estimator.steps, steps):
+        for (step_name, _), step in zip(estimator.steps[:-1], steps, strict=True):
             if not step.affine:
                 raise TypeError(
                     f"attack='exact' needs affine pipeline steps; {name}/{step_name} "
@@ -563,4 +563,3 @@ def _random_start(rng, n, d, eps, norm, movable):
         dim = max(int(movable.sum()), 1)
         U *= eps * rng.random_sample((n, 1)) ** (1.0 / dim) / lengths
     return U * movable
-

@@ -232,7 +232,8 @@ def _model_direction(model, X, y_idx, path):
             raise TypeError("The pipeline has no final classifier.")
         direction = _model_direction(final, X, y_idx, f"{path}/{name}")
         direction.D = chain(steps)(direction.D)
-        notes = [f"{path}/{n}: {s.method}" for (n, _), s in zip(model.steps, steps)]
+        names = [n for n, _ in model.steps[:-1]]
+        notes = [f"{path}/{n}: {s.method}" for n, s in zip(names, steps, strict=True)]
         direction.methods = notes + direction.methods
         return direction
     torch_net = _skorch_net_of(model)

@@ -77,7 +77,8 @@ def robust_accuracy_score(
         Sample weights of the accuracy.
     **attack_params : dict
         Passed to the attack: ``norm``, ``clip``, ``feature_scale``, ``mutable``,
-        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``, ``random_state``.
+        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``.
 
     Returns
     -------
@@ -231,8 +232,8 @@ def make_adversarial_scorer(
         ``(estimator, X, y)``.
     **attack_params : dict
         Passed to the attack (``norm``, ``clip``, ``feature_scale``, ``mutable``,
-        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``, ``random_state``). Give
-        PGD an int ``random_state`` for reproducible scores.
+        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``). Give PGD an int ``random_state`` for reproducible scores.
 
     Returns
     -------

@@ -46,7 +46,8 @@ def check_gradient(gradient):
 
 
 def check_n_iter(n_iter):
-    if not isinstance(n_iter, numbers.Integral) or isinstance(n_iter, bool) or n_iter < 1:
+    bad = isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral)
+    if bad or n_iter < 1:
         raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
     return int(n_iter)
 
@@ -414,9 +415,7 @@ def _resolve_clip(clip, n_columns, names):
             f"(n_features,) or mappings of column names to bounds, got {clip!r}."
         )
     bounds = []
-    for name, bound, fill in zip(
-        ("low", "high"), clip, (-np.inf, np.inf), strict=True
-    ):
+    for name, bound, fill in zip(("low", "high"), clip, (-np.inf, np.inf), strict=True):
         if bound is None:
             bounds.append(None)
             continue
