@@ -350,18 +350,11 @@ def exact_attack(
     norm : {"inf", 2}, default="inf"
         The norm of the ball.
     clip : tuple (low, high), default=None
-        Valid range of the features. ``low`` and ``high`` are scalars, arrays of
-        shape (n_features,), mappings of column names to bounds (DataFrames), or
-        None (unbounded). ``X`` should lie inside it.
+        Box bounds, as in :func:`fgsm` (``norm="inf"`` only).
     feature_scale : "std", float, array-like or mapping, default="std"
-        Per-feature unit of ``eps``: feature ``k`` moves by at most
-        ``eps * feature_scale[k]``. ``"std"`` is each column's standard deviation
-        in the attacked ``X`` (missing entries ignored), so that one ``eps`` means
-        the same on every feature; ``1`` gives raw units.
+        Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
-        Columns that may move (names, positions or a boolean mask). None means
-        the numeric columns that the estimator does not route to an encoder;
-        categorical columns (object, category, string, bool dtypes) never move.
+        Columns that may move, as in :func:`fgsm`.
 
     Returns
     -------

@@ -595,13 +595,7 @@ def _torch_residual(out, target, kind):
 def _proba_forward(model, X, path):
     """``(P, vjp)`` with ``vjp(V) = sum_k V[:, k] dP_k/dx``, or None if unknown."""
     if isinstance(model, Pipeline):
-        X, steps = forward_steps(model.steps[:-1], X, path)
-        inner = _proba_forward(model.steps[-1][1], X, path)
-        if inner is None:
-            return None
-        P, vjp = inner
-        back = chain(steps)
-        return P, lambda V: back(vjp(V))
+        return _through_pipeline(model, X, path, _proba_forward)
     if _is_linear_proba_model(model) and not _uses_ovr(model):
         W, b = linear_scores(model)
         Xf = as_float(X, path)
@@ -619,6 +613,17 @@ def _proba_forward(model, X, path):
     return None
 
 
+def _through_pipeline(pipeline, X, path, forward):
+    """``forward`` of a pipeline's final step, chained back through its steps."""
+    X, steps = forward_steps(pipeline.steps[:-1], X, path)
+    inner = forward(pipeline.steps[-1][1], X, path)
+    if inner is None:
+        return None
+    out, vjp = inner
+    back = chain(steps)
+    return out, lambda V: back(vjp(V))
+
+
 def _logit_proba(Z, back):
     """Softmax (or sigmoid for one column) probabilities of logits, and their VJP."""
     if Z.shape[1] == 1:
@@ -632,13 +637,7 @@ def _logit_proba(Z, back):
 def _response_forward(model, X, path):
     """``(R, vjp)`` of decision_function (else predict_proba), as calibration uses."""
     if isinstance(model, Pipeline):
-        X, steps = forward_steps(model.steps[:-1], X, path)
-        inner = _response_forward(model.steps[-1][1], X, path)
-        if inner is None:
-            return None
-        R, vjp = inner
-        back = chain(steps)
-        return R, lambda V: back(vjp(V))
+        return _through_pipeline(model, X, path, _response_forward)
     if hasattr(model, "decision_function"):
         if _is_linear_proba_model(model) or _is_linear(model):
             W, b = linear_scores(model)
