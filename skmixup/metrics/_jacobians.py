@@ -151,7 +151,12 @@ def _pipeline_forward(pipeline, X, path):
     X, steps = forward_steps(pipeline.steps, X, path)
     affine = all(step.affine for step in steps)
     methods = {step.method for step in steps}
-    method = methods.pop() if len(methods) == 1 else "mixed"
+    if "immutable" in methods:
+        method = "immutable"  # an encoder: nothing before it moves either
+    elif len(methods) == 1:
+        method = methods.pop()
+    else:
+        method = "mixed"
     return Step(X, chain(steps), affine=affine, method=method)
 
 
