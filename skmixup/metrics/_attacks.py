@@ -153,7 +153,6 @@ def fgsm_path(estimator, data, eps_values, norm, gradient):
         for rows in blocks:
             sub = data if len(blocks) == 1 else data.subset(rows)
             direction = loss_direction(estimator, sub, data.V[rows], gradient)
-            _check_finite(direction.D, sub, estimator)
             _ascent_direction(direction.D, norm, data.scale, out=step[rows])
     for eps in eps_values:
         V_adv = step * np.asarray(eps, dtype=step.dtype)
@@ -291,7 +290,6 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         P = None
         if it < n_iter:
             direction = loss_direction(estimator, data, X_adv, gradient)
-            _check_finite(direction.D, data, estimator)
             P = direction.proba
         if P is None:
             P = estimator.predict_proba(data.model_input(X_adv))
@@ -470,21 +468,6 @@ def _affine_scores(estimator, data):
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-
-
-def _check_finite(D, data, estimator):
-    """No silent NaN: a NaN gradient on an entry that may move is an error."""
-    if not np.isnan(D).any():
-        return
-    bad = np.isnan(D) & (data.scale > 0) & ~np.isnan(data.V)
-    if np.any(bad):
-        raise ValueError(
-            f"The input gradient of {type(estimator).__name__} is NaN on observed "
-            "values of movable columns. Does the model accept missing values? Put "
-            "a SimpleImputer in front of it, or make those columns immutable with "
-            "mutable=[...]."
-        )
-    D[np.isnan(D)] = 0.0
 
 
 def _blocks(estimator, data, gradient):

@@ -35,6 +35,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     BaseEnsemble,
     HistGradientBoostingClassifier,
+    StackingClassifier,
     VotingClassifier,
 )
 from sklearn.isotonic import IsotonicRegression
@@ -162,9 +163,7 @@ def input_gradient(estimator, X, y, *, gradient="auto", mutable=None):
     """
     data = attack_input(estimator, X, y, mutable=mutable, needs_scale=False)
     direction = loss_direction(estimator, data, data.V, check_gradient(gradient))
-    grad = np.asarray(direction.gradient(), dtype=np.float64)
-    grad[:, ~data.movable] = 0.0
-    return grad
+    return np.asarray(direction.gradient(), dtype=np.float64)
 
 
 def gradient_methods(estimator, X, y, *, gradient="auto"):
@@ -211,16 +210,39 @@ def gradient_methods(estimator, X, y, *, gradient="auto"):
 
 
 def loss_direction(estimator, data, V, gradient):
-    """The loss gradient direction at ``V`` (rows of ``data``) in raw columns."""
+    """The loss gradient direction at ``V`` (rows of ``data``) in raw columns.
+
+    Columns that may not move get 0; a NaN on an observed entry of a column that
+    may move is an error (never a silent NaN score).
+    """
     y_idx = data.y_idx
     if gradient == "numerical":
         cols = np.flatnonzero(data.movable)
         G = _numerical_loss_gradient(
             estimator.predict_proba, V, y_idx, cols, data.model_input
         )
-        return Direction(G, np.ones(len(G)), None, ["model: numerical"])
-    name = type(estimator).__name__
-    return _model_direction(estimator, data.model_input(V), y_idx, name)
+        direction = Direction(G, np.ones(len(G)), None, ["model: numerical"])
+    else:
+        name = type(estimator).__name__
+        direction = _model_direction(estimator, data.model_input(V), y_idx, name)
+    D = direction.D
+    if D.shape != V.shape:
+        raise ValueError(
+            f"The input gradient of {type(estimator).__name__} has shape {D.shape}, "
+            f"not that of X {V.shape}."
+        )
+    D[:, ~data.movable] = 0.0
+    nan = np.isnan(D)
+    if nan.any():
+        if np.any(nan & ~np.isnan(V)):
+            raise ValueError(
+                f"The input gradient of {type(estimator).__name__} is NaN on "
+                "observed values of movable columns. Does the model accept missing "
+                "values? Put a SimpleImputer in front of it, or make those columns "
+                "immutable with mutable=[...]."
+            )
+        D[nan] = 0.0
+    return direction
 
 
 def _model_direction(model, X, y_idx, path):
@@ -610,6 +632,8 @@ def _proba_forward(model, X, path):
         return _calibrated_forward(model, X, path)
     if isinstance(model, VotingClassifier) and model.voting == "soft":
         return _voting_forward(model, X, path)
+    if isinstance(model, StackingClassifier):
+        return _stacking_forward(model, X, path)
     return None
 
 
@@ -650,7 +674,7 @@ def _response_forward(model, X, path):
         return None
     P, vjp = forward
     if P.shape[1] == 2:  # binary: the positive class's probability only
-        return P[:, 1:], lambda V: vjp(np.column_stack([np.zeros(len(V)), V[:, 0]]))
+        return P[:, 1:], _positive_class_vjp(vjp)
     return P, vjp
 
 
@@ -753,6 +777,56 @@ def _voting_forward(model, X, path):
         return sum(w * back(V) for w, (_, back) in zip(weights, members, strict=True))
 
     return P, vjp
+
+
+def _stacking_forward(model, X, path):
+    """Stacking: the final estimator on the members' outputs (and X if passthrough).
+
+    Members stacked through ``predict`` are piecewise constant: then None.
+    """
+    binary = len(model.classes_) == 2
+    blocks = []
+    members = [e for e in model.estimators_ if not isinstance(e, str)]
+    for name, member, method in zip(
+        model.named_estimators_, members, model.stack_method_, strict=False
+    ):
+        if method == "predict_proba":
+            forward = _proba_forward(member, X, f"{path}/{name}")
+            if forward is not None and binary:
+                P, back = forward
+                forward = (P[:, 1:], _positive_class_vjp(back))
+        elif method == "decision_function":
+            forward = _response_forward(member, X, f"{path}/{name}")
+        else:
+            forward = None
+        if forward is None:
+            return None
+        R, back = forward
+        blocks.append((np.asarray(R, dtype=np.float64).reshape(len(R), -1), back))
+    if model.passthrough:
+        blocks.append((as_float(X, path), lambda V: V))
+    widths = np.cumsum([0] + [R.shape[1] for R, _ in blocks])
+    X_meta = np.hstack([R for R, _ in blocks])
+    final = _proba_forward(model.final_estimator_, X_meta, f"{path}/final_estimator")
+    if final is None:
+        return None
+    P, back_final = final
+
+    def vjp(V):
+        G = back_final(V)
+        return sum(
+            back(G[:, start:stop])
+            for (_, back), start, stop in zip(
+                blocks, widths[:-1], widths[1:], strict=True
+            )
+        )
+
+    return P, vjp
+
+
+def _positive_class_vjp(back):
+    """VJP of the positive-class column of binary probabilities."""
+    return lambda V: back(np.column_stack([np.zeros(len(V)), V[:, 0]]))
 
 
 # --------------------------------------------------------------------------------------
