@@ -662,3 +662,35 @@ def test_every_family_on_the_mixed_dataframe(family):
         assert 0.0 <= robust <= clean
     assert robust_accuracy_score(pipe, X, y, eps=0.0) == clean
     assert robust_accuracy_score(pipe, X, y, eps=2.0) < clean
+
+
+@pytest.mark.parametrize("criterion", ["CrossEntropyLoss", "BCEWithLogitsLoss"])
+def test_torch_fgsm_moves_confident_samples(criterion):
+    torch = pytest.importorskip("torch")
+    skorch = pytest.importorskip("skorch")
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    torch.manual_seed(0)
+    n_out = 1 if criterion == "BCEWithLogitsLoss" else 2
+    cls = skorch.NeuralNetBinaryClassifier if n_out == 1 else skorch.NeuralNetClassifier
+    net = cls(
+        torch.nn.Linear,
+        module__in_features=3,
+        module__out_features=n_out,
+        criterion=getattr(torch.nn, criterion),
+        max_epochs=5,
+        lr=0.5,
+        train_split=None,
+        verbose=0,
+    )
+    if n_out == 1:
+        net.fit(X, y.astype(np.float32))
+    else:
+        net.fit(X, y)
+    with torch.no_grad():
+        net.module_.weight.mul_(1e5)  # logit gaps far beyond 745
+        net.module_.bias.mul_(1e5)
+    X_adv = fgsm(net, X, y, eps=0.5)
+    assert np.all(np.abs(X_adv - X) > 0)
+    assert robust_accuracy_score(net, X, y, eps=2.0) < net.score(X, y)

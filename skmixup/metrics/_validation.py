@@ -379,7 +379,9 @@ def _resolve_scale(feature_scale, V, movable, names):
                 "for raw units."
             )
         scale = np.zeros(n_columns)
-        if np.any(movable):
+        if np.all(movable) and not np.isnan(V).any():
+            scale = np.std(V, axis=0, dtype=np.float64)
+        elif np.any(movable):
             cols = np.asarray(V[:, movable], dtype=np.float64)
             observed = ~np.isnan(cols)
             count = observed.sum(axis=0)
