@@ -392,21 +392,28 @@ def binary_residual(z, y_idx):
 def softmax_residual(ZT, y_idx):
     """Probabilities and ``P - e_y = s * (q - e_y)`` from class-major logits.
 
-    ``ZT`` has shape (n_classes, n_samples) and is not modified. Returns
+    ``ZT`` has shape (n_classes, n_samples) and is overwritten. Returns
     ``(P, R, s)``: P and R of shape (n_samples, n_classes) (transposed views), with
     ``R = q - e_y`` where ``q`` is the softmax over the classes other than ``y``,
-    and ``s = 1 - p_y`` computed as ``exp(logsumexp_{k != y} z - logsumexp z)``.
+    and ``s = 1 - p_y = exp(lse_other - lse)``, where ``lse_other`` is the
+    log-sum-exp of the other logits and ``lse`` that of all. One exponential per
+    logit: ``p_k = q_k exp(lse_other - lse)`` for ``k != y``.
     """
     cols = np.arange(ZT.shape[1])
-    lse = logsumexp(ZT, axis=0)
-    P = np.exp(ZT - lse)
-    Q = ZT.copy()
-    Q[y_idx, cols] = -np.inf
-    lse_other = logsumexp(Q, axis=0)
-    np.exp(Q - lse_other, out=Q)
-    Q[y_idx, cols] = -1.0
+    z_y = ZT[y_idx, cols].copy()
+    ZT[y_idx, cols] = -np.inf
+    top = ZT.max(axis=0)  # the largest other logit
+    ZT -= top
+    np.exp(ZT, out=ZT)  # exp(z_k - top), 0 at the true class
+    total = ZT.sum(axis=0)
+    lse_other = np.log(total) + top
+    lse = np.logaddexp(lse_other, z_y)
     s = np.exp(lse_other - lse)
-    return P.T, Q.T, s
+    ZT /= total  # q
+    P = ZT * s
+    P[y_idx, cols] = np.exp(z_y - lse)
+    ZT[y_idx, cols] = -1.0
+    return P.T, ZT.T, s
 
 
 def _ovr_residual(ZT, y_idx):
