@@ -127,15 +127,21 @@ class _AttackInput:
         Per-column unit of eps; 0 on columns that may not move.
     low, high : None or ndarray of shape (n_columns,)
         Box bounds (None: unbounded).
-    y, y_idx : labels and their indices into ``classes_``.
+    y, y_idx : ndarray of shape (n_samples,)
+        Labels and their indices into ``classes_``.
+    names : list or None
+        Column names of a DataFrame ``X``.
     """
 
-    def __init__(self, X, V, movable, kind, dtype):
+    def __init__(self, X, V, *, movable, kind, dtype, y, y_idx, names):
         self.X = X
         self.V = V
         self.movable = movable
         self.kind = kind
         self.dtype = dtype
+        self.y = y
+        self.y_idx = y_idx
+        self.names = names
         self.scale = None
         self.low = self.high = None
 
@@ -233,10 +239,16 @@ def attack_input(
     check_consistent_length(V, y)
     encoded = encoded_inputs(estimator, V.shape[1])
     movable = _movable(mutable, numeric, encoded, names, V.shape[1])
-    data = _AttackInput(X, V, movable, kind, dtype)
-    data.y = y
-    data.y_idx = encode_labels(classes, y)
-    data.names = names
+    data = _AttackInput(
+        X,
+        V,
+        movable=movable,
+        kind=kind,
+        dtype=dtype,
+        y=y,
+        y_idx=encode_labels(classes, y),
+        names=names,
+    )
     if needs_scale:
         data.scale = _resolve_scale(feature_scale, V, movable, names)
     data.low, data.high = _resolve_clip(clip, V.shape[1], names)
