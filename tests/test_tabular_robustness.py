@@ -631,6 +631,7 @@ def _families():
     def net():
         import torch
 
+        torch.manual_seed(0)  # the module's initial weights
         module = torch.nn.Sequential(
             torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)
         )
