@@ -401,14 +401,16 @@ def test_grid_search_refit_robust_equals_a_manual_loop(mixed):
 
 
 def test_grid_search_over_calibrated_mixup(mixed):
+    # The case: no analytic gradient for the meta-estimator used to mean
+    # [nan nan nan] and the first candidate; now it is attacked through members.
     X, y = mixed
     search = GridSearchCV(
         _canonical(
-            CalibratedClassifierCV(MixupLogisticRegression(random_state=0), cv=3)
+            CalibratedClassifierCV(MixupLogisticRegression(random_state=0), cv=2)
         ),
-        {"clf__estimator__mixup_alpha": [0.2, 1.0, 5.0]},
-        scoring=make_adversarial_scorer(eps=0.1),
-        cv=3,
+        {"clf__estimator__mixup_alpha": [0.2, 5.0]},
+        scoring=make_adversarial_scorer(eps=0.3),
+        cv=2,
     ).fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores))

@@ -20,16 +20,11 @@ import numpy as np
 from sklearn.utils import check_random_state
 from threadpoolctl import ThreadpoolController
 
-from skmixup.metrics._gradients import (
-    _TINY,
-    _is_linear,
-    _is_linear_proba_model,
-    block_rows,
-    linear_scores,
-    loss_direction,
-)
+from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
+from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
 from skmixup.metrics._validation import (
+    TINY,
     attack_input,
     check_gradient,
     check_n_iter,
@@ -295,7 +290,7 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
             P = estimator.predict_proba(data.model_input(X_adv))
         P = np.asarray(P, dtype=np.float64)
         wrong = P.argmax(axis=1) != y_idx
-        loss = -np.log(np.maximum(P[rows, y_idx], _TINY))
+        loss = -np.log(np.maximum(P[rows, y_idx], TINY))
         better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
         best[better] = X_adv[better]
         best_wrong |= wrong
@@ -434,7 +429,7 @@ def _affine_scores(estimator, data):
                     f"attack='exact' needs affine pipeline steps; {name}/{step_name} "
                     "is not (its Jacobian depends on the input). Use pgd."
                 )
-    if not (_is_linear_proba_model(final) or _is_linear(final)) or not hasattr(
+    if not (is_linear_proba_model(final) or is_linear(final)) or not hasattr(
         final, "decision_function"
     ):
         raise TypeError(
@@ -526,7 +521,7 @@ def _project(U, eps, norm):
         np.clip(U, -eps, eps, out=U)
     else:
         lengths = np.linalg.norm(U, axis=1, keepdims=True)
-        U *= np.minimum(1.0, eps / np.maximum(lengths, _TINY))
+        U *= np.minimum(1.0, eps / np.maximum(lengths, TINY))
 
 
 def _random_start(rng, n, d, eps, norm, movable):

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from skmixup.metrics._jacobians import encoded_inputs
 
-_TINY = np.finfo(np.float64).tiny
+TINY = np.finfo(np.float64).tiny
 _NORMS = {"inf": "inf", np.inf: "inf", 2: "2", "2": "2", "l2": "2", "linf": "inf"}
 
 
