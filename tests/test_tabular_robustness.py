@@ -185,6 +185,27 @@ def test_numeric_column_routed_to_an_encoder_is_immutable(mixed):
         fgsm(pipe, X, y, eps=0.5, mutable=["age"])
 
 
+def test_encoded_columns_stay_immutable_inside_meta_estimators(mixed):
+    X, y = mixed
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["income"]),
+            (
+                "ord",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["age"],
+            ),
+        ]
+    )
+    X = X[["income", "age"]]
+    model = _fit(
+        CalibratedClassifierCV(make_pipeline(pre, LogisticRegression()), cv=2), X, y
+    )
+    X_adv = pgd(model, X, y, eps=0.5, random_state=0)
+    assert_array_equal(X_adv["age"], X["age"])
+    assert not X_adv["income"].equals(X["income"])
+
+
 def test_clip_by_column_name(mixed, fitted):
     X, y = mixed
     X_adv = fgsm(fitted, X, y, eps=3.0, clip=({"income": 0.0, "age": 18}, {"age": 90}))

@@ -419,4 +419,19 @@ def _encoded(transformer, n_inputs):
             if isinstance(later, ENCODERS):
                 return np.ones(n_inputs, dtype=bool)
         return first
-    return np.zeros(n_inputs, dtype=bool)
+    members = _members(transformer)
+    mask = np.zeros(n_inputs, dtype=bool)
+    for member in members:
+        mask |= _encoded(member, n_inputs)
+    return mask
+
+
+def _members(estimator):
+    """Fitted members that see the same input (calibration folds, ensembles)."""
+    calibrated = getattr(estimator, "calibrated_classifiers_", None)
+    if calibrated is not None:
+        return [c.estimator for c in calibrated]
+    members = getattr(estimator, "estimators_", None)
+    if isinstance(members, list):
+        return [m for m in members if not isinstance(m, str)]
+    return []
