@@ -18,8 +18,11 @@ each model the table gives the attacked samples per second of
 * a hand-written torch FGSM (float32, CPU, one batch, numpy conversion included);
 * one ``predict_proba`` call, the unit of the "x predict_proba" column.
 
-A last row attacks the canonical mixed-type pipeline (a DataFrame of 20 numeric
-columns with 10% missing values and 5 categorical columns, ColumnTransformer of
+A torch row attacks a :class:`~skmixup.neural_network.MixupMLPClassifier` with
+``hidden_layer_sizes=(256,)`` (float32, fitted for one epoch) against a hand-written
+FGSM on its own module. A last row attacks the canonical mixed-type pipeline (a
+DataFrame of 20 numeric columns with 10% missing values and 5 categorical columns,
+ColumnTransformer of
 SimpleImputer + StandardScaler and SimpleImputer + OneHotEncoder, then
 LogisticRegression), eps in standard deviations, categorical columns immutable;
 its cost is given relative to one ``predict_proba`` of that pipeline.
@@ -267,6 +270,53 @@ def mixed_pipeline_rows(n_samples, rows):
     )
 
 
+def torch_model_rows(X, y, rows):
+    """skmixup's torch MLP: fgsm against a hand-written FGSM on the same module."""
+    try:
+        import torch
+
+        from skmixup.neural_network import MixupMLPClassifier
+    except ImportError:
+        rows.append(
+            ("MixupMLPClassifier", "torch: not installed", *[float("nan")] * 4, "")
+        )
+        return
+    model = MixupMLPClassifier(hidden_layer_sizes=(256,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    module = model.net_.module_
+
+    def by_hand():
+        Xt = torch.from_numpy(X.astype(np.float32)).requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(
+            module(Xt), torch.from_numpy(y), reduction="sum"
+        )
+        (grad,) = torch.autograd.grad(loss, Xt)
+        return (Xt + EPS * grad.sign()).detach().numpy()
+
+    t_proba, _ = best_time(lambda: model.predict_proba(X))
+    t_ours, ours = best_time(lambda: fgsm(model, X, y, eps=EPS, feature_scale=1))
+    t_hand, ref = best_time(by_hand)
+    agree = np.mean(np.sign(ref - X) == np.sign(ours - X))
+    n, name = X.shape[0], "MixupMLPClassifier f32"
+    rows.append((name, "skmixup fgsm", t_ours, n / t_ours, 1.0, t_ours / t_proba, ""))
+    rows.append(
+        (
+            name,
+            "hand-written torch fgsm (float32)",
+            t_hand,
+            n / t_hand,
+            t_hand / t_ours,
+            t_hand / t_proba,
+            f"{agree:.4f}",
+        )
+    )
+    rows.append(
+        (name, "one predict_proba", t_proba, n / t_proba, t_proba / t_ours, 1.0, "")
+    )
+
+
 def run(quick, threads, skip_art=False):
     n_samples = 5_000 if quick else 50_000
     X, y = make_classification(
@@ -307,6 +357,7 @@ def run(quick, threads, skip_art=False):
     rows = []
     for name, (model, data) in models.items():
         bench_model(name, model, data, y, rows, skip_art=skip_art or "f32" in name)
+    torch_model_rows(X32, y, rows)
     mixed_pipeline_rows(n_samples, rows)
     header = (
         f"{'model':<24} {'method':<40} {'seconds':>9} {'samples/s':>11} "

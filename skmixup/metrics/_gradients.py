@@ -256,7 +256,7 @@ def _model_direction(model, X, y_idx, path):
         return direction
     torch_net = skorch_net_of(model)
     if torch_net is not None:
-        D, s, P = skorch_direction(torch_net, as_float(X, path), y_idx)
+        D, s, P = skorch_direction(torch_net, _float32_or_64(X, path), y_idx)
         return Direction(D, s, P, [f"{path}: analytic (autograd)"])
     if hasattr(model, "_loss_input_gradient"):
         X = as_float(X, path)
@@ -290,6 +290,13 @@ def _model_direction(model, X, y_idx, path):
         model.predict_proba, Xf, y_idx, np.arange(Xf.shape[1]), lambda A, r: wrap(A)
     )
     return Direction(G, np.ones(len(G)), None, [f"{path}: numerical"])
+
+
+def _float32_or_64(X, path):
+    """Float32 arrays stay float32 (no copy for float32 models); else float64."""
+    if isinstance(X, np.ndarray) and X.dtype == np.float32:
+        return X
+    return as_float(X, path)
 
 
 def _piecewise_message(model, path):

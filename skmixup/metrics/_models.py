@@ -228,7 +228,12 @@ def _torch_parts(net):
 
 
 def skorch_direction(net, X, y_idx):
-    """Autograd direction, factor and probabilities of a skorch net's loss."""
+    """Autograd direction, factor and probabilities of a skorch net's loss.
+
+    The module's output ``out`` goes to numpy, where the residual weights ``R``
+    with ``d CE / d out = s * R`` are computed without underflow (small arrays of
+    n_samples x n_classes); one backward pass of ``sum(out * R)`` gives D.
+    """
     import torch
 
     module, kind = _torch_parts(net)
@@ -246,44 +251,36 @@ def skorch_direction(net, X, y_idx):
                 rows = slice(start, start + _TORCH_ROWS)
                 Xt = torch.as_tensor(X[rows], device=device).to(dtype)
                 Xt.requires_grad_(True)
-                target = torch.as_tensor(y_idx[rows], device=device)
                 out = module(Xt)
                 out = out[0] if isinstance(out, tuple) else out
-                weights, factor, proba = _torch_residual(out, target, kind)
+                values = out.detach().cpu().numpy()
+                weights, factor, proba = _output_residual(values, y_idx[rows], kind)
+                weights = torch.from_numpy(weights).to(device=device, dtype=out.dtype)
                 (grad,) = torch.autograd.grad((out * weights).sum(), Xt)
                 D.append(grad.detach().cpu().numpy())
-                s.append(factor.detach().cpu().numpy().astype(np.float64))
-                P.append(proba.detach().cpu().numpy().astype(np.float64))
+                s.append(factor)
+                P.append(proba)
     finally:
         module.train(was_training)
     return np.concatenate(D), np.concatenate(s), np.concatenate(P)
 
 
-def _torch_residual(out, target, kind):
-    """Weights ``R`` with ``d CE / d out = s * R`` (no underflow), ``s`` and P."""
-    import torch
-
-    with torch.no_grad():
-        if kind == "binary_logit":
-            z = out.reshape(out.shape[0], -1)[:, 0]
-            r = 1.0 - 2.0 * target.to(z.dtype)
-            weights = r.reshape(out.shape) if out.ndim > 1 else r
-            p = torch.sigmoid(z)
-            return weights, torch.sigmoid(r * z), torch.stack([1 - p, p], dim=1)
-        if kind == "proba":
-            Z = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
-        else:
-            Z = out
-        lse = torch.logsumexp(Z, dim=1)
-        onehot = torch.nn.functional.one_hot(target, Z.shape[1]).to(torch.bool)
-        others = Z.masked_fill(onehot, -torch.inf)
-        lse_other = torch.logsumexp(others, dim=1)
-        Q = torch.exp(others - lse_other[:, None])
-        Q = Q.masked_fill(onehot, -1.0)
-        if kind == "proba":
-            # d log p / d out = 1 / out: weights on the module's output.
-            Q = Q / out.clamp_min(torch.finfo(out.dtype).tiny)
-        return Q, torch.exp(lse_other - lse), torch.exp(Z - lse[:, None])
+def _output_residual(out, y_idx, kind):
+    """Weights ``R`` on a module's output with ``d CE / d out = s * R``; s and P."""
+    n = out.shape[0]
+    if kind == "binary_logit":
+        z = out.reshape(n, -1)[:, 0].astype(np.float64)
+        r, factor = binary_residual(z, y_idx)
+        return r.reshape(out.shape), factor, _binary_proba(z)
+    Z = out.astype(np.float64)
+    if kind == "proba":
+        safe = np.maximum(Z, np.finfo(out.dtype).tiny)
+        Z = np.log(safe)
+    P, R, factor = softmax_residual(np.ascontiguousarray(Z.T), y_idx)
+    R = np.ascontiguousarray(R)
+    if kind == "proba":
+        R /= safe  # d log p / d out = 1 / out: weights on the module's output
+    return R, factor, np.ascontiguousarray(P)
 
 
 # --------------------------------------------------------------------------------------
