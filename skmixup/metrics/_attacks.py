@@ -503,7 +503,7 @@ def _ascent_direction(G, norm, scale, *, out=None):
     """
     if norm == "inf":
         D = np.sign(G, out=out)
-        if scale is not None:
+        if scale is not None and not np.all(scale == 1.0):
             D *= scale.astype(D.dtype, copy=False)
         return D
     S = G if scale is None else G * scale

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDCl
 from sklearn.neural_network import MLPClassifier
 
 # Rows per chunk in the torch paths (memory bound).
-_TORCH_ROWS = 2**15
+_TORCH_ROWS = 2**16
 
 
 def is_linear_proba_model(estimator):
@@ -244,10 +244,12 @@ def skorch_direction(net, X, y_idx):
         dtype, device = torch.float32, torch.device(net.device)
     was_training = module.training
     module.train(False)
-    D, s, P = [], [], []
+    n = X.shape[0]
+    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+    s, P = [], []
     try:
         with torch.enable_grad():
-            for start in range(0, max(X.shape[0], 1), _TORCH_ROWS):
+            for start in range(0, n, _TORCH_ROWS):
                 rows = slice(start, start + _TORCH_ROWS)
                 Xt = torch.as_tensor(X[rows], device=device).to(dtype)
                 Xt.requires_grad_(True)
@@ -257,12 +259,14 @@ def skorch_direction(net, X, y_idx):
                 weights, factor, proba = _output_residual(values, y_idx[rows], kind)
                 weights = torch.from_numpy(weights).to(device=device, dtype=out.dtype)
                 (grad,) = torch.autograd.grad((out * weights).sum(), Xt)
-                D.append(grad.detach().cpu().numpy())
+                D[rows] = grad.detach().cpu().numpy()
                 s.append(factor)
                 P.append(proba)
     finally:
         module.train(was_training)
-    return np.concatenate(D), np.concatenate(s), np.concatenate(P)
+    if not P:
+        return D, np.ones(0), np.zeros((0, len(net.classes_)))
+    return D, np.concatenate(s), np.concatenate(P)
 
 
 def _output_residual(out, y_idx, kind):
