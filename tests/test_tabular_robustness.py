@@ -168,26 +168,9 @@ def test_mutable_columns_and_errors(mixed, fitted):
         fgsm(fitted, X, y, eps=0.5, mutable=["height"])
 
 
-def test_numeric_column_routed_to_an_encoder_is_immutable(mixed):
-    X, y = mixed
-    pre = ColumnTransformer(
-        [
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["income"]),
-            ("ord", OrdinalEncoder(), ["age"]),
-        ],
-        remainder="drop",
-    )
-    pipe = _fit(make_pipeline(pre, LogisticRegression()), X, y)
-    X_adv = fgsm(pipe, X, y, eps=0.5)
-    assert_array_equal(X_adv["age"], X["age"])
-    assert X_adv["age"].dtype == X["age"].dtype
-    with pytest.raises(ValueError, match="routes to an encoder"):
-        fgsm(pipe, X, y, eps=0.5, mutable=["age"])
-
-
-def test_encoded_columns_stay_immutable_inside_meta_estimators(mixed):
-    X, y = mixed
-    pre = ColumnTransformer(
+def _income_and_ordinal_age():
+    """Income scaled, the integer column age ordinal-encoded (categorical)."""
+    return ColumnTransformer(
         [
             ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["income"]),
             (
@@ -197,6 +180,21 @@ def test_encoded_columns_stay_immutable_inside_meta_estimators(mixed):
             ),
         ]
     )
+
+
+def test_numeric_column_routed_to_an_encoder_is_immutable(mixed):
+    X, y = mixed
+    pipe = _fit(make_pipeline(_income_and_ordinal_age(), LogisticRegression()), X, y)
+    X_adv = fgsm(pipe, X, y, eps=0.5)
+    assert_array_equal(X_adv["age"], X["age"])
+    assert X_adv["age"].dtype == X["age"].dtype
+    with pytest.raises(ValueError, match="routes to an encoder"):
+        fgsm(pipe, X, y, eps=0.5, mutable=["age"])
+
+
+def test_encoded_columns_stay_immutable_inside_meta_estimators(mixed):
+    X, y = mixed
+    pre = _income_and_ordinal_age()
     X = X[["income", "age"]]
     model = _fit(
         CalibratedClassifierCV(make_pipeline(pre, LogisticRegression()), cv=2), X, y
