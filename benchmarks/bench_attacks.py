@@ -3,10 +3,12 @@
 Data: ``make_classification(n_samples=50_000, n_features=100, n_informative=30,
 n_classes=10, random_state=0)``; models: LogisticRegression and
 MLPClassifier(hidden_layer_sizes=(256,)), both fitted briefly (the timing is of the
-attack, not of the fit). For each model the table gives the attacked samples per
-second of
+attack, not of the fit), once on float64 data and once on float32 data (then their
+coefficients, and skmixup's computation, are float32, like the torch FGSM's). For
+each model the table gives the attacked samples per second of
 
-* ``skmixup fgsm`` (:func:`skmixup.metrics.fgsm`, float64 numpy);
+* ``skmixup fgsm`` (:func:`skmixup.metrics.fgsm` in raw units, ``feature_scale=1``,
+  numpy in the model's precision);
 * ART's FastGradientMethod with its default ``batch_size=32`` (timed on the first
   5,000 samples and scaled to all, as its time is linear in them) and with
   ``batch_size=1024``, through ``SklearnClassifier`` for the LogisticRegression. ART
@@ -16,9 +18,18 @@ second of
 * a hand-written torch FGSM (float32, CPU, one batch, numpy conversion included);
 * one ``predict_proba`` call, the unit of the "x predict_proba" column.
 
+A torch row attacks a :class:`~skmixup.neural_network.MixupMLPClassifier` with
+``hidden_layer_sizes=(256,)`` (float32, fitted for one epoch) against a hand-written
+FGSM on its own module. A last row attacks the canonical mixed-type pipeline (a
+DataFrame of 20 numeric columns with 10% missing values and 5 categorical columns,
+ColumnTransformer of
+SimpleImputer + StandardScaler and SimpleImputer + OneHotEncoder, then
+LogisticRegression), eps in standard deviations, categorical columns immutable;
+its cost is given relative to one ``predict_proba`` of that pipeline.
+
 Run ``python benchmarks/bench_attacks.py`` (``--quick`` uses 5,000 samples;
-``--threads 1`` limits BLAS and torch threads for every method, which makes timings
-on a busy machine steadier).
+``--skip-art`` leaves ART out; ``--threads 1`` limits BLAS and torch threads for every
+method, which makes timings on a busy machine steadier).
 """
 
 import argparse
@@ -115,9 +126,37 @@ def art_fgsm(model, layers, X, y, batch_size):
     return lambda: attack.generate(X, y=onehot)
 
 
-def bench_model(name, model, X, y, rows):
+def art_rows(name, model, X, y, add, rows):
+    """ART's FastGradientMethod with batches of 32 and 1024 rows."""
+    try:
+        import art  # noqa: F401
+    except ImportError:
+        rows.append(
+            (
+                name,
+                "ART: not installed (pip install adversarial-robustness-toolbox)",
+                *[float("nan")] * 4,
+                "",
+            )
+        )
+        return
+    n = X.shape[0]
+    layers = torch_layers(model)
+    wrapper = "Sklearn" if isinstance(model, LogisticRegression) else "PyTorch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for batch in (32, 1024):
+            # ART's default batch of 32 is slow: time it on a subset and report
+            # its throughput (it is linear in the number of samples).
+            m = min(n, ART_SMALL_BATCH_ROWS) if batch == 32 else n
+            run = art_fgsm(model, layers, X[:m], y[:m], batch)
+            seconds, X_adv = best_time(run, max_repeats=3)
+            add(f"ART {wrapper}Classifier batch {batch}", seconds * n / m, X_adv)
+
+
+def bench_model(name, model, X, y, rows, skip_art=False):
     t_proba, _ = best_time(lambda: model.predict_proba(X))
-    t_ours, ours = best_time(lambda: fgsm(model, X, y, eps=EPS))
+    t_ours, ours = best_time(lambda: fgsm(model, X, y, eps=EPS, feature_scale=1))
     n = X.shape[0]
 
     def add(method, seconds, X_adv=None):
@@ -139,32 +178,8 @@ def bench_model(name, model, X, y, rows):
         )
 
     add("skmixup fgsm", t_ours)
-    try:
-        import art  # noqa: F401
-    except ImportError:
-        rows.append(
-            (
-                name,
-                "ART: not installed (pip install adversarial-robustness-toolbox)",
-                *[float("nan")] * 4,
-                "",
-            )
-        )
-    else:
-        layers = torch_layers(model)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for batch in (32, 1024):
-                # ART's default batch of 32 is slow: time it on a subset and
-                # report its throughput (it is linear in the number of samples).
-                m = min(n, ART_SMALL_BATCH_ROWS) if batch == 32 else n
-                run = art_fgsm(model, layers, X[:m], y[:m], batch)
-                seconds, X_adv = best_time(run, max_repeats=3)
-                seconds *= n / m
-                wrapper = (
-                    "Sklearn" if isinstance(model, LogisticRegression) else ("PyTorch")
-                )
-                add(f"ART {wrapper}Classifier batch {batch}", seconds, X_adv)
+    if not skip_art:
+        art_rows(name, model, X, y, add, rows)
     try:
         layers = torch_layers(model)
     except ImportError:
@@ -178,6 +193,7 @@ def bench_model(name, model, X, y, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 samples")
+    parser.add_argument("--skip-art", action="store_true", help="leave ART out")
     parser.add_argument(
         "--threads",
         type=int,
@@ -187,7 +203,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     if args.threads is None:
-        run(args.quick, None)
+        run(args.quick, None, args.skip_art)
     else:
         from threadpoolctl import threadpool_limits
 
@@ -198,10 +214,110 @@ def main(argv=None):
         except ImportError:
             pass
         with threadpool_limits(args.threads):
-            run(args.quick, args.threads)
+            run(args.quick, args.threads, args.skip_art)
 
 
-def run(quick, threads):
+def mixed_pipeline_rows(n_samples, rows):
+    """The canonical mixed-type pipeline: fgsm against one predict_proba."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.RandomState(0)
+    numeric = rng.standard_normal((n_samples, 20)) * rng.uniform(0.1, 100, 20)
+    numeric[rng.random_sample(numeric.shape) < 0.1] = np.nan
+    frame = pd.DataFrame(numeric, columns=[f"x{i}" for i in range(20)])
+    for j in range(5):
+        frame[f"c{j}"] = rng.choice(["a", "b", "c", "d"], n_samples).astype(object)
+    y = np.where(np.nan_to_num(numeric[:, 0]) + (frame["c0"] == "a") > 0, "yes", "no")
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                [f"x{i}" for i in range(20)],
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                [f"c{j}" for j in range(5)],
+            ),
+        ]
+    )
+    pipe = Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(frame, y)
+    t_proba, _ = best_time(lambda: pipe.predict_proba(frame))
+    t_ours, _ = best_time(lambda: fgsm(pipe, frame, y, eps=EPS))
+    name = "mixed pipeline"
+    for method, seconds in [("skmixup fgsm (DataFrame)", t_ours)]:
+        rows.append(
+            (name, method, seconds, n_samples / seconds, 1.0, seconds / t_proba, "")
+        )
+    rows.append(
+        (
+            name,
+            "one predict_proba",
+            t_proba,
+            n_samples / t_proba,
+            t_proba / t_ours,
+            1.0,
+            "",
+        )
+    )
+
+
+def torch_model_rows(X, y, rows):
+    """skmixup's torch MLP: fgsm against a hand-written FGSM on the same module."""
+    try:
+        import torch
+
+        from skmixup.neural_network import MixupMLPClassifier
+    except ImportError:
+        rows.append(
+            ("MixupMLPClassifier", "torch: not installed", *[float("nan")] * 4, "")
+        )
+        return
+    model = MixupMLPClassifier(hidden_layer_sizes=(256,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    module = model.net_.module_
+
+    def by_hand():
+        Xt = torch.from_numpy(X.astype(np.float32)).requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(
+            module(Xt), torch.from_numpy(y), reduction="sum"
+        )
+        (grad,) = torch.autograd.grad(loss, Xt)
+        return (Xt + EPS * grad.sign()).detach().numpy()
+
+    t_proba, _ = best_time(lambda: model.predict_proba(X))
+    t_ours, ours = best_time(lambda: fgsm(model, X, y, eps=EPS, feature_scale=1))
+    t_hand, ref = best_time(by_hand)
+    agree = np.mean(np.sign(ref - X) == np.sign(ours - X))
+    n, name = X.shape[0], "MixupMLPClassifier f32"
+    rows.append((name, "skmixup fgsm", t_ours, n / t_ours, 1.0, t_ours / t_proba, ""))
+    rows.append(
+        (
+            name,
+            "hand-written torch fgsm (float32)",
+            t_hand,
+            n / t_hand,
+            t_hand / t_ours,
+            t_hand / t_proba,
+            f"{agree:.4f}",
+        )
+    )
+    rows.append(
+        (name, "one predict_proba", t_proba, n / t_proba, t_proba / t_ours, 1.0, "")
+    )
+
+
+def run(quick, threads, skip_art=False):
     n_samples = 5_000 if quick else 50_000
     X, y = make_classification(
         n_samples=n_samples,
@@ -210,14 +326,19 @@ def run(quick, threads):
         n_classes=10,
         random_state=0,
     )
+    X32 = X.astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        models = {
-            "LogisticRegression": LogisticRegression(max_iter=20).fit(X, y),
-            "MLPClassifier(256,)": MLPClassifier(
-                (256,), max_iter=3, random_state=0
-            ).fit(X, y),
-        }
+        models = {}
+        for suffix, data in [("", X), (" f32", X32)]:
+            models["LogisticRegression" + suffix] = (
+                LogisticRegression(max_iter=20).fit(data, y),
+                data,
+            )
+            models["MLPClassifier(256,)" + suffix] = (
+                MLPClassifier((256,), max_iter=3, random_state=0).fit(data, y),
+                data,
+            )
     try:
         import art
 
@@ -234,17 +355,19 @@ def run(quick, threads):
         f"{'library defaults' if threads is None else threads}"
     )
     rows = []
-    for name, model in models.items():
-        bench_model(name, model, X, y, rows)
+    for name, (model, data) in models.items():
+        bench_model(name, model, data, y, rows, skip_art=skip_art or "f32" in name)
+    torch_model_rows(X32, y, rows)
+    mixed_pipeline_rows(n_samples, rows)
     header = (
-        f"{'model':<20} {'method':<40} {'seconds':>9} {'samples/s':>11} "
+        f"{'model':<24} {'method':<40} {'seconds':>9} {'samples/s':>11} "
         f"{'x ours':>8} {'x proba':>8} {'sign agree':>10}"
     )
     print(header)
     print("-" * len(header))
     for name, method, seconds, rate, vs_ours, vs_proba, agree in rows:
         print(
-            f"{name:<20} {method:<40} {seconds:>9.4f} {rate:>11,.0f} "
+            f"{name:<24} {method:<40} {seconds:>9.4f} {rate:>11,.0f} "
             f"{vs_ours:>8.2f} {vs_proba:>8.2f} {agree:>10}"
         )
     print(

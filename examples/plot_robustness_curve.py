@@ -13,11 +13,12 @@ We compare, on the breast cancer data set, a
 :class:`~skmixup.linear_model.MixupLogisticRegression` (both fitted on standardized
 features) and a :class:`~sklearn.pipeline.Pipeline` of
 :class:`~sklearn.preprocessing.StandardScaler` and logistic regression fitted on the
-raw features. ``eps`` is measured in units of each feature's training standard
-deviation: through ``feature_scale`` for the pipeline (whose gradient is taken with
-respect to the raw input), and by construction for the two models fitted on
-standardized data. The pipeline's curve therefore matches the plain logistic
-regression's.
+raw features. By default ``eps`` is measured in standard deviations of each feature
+of the attacked data; here we fix the unit to the *training* standard deviation for
+all three: ``feature_scale=scaler.scale_`` for the pipeline (whose gradient is taken
+with respect to the raw input), and ``feature_scale=1`` (raw units of already
+standardized data) for the two models fitted on standardized data. The pipeline's
+curve therefore matches the plain logistic regression's.
 """
 
 # %%
@@ -52,8 +53,8 @@ pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_train, y_
 eps = np.linspace(0.0, 0.3, 7)
 fig, ax = plt.subplots()
 for name, model, X_eval, params in [
-    ("LogisticRegression", logistic, Z_test, {}),
-    ("MixupLogisticRegression", mixup, Z_test, {}),
+    ("LogisticRegression", logistic, Z_test, {"feature_scale": 1}),
+    ("MixupLogisticRegression", mixup, Z_test, {"feature_scale": 1}),
     (
         "StandardScaler + LogisticRegression (raw X)",
         pipeline,
@@ -75,6 +76,7 @@ plt.show()
 # ``eps`` times the l1 norm of ``w * feature_scale``; FGSM finds that worst case, so
 # ``attack="exact"`` gives the same numbers.
 for name, model in [("logistic", logistic), ("mixup", mixup)]:
-    fgsm_acc = robust_accuracy_score(model, Z_test, y_test, eps=0.1)
-    exact_acc = robust_accuracy_score(model, Z_test, y_test, attack="exact", eps=0.1)
+    kw = {"eps": 0.1, "feature_scale": 1}
+    fgsm_acc = robust_accuracy_score(model, Z_test, y_test, **kw)
+    exact_acc = robust_accuracy_score(model, Z_test, y_test, attack="exact", **kw)
     print(f"{name:>8}: FGSM {fgsm_acc:.3f}, exact {exact_acc:.3f}")

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmixup.metrics import fgsm, pgd, robust_accuracy_score
-from skmixup.metrics._attacks import _exact_linear_attack
+from skmixup.metrics._attacks import exact_attack
 
 try:
     from skmixup.linear_model import MixupLogisticRegression
@@ -43,10 +43,10 @@ def test_fgsm_linear_closed_form(binary):
     w = clf.coef_[0]
     p = clf.predict_proba(X)[:, 1]
     expected = X + 0.3 * np.sign((p - y)[:, None] * w)
-    assert_allclose(fgsm(clf, X, y, eps=0.3), expected)
+    assert_allclose(fgsm(clf, X, y, eps=0.3, feature_scale=1), expected)
     # l2: a step of length eps along the normalized gradient.
     expected = X + 0.3 * np.sign(p - y)[:, None] * w / np.linalg.norm(w)
-    assert_allclose(fgsm(clf, X, y, eps=0.3, norm=2), expected)
+    assert_allclose(fgsm(clf, X, y, eps=0.3, norm=2, feature_scale=1), expected)
 
 
 def test_fgsm_feature_scale_and_clip(binary):
@@ -73,7 +73,7 @@ def test_fgsm_preserves_float32_and_does_not_mutate(binary):
     assert_allclose(X_adv, fgsm(clf, X, y, eps=0.1), atol=1e-6)
 
 
-@pytest.mark.parametrize("attack", [fgsm, pgd, _exact_linear_attack])
+@pytest.mark.parametrize("attack", [fgsm, pgd, exact_attack])
 def test_attack_input_errors(binary, attack):
     X, y, clf = binary
     with pytest.raises(ValueError, match="eps must be"):
@@ -165,22 +165,21 @@ def _exact_weights(clf):
 def test_exact_attack_with_clip_is_the_clipped_corner(binary):
     X, y, clf = binary
     clip = (X.min(axis=0), X.max(axis=0))
-    exact = _exact_linear_attack(clf, X, y, eps=0.5, clip=clip)
+    exact = exact_attack(clf, X, y, eps=0.5, clip=clip)
     assert_allclose(exact, fgsm(clf, X, y, eps=0.5, clip=clip))
     with pytest.raises(ValueError, match="norm=2 does not support clip"):
-        _exact_linear_attack(clf, X, y, eps=0.5, norm=2, clip=clip)
+        exact_attack(clf, X, y, eps=0.5, norm=2, clip=clip)
 
 
-def test_exact_attack_refuses_nonlinear_or_multiclass(moons_mlp):
+def test_exact_attack_refuses_nonlinear_models_and_steps(moons_mlp):
     X, y, mlp = moons_mlp
-    with pytest.raises(TypeError, match="binary linear classifier"):
+    with pytest.raises(TypeError, match="needs a linear classifier"):
         robust_accuracy_score(mlp, X, y, attack="exact")
-    X3, y3 = make_classification(
-        n_samples=90, n_features=5, n_informative=3, n_classes=3, random_state=0
-    )
-    clf = LogisticRegression().fit(X3, y3)
-    with pytest.raises(TypeError, match="binary linear classifier"):
-        robust_accuracy_score(clf, X3, y3, attack="exact")
+    from sklearn.preprocessing import Normalizer
+
+    pipe = make_pipeline(Normalizer(), LogisticRegression()).fit(X, y)
+    with pytest.raises(TypeError, match="affine pipeline steps.*normalizer"):
+        robust_accuracy_score(pipe, X, y, attack="exact")
 
 
 @pytest.mark.parametrize("norm", ["inf", 2])
@@ -227,7 +226,16 @@ def test_pgd_numerical_gradient_on_tree():
     forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="gradient='numerical'"):
         pgd(forest, X, y, eps=0.1)
-    X_adv = pgd(forest, X, y, eps=0.1, gradient="numerical", n_iter=2, random_state=0)
+    X_adv = pgd(
+        forest,
+        X,
+        y,
+        eps=0.1,
+        feature_scale=1,
+        gradient="numerical",
+        n_iter=2,
+        random_state=0,
+    )
     assert np.abs(X_adv - X).max() <= 0.1 + 1e-12
 
 
@@ -251,7 +259,7 @@ def test_fgsm_matches_hand_written_torch_fgsm():
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y), reduction="sum")
     (grad,) = torch.autograd.grad(loss, Xt)
     reference = (Xt + 0.1 * grad.sign()).detach().numpy()
-    assert_allclose(fgsm(mlp, X, y, eps=0.1), reference)
+    assert_allclose(fgsm(mlp, X, y, eps=0.1, feature_scale=1), reference)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -271,7 +279,7 @@ def test_fgsm_matches_art(n_classes):
     attack = FastGradientMethod(SklearnClassifier(model=clf), eps=0.2)
     reference = attack.generate(X, y=np.eye(n_classes)[y])
     # ART computes in float32.
-    assert_allclose(fgsm(clf, X, y, eps=0.2), reference, atol=1e-5)
+    assert_allclose(fgsm(clf, X, y, eps=0.2, feature_scale=1), reference, atol=1e-5)
 
 
 @pytest.mark.parametrize("attack", [fgsm, pgd])
@@ -281,5 +289,5 @@ def test_row_blocks_do_not_change_results(moons_mlp, monkeypatch, attack):
     X, y, mlp = moons_mlp
     kw = {"eps": 0.2} if attack is fgsm else {"eps": 0.2, "random_state": 0}
     whole = attack(mlp, X, y, **kw)
-    monkeypatch.setattr(_gradients, "_BLOCK_ELEMENTS", 64 * 32)  # 64-row blocks
+    monkeypatch.setattr(_gradients, "BLOCK_ELEMENTS", 64 * 32)  # 64-row blocks
     assert_array_equal(attack(mlp, X, y, **kw), whole)

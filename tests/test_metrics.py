@@ -31,6 +31,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from skmixup.metrics import (
     RobustnessCurveDisplay,
+    gradient_methods,
     input_gradient,
     make_adversarial_scorer,
     robust_accuracy_score,
@@ -218,20 +219,35 @@ def test_non_differentiable_estimator_needs_numerical():
     assert grad.shape == X.shape and np.all(np.isfinite(grad))
 
 
-def test_unknown_pipeline_step_needs_numerical():
+def test_unknown_pipeline_step_is_differentiated_numerically_alone():
+    # One step without a known Jacobian gets a numerical vector-Jacobian product;
+    # the rest of the pipeline stays analytic.
     X, y = _data(2)
-    pipe = make_pipeline(PolynomialFeatures(2), LogisticRegression(max_iter=2000))
+    pipe = make_pipeline(
+        StandardScaler(), PolynomialFeatures(2), LogisticRegression(max_iter=2000)
+    )
     pipe.fit(X, y)
-    with pytest.raises(TypeError, match="PolynomialFeatures"):
-        input_gradient(pipe, X, y)
-    assert input_gradient(pipe, X, y, gradient="numerical").shape == X.shape
+    assert_allclose(
+        input_gradient(pipe, X, y),
+        input_gradient(pipe, X, y, gradient="numerical"),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    methods = gradient_methods(pipe, X, y)
+    assert methods == [
+        "Pipeline/standardscaler: analytic",
+        "Pipeline/polynomialfeatures: numerical",
+        "Pipeline/logisticregression: analytic",
+    ]
 
 
-def test_sgd_other_losses_are_refused():
+def test_other_probabilistic_models_are_differentiated_numerically():
     X, y = _data(2)
     clf = SGDClassifier(loss="modified_huber", random_state=0).fit(X, y)
-    with pytest.raises(TypeError, match="gradient='numerical'"):
-        input_gradient(clf, X, y)
+    assert gradient_methods(clf, X, y) == ["SGDClassifier: numerical"]
+    assert_allclose(
+        input_gradient(clf, X, y), input_gradient(clf, X, y, gradient="numerical")
+    )
 
 
 class _OwnGradientClassifier(ClassifierMixin, BaseEstimator):
@@ -343,14 +359,21 @@ def test_robust_accuracy_is_plain_accuracy_over_all_samples():
 
 
 def test_robust_accuracy_with_callable_attack():
-    X, y = _data(2)
+    # The callable gets eps and the attack parameters, and its output is scored.
+    X, y = _data(2, n_samples=100)
     clf = LogisticRegression().fit(X, y)
+    seen = {}
 
-    def shift(estimator, X, y, *, eps, offset):
-        return X + eps * offset
+    def push_across(estimator, X, y, *, eps, offset):
+        seen.update(eps=eps, offset=offset)
+        w = estimator.coef_[0]
+        return X + eps * offset * np.where(y == 1, -1.0, 1.0)[:, None] * w
 
-    score = robust_accuracy_score(clf, X, y, attack=shift, eps=0.0, offset=1.0)
-    assert score == clf.score(X, y)
+    score = robust_accuracy_score(clf, X, y, attack=push_across, eps=0.5, offset=2.0)
+    assert seen == {"eps": 0.5, "offset": 2.0}
+    X_adv = X + np.where(y == 1, -1.0, 1.0)[:, None] * clf.coef_[0]
+    assert score == np.mean(clf.predict(X_adv) == y)
+    assert score < clf.score(X, y)
 
 
 @pytest.mark.parametrize(
@@ -382,6 +405,14 @@ def test_scorer_pickle_and_repr():
     )
     text = repr(scorer)
     assert text.startswith("make_adversarial_scorer(attack='pgd', eps=0.2")
+    assert scorer.unit == "feature_scale units"
+    default = make_adversarial_scorer(eps=0.1)
+    assert repr(default) == (
+        "make_adversarial_scorer(attack='fgsm', eps=0.1, feature_scale='std', "
+        "metric='accuracy')"
+    )
+    assert default.unit == "standard deviations"
+    assert make_adversarial_scorer(feature_scale=1).unit == "raw units"
     assert "n_iter=5" in text and "feature_scale=<array of shape (5,)>" in text
     X, y = _data(2)
     clf = LogisticRegression().fit(X, y)

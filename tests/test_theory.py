@@ -303,7 +303,7 @@ def test_linf_maximizer_of_quadratic_model_is_fgsm():
     X, y = _data(rng, 8, d, 2)
     clf = LogisticRegression(fit_intercept=False).fit(X, y)
     theta = clf.coef_[0]
-    x_adv = fgsm(clf, X, y, eps=eps)
+    x_adv = fgsm(clf, X, y, eps=eps, feature_scale=1)  # raw units
     for x, label, xa in zip(X, y, x_adv, strict=True):
         s = special.expit(theta @ x)
 

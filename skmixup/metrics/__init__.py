@@ -1,18 +1,20 @@
-"""Adversarial robustness of classifiers: input gradients, attacks and scores.
+"""Adversarial robustness of classifiers on tabular data: gradients, attacks, scores.
 
-Robust accuracy here is the plain accuracy on attacked inputs over all samples;
-``eps`` is measured in raw feature units (through pipelines too), optionally per
-feature with ``feature_scale``.
+Robust accuracy here is the plain accuracy on attacked inputs over all samples.
+``eps`` is measured in standard deviations of each feature by default
+(``feature_scale="std"``; ``feature_scale=1`` for raw units), through pipelines
+too. Categorical columns do not move and missing entries stay missing.
 """
 
 from skmixup.metrics._attacks import fgsm, pgd
-from skmixup.metrics._gradients import input_gradient
-from skmixup.metrics._plot import RobustnessCurveDisplay
+from skmixup.metrics._display import RobustnessCurveDisplay
+from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score
 
 __all__ = [
     "RobustnessCurveDisplay",
     "fgsm",
+    "gradient_methods",
     "input_gradient",
     "make_adversarial_scorer",
     "pgd",

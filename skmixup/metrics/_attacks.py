@@ -1,37 +1,62 @@
-"""Gradient attacks on tabular classifiers: FGSM, PGD and the exact linear attack.
+"""Attacks on tabular classifiers: FGSM, PGD, the exact linear attack; their registry.
 
-The threat model is a ball around each sample, optionally measured per feature and
-intersected with a box of valid values:
+The threat model is a ball around each sample, measured per feature and intersected
+with a box of valid values:
 
 * ``norm="inf"``: ``{delta : |delta_k| <= eps * scale_k}``;
 * ``norm=2``: ``{delta : ||delta / scale||_2 <= eps}`` (an ellipsoid when the scales
   differ);
 
-with ``scale = feature_scale`` (ones by default) and ``x + delta`` clipped to ``clip``.
+with ``scale`` the per-feature unit (by default each column's standard deviation),
+``scale_k = 0`` for columns that may not move (categorical columns, see
+:mod:`._validation`), missing entries left missing, and ``x + delta`` clipped to
+``clip``. A new attack is a function ``attack(estimator, X, y, *, eps, ...)``
+registered in ``ATTACKS``.
 """
 
 import contextlib
-import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
 from threadpoolctl import ThreadpoolController
 
-from skmixup.metrics._gradients import (
-    _TINY,
-    _block_rows,
-    _check_gradient,
-    _check_real,
-    _loss_gradient,
-    _validate_inputs,
+from skmixup.metrics._gradients import block_rows, loss_direction
+from skmixup.metrics._jacobians import as_float, forward_steps
+from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
+from skmixup.metrics._validation import (
+    TINY,
+    attack_input,
+    check_gradient,
+    check_n_iter,
+    check_norm,
+    check_real,
 )
-from skmixup.metrics._jacobians import _effective_binary_linear
 
-_NORMS = {"inf": "inf", np.inf: "inf", 2: "2", "2": "2", "l2": "2", "linf": "inf"}
+ATTACKS = {}
 
 
+def register_attack(name):
+    """Make ``func`` available as ``attack=name`` in the scorer and the display."""
+
+    def decorator(func):
+        ATTACKS[name] = func
+        return func
+
+    return decorator
+
+
+@register_attack("fgsm")
 def fgsm(
-    estimator, X, y, *, eps, norm="inf", clip=None, feature_scale=None, gradient="auto"
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    norm="inf",
+    clip=None,
+    feature_scale="std",
+    mutable=None,
+    gradient="auto",
 ):
     """Fast gradient (sign) method: one step up the loss gradient.
 
@@ -44,10 +69,10 @@ def fgsm(
     Parameters
     ----------
     estimator : fitted classifier
-        Any estimator :func:`input_gradient` supports.
-    X : array-like of shape (n_samples, n_features)
-        Clean samples. Sparse input is densified: the perturbation touches every
-        feature.
+        Any estimator :func:`input_gradient` supports, including pipelines with
+        :class:`~sklearn.compose.ColumnTransformer` and missing values.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Clean samples. Sparse input is densified.
     y : array-like of shape (n_samples,)
         True labels.
     eps : float
@@ -56,17 +81,27 @@ def fgsm(
         The norm of the ball.
     clip : tuple (low, high), default=None
         Valid range of the features. ``low`` and ``high`` are scalars, arrays of
-        shape (n_features,) or None (unbounded). ``X`` should lie inside it.
-    feature_scale : float or array-like of shape (n_features,), default=None
-        Per-feature units of ``eps`` (for instance the training standard deviation):
-        feature ``k`` moves by at most ``eps * feature_scale[k]``. None means 1.
+        shape (n_features,), mappings of column names to bounds (DataFrames), or
+        None (unbounded). ``X`` should lie inside it.
+    feature_scale : "std", float, array-like or mapping, default="std"
+        Per-feature unit of ``eps``: feature ``k`` moves by at most
+        ``eps * feature_scale[k]``. ``"std"`` is each column's standard deviation
+        in the attacked ``X`` (missing entries ignored), so that one ``eps`` means
+        the same on every feature; ``1`` gives raw units.
+    mutable : array-like of str, int or bool, default=None
+        Columns that may move (names, positions or a boolean mask). None means
+        the numeric columns that the estimator does not route to an encoder;
+        categorical columns (object, category, string, bool dtypes) never move.
     gradient : {"auto", "numerical"}, default="auto"
         How to compute the gradient; see :func:`input_gradient`.
 
     Returns
     -------
-    X_adv : ndarray of shape (n_samples, n_features)
-        Attacked samples, float32 if ``X`` was float32 and float64 otherwise.
+    X_adv : ndarray or DataFrame of shape (n_samples, n_features)
+        Attacked samples in ``X``'s container: a DataFrame keeps its columns,
+        index and dtypes (integer columns become float where the attacked values
+        are not integers); immutable columns and missing entries are unchanged.
+        Arrays come back float32 if ``X`` was float32 and float64 otherwise.
 
     See Also
     --------
@@ -75,8 +110,8 @@ def fgsm(
 
     Notes
     -----
-    For a binary linear model FGSM with ``norm="inf"`` (and ``norm=2``) is the exact
-    worst case: the attacked point minimizes the margin over the ball.
+    For a binary linear model FGSM is the exact worst case over the ball: the
+    attacked point minimizes the margin.
 
     References
     ----------
@@ -91,33 +126,36 @@ def fgsm(
     >>> X = np.array([[-2.0, 0.5], [-1.0, 0.0], [1.0, 0.2], [2.0, -0.4]])
     >>> y = np.array([0, 0, 1, 1])
     >>> clf = LogisticRegression().fit(X, y)
-    >>> X_adv = fgsm(clf, X, y, eps=0.5)
+    >>> X_adv = fgsm(clf, X, y, eps=0.5, feature_scale=1)  # raw units
     >>> float(np.abs(X_adv - X).max())
     0.5
     >>> X_adv[0]  # moves towards the other class
     array([-1.5,  0. ])
     """
-    eps = _check_real(eps, "eps")
-    norm = _check_norm(norm)
-    gradient = _check_gradient(gradient)
-    X, y_idx, wrap, dtype = _validate_inputs(estimator, X, y)
-    scale = _check_feature_scale(feature_scale, X.shape[1])
-    low, high = _check_clip(clip, X.shape[1])
-    y = np.asarray(y)
-    X_adv = np.empty_like(X)
-    blocks = _blocks(estimator, X.shape, gradient)
+    eps = check_real(eps, "eps")
+    data = attack_input(
+        estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
+    )
+    return next(fgsm_path(estimator, data, [eps], check_norm(norm), gradient))
+
+
+def fgsm_path(estimator, data, eps_values, norm, gradient):
+    """FGSM at several radii from one gradient: a generator of attacked X."""
+    gradient = check_gradient(gradient)
+    step = np.empty_like(data.V)
+    blocks = _blocks(estimator, data, gradient)
     with _blas_for_blocks(blocks):
         for rows in blocks:
-            G, _ = _loss_gradient(
-                estimator, X[rows], y[rows], y_idx[rows], wrap, gradient
-            )
-            # The step goes straight into the output block: no n x d temporary.
-            D = _ascent_direction(G, norm, scale, out=X_adv[rows])
-            D *= eps
-            D += X[rows]
-    return _clip(X_adv, low, high).astype(dtype, copy=False)
+            sub = data if len(blocks) == 1 else data.subset(rows)
+            direction = loss_direction(estimator, sub, data.V[rows], gradient)
+            _ascent_direction(direction.D, norm, data.scale, out=step[rows])
+    for eps in eps_values:
+        V_adv = step * np.asarray(eps, dtype=step.dtype)
+        V_adv += data.V
+        yield data.rebuild(_clip(V_adv, data.low, data.high))
 
 
+@register_attack("pgd")
 def pgd(
     estimator,
     X,
@@ -129,7 +167,8 @@ def pgd(
     norm="inf",
     random_start=True,
     clip=None,
-    feature_scale=None,
+    feature_scale="std",
+    mutable=None,
     random_state=None,
     gradient="auto",
 ):
@@ -146,7 +185,7 @@ def pgd(
     ----------
     estimator : fitted classifier
         Any estimator :func:`input_gradient` supports.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or DataFrame of shape (n_samples, n_features)
         Clean samples (sparse input is densified).
     y : array-like of shape (n_samples,)
         True labels.
@@ -162,8 +201,10 @@ def pgd(
         Start from a uniformly drawn point of the ball instead of ``X``.
     clip : tuple (low, high), default=None
         Valid range of the features, as in :func:`fgsm`.
-    feature_scale : float or array-like of shape (n_features,), default=None
-        Per-feature units of ``eps``, as in :func:`fgsm`.
+    feature_scale : "std", float, array-like or mapping, default="std"
+        Per-feature unit of ``eps``, as in :func:`fgsm`.
+    mutable : array-like of str, int or bool, default=None
+        Columns that may move, as in :func:`fgsm`.
     random_state : int, RandomState instance or None, default=None
         Seeds the random start. Pass an int for reproducible results.
     gradient : {"auto", "numerical"}, default="auto"
@@ -171,8 +212,8 @@ def pgd(
 
     Returns
     -------
-    X_adv : ndarray of shape (n_samples, n_features)
-        Attacked samples, float32 if ``X`` was float32 and float64 otherwise.
+    X_adv : ndarray or DataFrame of shape (n_samples, n_features)
+        Attacked samples in ``X``'s container, as for :func:`fgsm`.
 
     See Also
     --------
@@ -200,118 +241,223 @@ def pgd(
     >>> X = np.array([[-2.0, 0.5], [-1.0, 0.0], [1.0, 0.2], [2.0, -0.4]])
     >>> y = np.array([0, 0, 1, 1])
     >>> clf = LogisticRegression().fit(X, y)
-    >>> X_adv = pgd(clf, X, y, eps=0.5, random_state=0)
+    >>> X_adv = pgd(clf, X, y, eps=0.5, feature_scale=1, random_state=0)
     >>> bool(np.abs(X_adv - X).max() <= 0.5 + 1e-12)
     True
     """
-    eps = _check_real(eps, "eps")
-    norm = _check_norm(norm)
-    gradient = _check_gradient(gradient)
-    if not isinstance(n_iter, numbers.Integral) or n_iter < 1:
-        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
-    step = 2.5 * eps / n_iter if step is None else _check_real(step, "step")
-    X, y_idx, wrap, dtype = _validate_inputs(estimator, X, y)
-    y = np.asarray(y)
-    n, d = X.shape
-    scale = _check_feature_scale(feature_scale, d)
-    low, high = _check_clip(clip, d)
-    s = np.ones(d) if scale is None else scale
+    eps = check_real(eps, "eps")
+    norm = check_norm(norm)
+    gradient = check_gradient(gradient)
+    n_iter = check_n_iter(n_iter)
+    step = 2.5 * eps / n_iter if step is None else check_real(step, "step")
+    data = attack_input(
+        estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
+    )
     rng = check_random_state(random_state)
-
-    U = _random_start(rng, n, d, eps, norm) if random_start else np.zeros((n, d))
-    best = np.empty_like(X)
-    blocks = _blocks(estimator, X.shape, gradient)
+    n, d = data.V.shape
+    U = np.zeros((n, d))
+    if random_start:
+        U = _random_start(rng, n, d, eps, norm, data.scale > 0)
+    best = np.empty(data.V.shape, dtype=np.float64)
+    blocks = _blocks(estimator, data, gradient)
     with _blas_for_blocks(blocks):
         for rows in blocks:
+            sub = data if len(blocks) == 1 else data.subset(rows)
             best[rows] = _pgd_block(
-                estimator,
-                X[rows],
-                y[rows],
-                y_idx[rows],
-                U[rows],
-                wrap=wrap,
-                eps=eps,
-                step=step,
-                n_iter=n_iter,
-                norm=norm,
-                bounds=(low, high),
-                scale=s,
-                gradient=gradient,
+                estimator, sub, U[rows], eps, step, n_iter, norm, gradient
             )
-    return best.astype(dtype, copy=False)
+    return data.rebuild(best)
 
 
-def _pgd_block(
-    estimator,
-    X,
-    y,
-    y_idx,
-    U,
-    *,
-    wrap,
-    eps,
-    step,
-    n_iter,
-    norm,
-    bounds,
-    scale,
-    gradient,
-):
+def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
     """PGD on a block of rows from the start ``X + scale * U``; the best iterates."""
+    X = np.asarray(data.V, dtype=np.float64)
+    scale = data.scale
     n = X.shape[0]
     inv_scale = np.divide(1.0, scale, out=np.zeros_like(scale), where=scale > 0)
-    X_adv = _clip(X + scale * U, *bounds)
+    X_adv = _clip(X + scale * U, data.low, data.high)
     best = X_adv.copy()
     best_wrong = np.zeros(n, dtype=bool)
     best_loss = np.full(n, -np.inf)
     rows = np.arange(n)
+    y_idx = data.y_idx
     for it in range(n_iter + 1):
+        P = None
         if it < n_iter:
-            G, P = _loss_gradient(estimator, X_adv, y, y_idx, wrap, gradient)
-        if it == n_iter or P is None:
-            P = np.asarray(estimator.predict_proba(wrap(X_adv)), dtype=np.float64)
+            direction = loss_direction(estimator, data, X_adv, gradient)
+            P = direction.proba
+        if P is None:
+            P = estimator.predict_proba(data.model_input(X_adv))
+        P = np.asarray(P, dtype=np.float64)
         wrong = P.argmax(axis=1) != y_idx
-        loss = -np.log(np.maximum(P[rows, y_idx], _TINY))
+        loss = -np.log(np.maximum(P[rows, y_idx], TINY))
         better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
         best[better] = X_adv[better]
         best_wrong |= wrong
         best_loss[better] = loss[better]
         if it == n_iter:
             break
-        U = (X_adv - X) * inv_scale
-        G *= scale
-        U += step * _ascent_direction(G, norm, None)
+        U = np.nan_to_num((X_adv - X) * inv_scale)
+        # The gradient with respect to U (scale units) is G * scale.
+        U += step * _ascent_direction(direction.D * scale, norm, None)
         _project(U, eps, norm)
-        X_adv = _clip(X + scale * U, *bounds)
+        X_adv = _clip(X + scale * U, data.low, data.high)
     return best
 
 
-def _exact_linear_attack(
-    estimator, X, y, *, eps, norm="inf", clip=None, feature_scale=None
+@register_attack("exact")
+def exact_attack(
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    norm="inf",
+    clip=None,
+    feature_scale="std",
+    mutable=None,
 ):
-    """Worst-case point of a binary linear classifier over the ball (and box).
+    """Worst-case point of a linear classifier (optionally behind affine steps).
 
-    A sample stays correct iff its margin exceeds ``eps`` times the dual norm of
-    ``w * feature_scale`` (l1 for ``norm="inf"``, l2 for ``norm=2``). With ``clip``
-    the box is separable for ``norm="inf"`` and the clipped corner stays optimal; for
-    ``norm=2`` the intersection has no closed form and ``clip`` is refused.
+    For scores ``z = W x + b`` (in the raw input space, through affine pipeline
+    steps) and label ``y``, a perturbation ``delta`` changes the score difference
+    ``z_k - z_y`` by ``(w_k - w_y)^T delta``. Its largest value over the ball is
+    ``eps * ||(w_k - w_y) * scale||_*`` (the dual norm: l1 for ``norm="inf"``, l2
+    for ``norm=2``), or, with box bounds and ``norm="inf"``, the sum over
+    coordinates of the best end of each coordinate's interval. A sample stays
+    correct iff for every class ``k != y`` its margin ``z_y - z_k`` exceeds that
+    change; the attack returns the maximizer for the most violated class.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        A linear classifier (``coef_``, ``intercept_``; binary or multiclass),
+        optionally the last step of a pipeline whose transformers are affine on the
+        moving columns (scalers, PCA, SimpleImputer, ColumnTransformer, encoders).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Clean samples.
+    y : array-like of shape (n_samples,)
+        True labels.
+    eps : float
+        Radius of the ball, ``>= 0``, in units of ``feature_scale``.
+    norm : {"inf", 2}, default="inf"
+        The norm of the ball.
+    clip : tuple (low, high), default=None
+        Box bounds, as in :func:`fgsm` (``norm="inf"`` only).
+    feature_scale : "std", float, array-like or mapping, default="std"
+        Per-feature unit of ``eps``, as in :func:`fgsm`.
+    mutable : array-like of str, int or bool, default=None
+        Columns that may move, as in :func:`fgsm`.
+
+    Returns
+    -------
+    X_adv : ndarray or DataFrame of shape (n_samples, n_features)
+        The worst-case samples, in ``X``'s container.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.metrics import robust_accuracy_score
+    >>> X = np.array([[-2.0, 0.5], [-1.0, 0.0], [1.0, 0.2], [2.0, -0.4]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> robust_accuracy_score(clf, X, y, attack="exact", eps=0.5, feature_scale=1)
+    1.0
     """
-    eps = _check_real(eps, "eps")
-    norm = _check_norm(norm)
-    X, y_idx, _, dtype = _validate_inputs(estimator, X, y)
-    scale = _check_feature_scale(feature_scale, X.shape[1])
-    low, high = _check_clip(clip, X.shape[1])
+    eps = check_real(eps, "eps")
+    norm = check_norm(norm)
     if norm == "2" and clip is not None:
         raise ValueError(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
         )
-    w = _effective_binary_linear(estimator)
-    direction = _ascent_direction(w[None, :], norm, scale)[0]
-    # Decreasing the decision function attacks class 1, increasing it class 0.
-    sign = np.where(y_idx == 1, -1.0, 1.0)
-    X_adv = X + (eps * sign)[:, None] * direction
-    return _clip(X_adv, low, high).astype(dtype, copy=False)
+    data = attack_input(
+        estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
+    )
+    Z, weights = _affine_scores(estimator, data)
+    n, K = Z.shape
+    rows = np.arange(n)
+    y_idx = data.y_idx
+    V = np.asarray(data.V, dtype=np.float64)
+    scale = data.scale
+    moves = (scale > 0) & ~np.isnan(V)
+    lo = np.where(moves, -eps * scale, 0.0)
+    hi = np.where(moves, eps * scale, 0.0)
+    if data.low is not None:
+        lo = np.minimum(np.maximum(lo, np.nan_to_num(data.low - V)), 0.0)
+    if data.high is not None:
+        hi = np.maximum(np.minimum(hi, np.nan_to_num(data.high - V)), 0.0)
+    A_y = np.empty((n, V.shape[1]))
+    for k in range(K):
+        mask = y_idx == k
+        if np.any(mask):
+            A_y[mask] = weights(k)[mask]
+    best_violation = np.full(n, -np.inf)
+    delta = np.zeros_like(V)
+    for k in range(K):
+        others = y_idx != k
+        if not np.any(others):
+            continue
+        a = np.where(moves, weights(k) - A_y, 0.0)  # gradient of z_k - z_y
+        if norm == "inf":
+            d_k = np.where(a > 0, hi, np.where(a < 0, lo, 0.0))
+        else:
+            s = a * scale
+            length = np.linalg.norm(s, axis=1, keepdims=True)
+            d_k = eps * s * scale / np.where(length == 0, 1.0, length)
+        change = np.einsum("ij,ij->i", a, d_k)
+        violation = change - (Z[rows, y_idx] - Z[:, k])
+        better = others & (violation > best_violation)
+        delta[better] = d_k[better]
+        best_violation[better] = violation[better]
+    V_adv = V + delta
+    return data.rebuild(V_adv)
+
+
+def _affine_scores(estimator, data):
+    """Clean scores (n, K) and ``weights(k)``: d z_k / d x per sample (n, d)."""
+    X = data.model_input(data.V)
+    name = type(estimator).__name__
+    steps, final = [], estimator
+    if hasattr(estimator, "steps"):
+        X, steps = forward_steps(estimator.steps[:-1], X, name)
+        final = estimator.steps[-1][1]
+        for (step_name, _), step in zip(estimator.steps[:-1], steps, strict=True):
+            if not step.affine:
+                raise TypeError(
+                    f"attack='exact' needs affine pipeline steps; {name}/{step_name} "
+                    "is not (its Jacobian depends on the input). Use pgd."
+                )
+    if not (is_linear_proba_model(final) or is_linear(final)) or not hasattr(
+        final, "decision_function"
+    ):
+        raise TypeError(
+            "attack='exact' needs a linear classifier (coef_ and intercept_ of a "
+            "decision function), optionally behind affine transformers; got "
+            f"{type(final).__name__}."
+        )
+    W, b = linear_scores(final)
+    W, b = W.astype(np.float64), b.astype(np.float64)
+    Z = as_float(X, name) @ W.T + b
+    n = Z.shape[0]
+    if W.shape[0] == 1:  # binary: scores (0, z)
+        Z = np.column_stack([np.zeros(n), Z[:, 0]])
+        W = np.vstack([np.zeros_like(W), W])
+
+    def back(G):
+        for step in reversed(steps):
+            G = step.vjp(G)
+        return np.asarray(G, dtype=np.float64)
+
+    d = data.V.shape[1]
+
+    def weights(k):
+        if not np.any(W[k]):
+            return np.zeros((n, d))
+        return back(np.broadcast_to(W[k], (n, W.shape[1])))
+
+    return Z, weights
 
 
 # --------------------------------------------------------------------------------------
@@ -319,10 +465,10 @@ def _exact_linear_attack(
 # --------------------------------------------------------------------------------------
 
 
-def _blocks(estimator, shape, gradient):
+def _blocks(estimator, data, gradient):
     """Row slices: attacks treat blocks of rows independently (cache-sized)."""
-    n, d = shape
-    size = _block_rows(estimator, n, d, gradient)
+    n, d = data.V.shape
+    size = block_rows(estimator, n, d, gradient)
     return [slice(start, start + size) for start in range(0, max(n, 1), size)]
 
 
@@ -344,62 +490,6 @@ def _blas_for_blocks(blocks):
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
-def _check_norm(norm):
-    try:
-        return _NORMS[norm]
-    except (KeyError, TypeError):
-        raise ValueError(f"norm must be 'inf' or 2, got {norm!r}.") from None
-
-
-def _check_feature_scale(feature_scale, n_features):
-    if feature_scale is None:
-        return None
-    scale = np.asarray(feature_scale, dtype=np.float64)
-    if scale.ndim == 0:
-        scale = np.full(n_features, float(scale))
-    if scale.shape != (n_features,):
-        raise ValueError(
-            f"feature_scale must be a scalar or have shape ({n_features},), got "
-            f"shape {scale.shape}."
-        )
-    if not np.all(np.isfinite(scale)) or np.any(scale < 0):
-        raise ValueError("feature_scale must be finite and non-negative.")
-    return scale
-
-
-def _check_clip(clip, n_features):
-    """Return ``(low, high)``, each None, a scalar or an array of shape (d,)."""
-    if clip is None:
-        return None, None
-    if isinstance(clip, np.ndarray) and clip.ndim == 2 and clip.shape[0] == 2:
-        clip = (clip[0], clip[1])
-    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
-        raise ValueError(
-            "clip must be a pair (low, high) of scalars, None or arrays of shape "
-            f"(n_features,), got {clip!r}."
-        )
-    bounds = []
-    for name, bound in zip(("low", "high"), clip, strict=True):
-        if bound is None:
-            bounds.append(None)
-            continue
-        bound = np.asarray(bound, dtype=np.float64)
-        if bound.ndim not in (0, 1) or (
-            bound.ndim == 1 and bound.shape[0] != n_features
-        ):
-            raise ValueError(
-                f"clip {name} bound must be a scalar or have shape ({n_features},), "
-                f"got shape {bound.shape}."
-            )
-        if np.any(np.isnan(bound)):
-            raise ValueError(f"clip {name} bound contains NaN.")
-        bounds.append(bound)
-    low, high = bounds
-    if low is not None and high is not None and np.any(low > high):
-        raise ValueError("clip low bound exceeds the high bound.")
-    return low, high
-
-
 def _clip(X, low, high):
     if low is not None or high is not None:
         np.clip(X, low, high, out=X)
@@ -409,13 +499,12 @@ def _clip(X, low, high):
 def _ascent_direction(G, norm, scale, *, out=None):
     """Steepest ascent step of unit size in the scaled ball (into ``out``).
 
-    ``out`` must not be ``G``: numpy's in-place ``sign`` is several times slower
-    than writing to another array.
+    ``scale`` zeroes the columns that may not move.
     """
     if norm == "inf":
         D = np.sign(G, out=out)
-        if scale is not None:
-            D *= scale
+        if scale is not None and not np.all(scale == 1.0):
+            D *= scale.astype(D.dtype, copy=False)
         return D
     S = G if scale is None else G * scale
     lengths = np.linalg.norm(S, axis=1, keepdims=True)
@@ -432,15 +521,16 @@ def _project(U, eps, norm):
         np.clip(U, -eps, eps, out=U)
     else:
         lengths = np.linalg.norm(U, axis=1, keepdims=True)
-        factor = np.minimum(1.0, eps / np.maximum(lengths, _TINY))
-        U *= factor
+        U *= np.minimum(1.0, eps / np.maximum(lengths, TINY))
 
 
-def _random_start(rng, n, d, eps, norm):
+def _random_start(rng, n, d, eps, norm, movable):
     if norm == "inf":
-        return rng.uniform(-eps, eps, size=(n, d))
-    U = rng.standard_normal((n, d))
-    lengths = np.linalg.norm(U, axis=1, keepdims=True)
-    lengths[lengths == 0] = 1.0
-    radius = eps * rng.random_sample((n, 1)) ** (1.0 / d)
-    return U * (radius / lengths)
+        U = rng.uniform(-eps, eps, size=(n, d))
+    else:
+        U = rng.standard_normal((n, d)) * movable
+        lengths = np.linalg.norm(U, axis=1, keepdims=True)
+        lengths[lengths == 0] = 1.0
+        dim = max(int(movable.sum()), 1)
+        U *= eps * rng.random_sample((n, 1)) ** (1.0 / dim) / lengths
+    return U * movable

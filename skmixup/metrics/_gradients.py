@@ -1,69 +1,113 @@
 """Input gradients of a classifier's cross-entropy, by dispatch on the estimator.
 
-Every function here returns, for each sample ``i``, the gradient of that sample's own
-loss ``CE_i = -log p(y_i | x_i)`` with respect to the raw input row ``x_i``. Because the
-loss of sample ``i`` depends on row ``i`` only, one backward pass over the summed loss
-gives all rows at once.
+For each sample ``i`` the loss is its own cross-entropy ``CE_i = -log p(y_i | x_i)``;
+its gradient with respect to the raw input row ``x_i`` is computed as
+``s_i * D_i``: a direction ``D_i`` and a positive factor ``s_i``. Attacks only need the
+direction (the sign of the gradient, or the gradient divided by its norm), and the
+direction is computed without the underflow of ``s_i``: for softmax logits ``z`` and
+label ``y``, ``p - e_y = (1 - p_y) (q - e_y)`` where ``q`` is the softmax of ``z``
+over the classes other than ``y`` (``q_y = 0``). ``q`` never underflows, while
+``1 - p_y`` is exactly 0 once the logit gap exceeds about 745, where the plain
+gradient vanishes and FGSM would leave a confidently classified sample in place.
 
-Supported without finite differences (``gradient="auto"``):
+Models (after any transformers of a pipeline, see :mod:`._jacobians`):
 
-* skmixup estimators (linear ones analytically, torch ones through their private
-  ``_loss_input_gradient``);
-* :class:`~sklearn.linear_model.LogisticRegression` (sigmoid / softmax, or the
-  normalized one-vs-rest probabilities of old ``multi_class="ovr"`` models),
-  :class:`~sklearn.linear_model.SGDClassifier` with ``loss="log_loss"`` (one-vs-rest);
-* :class:`~sklearn.neural_network.MLPClassifier` (backpropagation through ``coefs_``);
-* skorch nets (autograd; torch is imported only for them);
-* :class:`~sklearn.pipeline.Pipeline` whose transformers have known Jacobians, chained
-  by vector-Jacobian products.
+* linear models with sigmoid/softmax (or normalized one-vs-rest) probabilities:
+  skmixup's, :class:`~sklearn.linear_model.LogisticRegression`,
+  :class:`~sklearn.linear_model.SGDClassifier` with ``loss="log_loss"``;
+  :class:`~sklearn.neural_network.MLPClassifier`; skorch nets and skmixup's torch
+  estimators (:mod:`._models`);
+* meta-estimators, analytically through their members:
+  :class:`~sklearn.calibration.CalibratedClassifierCV` (sigmoid and isotonic), soft
+  :class:`~sklearn.ensemble.VotingClassifier` and
+  :class:`~sklearn.ensemble.StackingClassifier` (:mod:`._ensembles`);
+* any other model with ``predict_proba``: central differences of that one model's
+  loss, in the features it receives;
+* piecewise-constant models (trees, forests, boosting, nearest neighbours) have a zero
+  gradient almost everywhere: a TypeError, unless ``gradient="numerical"``.
 """
 
-import numbers
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.special import expit
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
+from sklearn.ensemble import BaseEnsemble, HistGradientBoostingClassifier
+from sklearn.neighbors import KNeighborsClassifier, RadiusNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.utils import check_array, column_or_1d
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.tree import BaseDecisionTree
 
-from skmixup.metrics._jacobians import _identity, _transformer_forward
+from skmixup.metrics._ensembles import proba_forward
+from skmixup.metrics._jacobians import (
+    FD_STEP,
+    as_float,
+    chain,
+    dense,
+    forward_steps,
+)
+from skmixup.metrics._models import (
+    is_linear_proba_model,
+    linear_direction,
+    mlp_direction,
+    skorch_direction,
+    skorch_net_of,
+)
+from skmixup.metrics._validation import TINY, attack_input, check_gradient
 
-_TINY = np.finfo(np.float64).tiny
-# Relative step of the central differences: cube root of the machine epsilon.
-_FD_STEP = np.cbrt(np.finfo(np.float64).eps)
-# Rows per predict_proba call in the finite-difference path (memory bound).
+# Rows per predict_proba call of the finite differences (memory bound).
 _FD_ROWS = 2**17
-# Elements (rows x widest layer) per block of the numpy attack paths: ~1 MB.
-_BLOCK_ELEMENTS = 2**17
-# Rows per chunk in the torch paths (memory bound).
-_TORCH_ROWS = 2**15
+# Elements (rows x widest layer) per block of the numpy attack paths: 4 MB of
+# float64, about 5,000 rows of 100 features (measured best of 2**17, 2**19, 2**20).
+BLOCK_ELEMENTS = 2**19
+_PIECEWISE_CONSTANT_MODELS = (
+    BaseDecisionTree,
+    HistGradientBoostingClassifier,
+    KNeighborsClassifier,
+    RadiusNeighborsClassifier,
+)
 
 
-def input_gradient(estimator, X, y, *, gradient="auto"):
+@dataclass
+class Direction:
+    """``gradient = scale[:, None] * D``; ``proba`` at the point (or None)."""
+
+    D: np.ndarray
+    scale: np.ndarray
+    proba: object
+    methods: list
+
+    def gradient(self):
+        return self.D * self.scale[:, None]
+
+
+def input_gradient(estimator, X, y, *, gradient="auto", mutable=None):
     """Gradient of each sample's cross-entropy with respect to its raw input.
 
     Row ``i`` of the result is :math:`\\nabla_{x_i} \\, (-\\log p(y_i \\mid x_i))`,
     the gradient of sample ``i``'s own loss at its true label, where ``p`` is what
     the estimator's ``predict_proba`` returns. Through a :class:`~sklearn.pipeline.
-    Pipeline` the gradient is taken with respect to the pipeline's raw input, so
-    attacks measure ``eps`` in raw feature units.
+    Pipeline` (with :class:`~sklearn.compose.ColumnTransformer`,
+    :class:`~sklearn.impute.SimpleImputer`, scalers, encoders ...) the gradient is
+    taken with respect to the pipeline's raw input. Columns that may not move
+    (categorical columns, see ``mutable``) and missing entries get 0.
 
     Parameters
     ----------
     estimator : fitted classifier
         See the Notes for what ``gradient="auto"`` supports.
-    X : array-like of shape (n_samples, n_features)
-        Input samples. Sparse input is densified (an attack perturbs every feature).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Input samples; DataFrames may hold categorical columns and missing values.
+        Sparse input is densified.
     y : array-like of shape (n_samples,)
         True labels, as given to ``fit`` (mapped through ``estimator.classes_``).
     gradient : {"auto", "numerical"}, default="auto"
-        ``"auto"`` uses the analytic or autograd gradient of a supported estimator and
-        raises :class:`TypeError` otherwise. ``"numerical"`` uses batched central
-        differences of ``predict_proba`` and works for any probabilistic classifier
-        (about ``2 * n_features`` predictions of ``n_samples`` rows).
+        ``"auto"`` differentiates each pipeline step analytically where it can and
+        numerically (central differences of that step alone) where it cannot.
+        ``"numerical"`` uses central differences of the whole model's
+        ``predict_proba`` (about ``2 * n_features`` predictions of ``n_samples``
+        rows).
+    mutable : array-like of str, int or bool, default=None
+        Columns that may move (names, positions or a boolean mask). None means the
+        numeric columns that the estimator does not route to an encoder.
 
     Returns
     -------
@@ -73,38 +117,31 @@ def input_gradient(estimator, X, y, *, gradient="auto"):
     Raises
     ------
     TypeError
-        If ``gradient="auto"`` and the estimator has no known gradient.
+        If the estimator (or a pipeline step, named in the message) cannot be
+        differentiated, for instance a tree or a KBinsDiscretizer.
     ValueError
         If ``y`` holds labels the estimator was not fitted on.
 
     See Also
     --------
     fgsm : Fast gradient sign attack built on this gradient.
+    gradient_methods : How each part of a model is differentiated.
 
     Notes
     -----
-    Supported with ``gradient="auto"``: skmixup's estimators;
-    :class:`~sklearn.linear_model.LogisticRegression` and
-    :class:`~sklearn.linear_model.LogisticRegressionCV` (binary sigmoid, multinomial
-    softmax, or for old ``multi_class="ovr"`` models the normalized one-vs-rest
-    probabilities); :class:`~sklearn.linear_model.SGDClassifier` with
-    ``loss="log_loss"``, where for more than two classes the loss is the
-    cross-entropy of the normalized one-vs-rest probabilities that its
-    ``predict_proba`` returns; :class:`~sklearn.neural_network.MLPClassifier` (all
-    activations; binary and multiclass, not multilabel); skorch nets whose criterion
-    is ``NLLLoss`` (module outputs probabilities), ``CrossEntropyLoss`` (logits) or
-    ``BCEWithLogitsLoss`` (binary logit); and pipelines of these with the
-    transformers :class:`~sklearn.preprocessing.StandardScaler`,
-    :class:`~sklearn.preprocessing.MinMaxScaler`,
-    :class:`~sklearn.preprocessing.MaxAbsScaler`,
-    :class:`~sklearn.preprocessing.RobustScaler`,
-    :class:`~sklearn.preprocessing.Normalizer`, :class:`~sklearn.decomposition.PCA`,
-    :class:`~sklearn.decomposition.TruncatedSVD`, nested pipelines and
-    ``"passthrough"``. Class weights are not part of the loss.
-
-    The true-class residual ``p_y - 1`` is computed as minus the sum of the other
-    probabilities, so the gradient keeps its sign for confidently classified samples
-    instead of underflowing to zero.
+    Supported analytically with ``gradient="auto"``: skmixup's estimators;
+    :class:`~sklearn.linear_model.LogisticRegression`,
+    :class:`~sklearn.linear_model.LogisticRegressionCV` and
+    :class:`~sklearn.linear_model.SGDClassifier` with ``loss="log_loss"``;
+    :class:`~sklearn.neural_network.MLPClassifier`; skorch nets whose criterion is
+    ``NLLLoss`` (module outputs probabilities), ``CrossEntropyLoss`` (logits) or
+    ``BCEWithLogitsLoss`` (binary logit); :class:`~sklearn.calibration.
+    CalibratedClassifierCV` (sigmoid, isotonic) and soft
+    :class:`~sklearn.ensemble.VotingClassifier` over these; and pipelines of these
+    with scalers, PCA, TruncatedSVD, Normalizer, SimpleImputer, ColumnTransformer,
+    encoders (immutable inputs) and ``"passthrough"``. Other transformers and other
+    models with ``predict_proba`` are differentiated numerically, one step at a
+    time. Class weights are not part of the loss.
 
     Examples
     --------
@@ -121,82 +158,47 @@ def input_gradient(estimator, X, y, *, gradient="auto"):
     >>> bool(np.allclose(grad, (p - y)[:, None] * clf.coef_))
     True
     """
-    X, y_idx, wrap, _ = _validate_inputs(estimator, X, y)
-    return _loss_gradient(estimator, X, y, y_idx, wrap, _check_gradient(gradient))[0]
+    data = attack_input(estimator, X, y, mutable=mutable, needs_scale=False)
+    direction = loss_direction(estimator, data, data.V, check_gradient(gradient))
+    return np.asarray(direction.gradient(), dtype=np.float64)
 
 
-# --------------------------------------------------------------------------------------
-# Validation shared with the attacks
-# --------------------------------------------------------------------------------------
+def gradient_methods(estimator, X, y, *, gradient="auto"):
+    """How each part of a model is differentiated for attacks, in words.
 
+    Parameters
+    ----------
+    estimator : fitted classifier
+        The model.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        A few samples (the first two rows are used).
+    y : array-like of shape (n_samples,)
+        Their labels.
+    gradient : {"auto", "numerical"}, default="auto"
+        As in :func:`input_gradient`.
 
-def _check_gradient(gradient):
-    if gradient not in ("auto", "numerical"):
-        raise ValueError(f"gradient must be 'auto' or 'numerical', got {gradient!r}.")
-    return gradient
+    Returns
+    -------
+    methods : list of str
+        One ``"path: method"`` entry per differentiated part, where method is
+        ``"analytic"``, ``"analytic through members"``, ``"numerical"`` (central
+        differences of that part) or ``"immutable"`` (encoders).
 
-
-def _input_wrapper(X):
-    """Return a function that gives arrays the container type of ``X``.
-
-    Estimators fitted on a DataFrame warn when given a bare array; arrays in the raw
-    input space are wrapped back into a DataFrame with ``X``'s columns before they are
-    handed to the estimator.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.calibration import CalibratedClassifierCV
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.metrics import gradient_methods
+    >>> X = np.array([[-2.0, 0.5], [-1.0, 0.0], [1.0, 0.2], [2.0, -0.4]] * 5)
+    >>> y = np.array([0, 0, 1, 1] * 5)
+    >>> model = CalibratedClassifierCV(LogisticRegression(), cv=2).fit(X, y)
+    >>> gradient_methods(model, X, y)
+    ['CalibratedClassifierCV: analytic through members']
     """
-    columns = getattr(X, "columns", None)
-    if columns is None or not hasattr(X, "iloc"):
-        return lambda A: A
-    frame_type = type(X)
-    return lambda A: frame_type(A, columns=columns)
-
-
-def _validate_inputs(estimator, X, y):
-    """Return ``(X as dense float64, class indices of y, wrap, X's float dtype)``."""
-    check_is_fitted(estimator)
-    wrap = _input_wrapper(X)
-    X = check_array(
-        X, accept_sparse=True, dtype=(np.float64, np.float32), ensure_all_finite=True
-    )
-    if sparse.issparse(X):
-        X = X.toarray()
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    X = np.asarray(X, dtype=np.float64)
-    n_features = getattr(estimator, "n_features_in_", None)
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {n_features} features as input."
-        )
-    y = column_or_1d(y)
-    check_consistent_length(X, y)
-    classes = getattr(estimator, "classes_", None)
-    if classes is None:
-        raise TypeError(
-            f"{type(estimator).__name__} has no classes_: input gradients and attacks "
-            "need a fitted classifier."
-        )
-    return X, _encode_labels(np.asarray(classes), y), wrap, dtype
-
-
-def _encode_labels(classes, y):
-    """Map labels to indices into ``classes``; unknown labels raise ValueError."""
-    sorter = np.argsort(classes, kind="stable")
-    try:
-        pos = np.searchsorted(classes, y, sorter=sorter)
-    except TypeError as exc:
-        raise ValueError(
-            f"y has labels of a type that cannot be compared with classes_ "
-            f"{classes.tolist()!r}."
-        ) from exc
-    pos = np.clip(pos, 0, len(classes) - 1)
-    idx = sorter[pos]
-    unknown = classes[idx] != y
-    if np.any(unknown):
-        raise ValueError(
-            f"y contains labels not in the estimator's classes_ "
-            f"{classes.tolist()!r}: {np.unique(y[unknown]).tolist()!r}."
-        )
-    return idx
+    data = attack_input(estimator, X, y, needs_scale=False)
+    sub = data.subset(slice(0, min(2, data.n_samples)))
+    return loss_direction(estimator, sub, sub.V, check_gradient(gradient)).methods
 
 
 # --------------------------------------------------------------------------------------
@@ -204,313 +206,178 @@ def _encode_labels(classes, y):
 # --------------------------------------------------------------------------------------
 
 
-def _loss_gradient(estimator, X, y, y_idx, wrap, gradient):
-    """Return ``(grad, proba)``; ``proba`` at ``X`` is None when not computed."""
+def loss_direction(estimator, data, V, gradient):
+    """The loss gradient direction at ``V`` (rows of ``data``) in raw columns.
+
+    Columns that may not move get 0; a NaN on an observed entry of a column that
+    may move is an error (never a silent NaN score).
+    """
+    y_idx = data.y_idx
     if gradient == "numerical":
-        return _numerical_gradient(estimator, X, y_idx, wrap), None
-    if isinstance(estimator, Pipeline):
-        return _pipeline_gradient(estimator, X, y, y_idx, wrap)
-    if hasattr(estimator, "_loss_input_gradient"):
-        # skorch nets take class indices (what their fit takes), others labels.
-        target = y_idx if _is_skorch_net(estimator) else y
-        grad = estimator._loss_input_gradient(X, target)
-        return np.asarray(grad, dtype=np.float64), None
-    if _is_linear_proba_model(estimator):
-        return _linear_gradient(estimator, X, y_idx, ovr=_uses_ovr(estimator))
-    if isinstance(estimator, MLPClassifier):
-        return _mlp_gradient(estimator, X, y_idx)
-    if _is_skorch_net(estimator):
-        return _skorch_gradient(estimator, X, y_idx), None
-    raise TypeError(_unsupported_message(estimator))
+        cols = np.flatnonzero(data.movable)
+        G = _numerical_loss_gradient(
+            estimator.predict_proba, V, y_idx, cols, data.model_input
+        )
+        direction = Direction(G, np.ones(len(G)), None, ["model: numerical"])
+    else:
+        name = type(estimator).__name__
+        direction = _model_direction(estimator, data.model_input(V), y_idx, name)
+    D = direction.D
+    if D.shape != V.shape:
+        raise ValueError(
+            f"The input gradient of {type(estimator).__name__} has shape {D.shape}, "
+            f"not that of X {V.shape}."
+        )
+    D[:, ~data.movable] = 0.0
+    nan = np.isnan(D)
+    if nan.any():
+        if np.any(nan & ~np.isnan(V)):
+            raise ValueError(
+                f"The input gradient of {type(estimator).__name__} is NaN on "
+                "observed values of movable columns. Does the model accept missing "
+                "values? Put a SimpleImputer in front of it, or make those columns "
+                "immutable with mutable=[...]."
+            )
+        D[nan] = 0.0
+    return direction
 
 
-def _block_rows(estimator, n_samples, n_features, gradient):
+def _model_direction(model, X, y_idx, path):
+    """Direction for a model on its own input ``X`` (a DataFrame is allowed)."""
+    if isinstance(model, Pipeline):
+        X, steps = forward_steps(model.steps[:-1], X, path)
+        name, final = model.steps[-1]
+        if final is None or final == "passthrough":
+            raise TypeError("The pipeline has no final classifier.")
+        direction = _model_direction(final, X, y_idx, f"{path}/{name}")
+        direction.D = chain(steps)(direction.D)
+        names = [n for n, _ in model.steps[:-1]]
+        notes = [f"{path}/{n}: {s.method}" for n, s in zip(names, steps, strict=True)]
+        direction.methods = notes + direction.methods
+        return direction
+    torch_net = skorch_net_of(model)
+    if torch_net is not None:
+        D, s, P = skorch_direction(torch_net, _float32_or_64(X, path), y_idx)
+        return Direction(D, s, P, [f"{path}: analytic (autograd)"])
+    if hasattr(model, "_loss_input_gradient"):
+        X = as_float(X, path)
+        G = np.asarray(model._loss_input_gradient(X, model.classes_[y_idx]))
+        return Direction(G.astype(np.float64), np.ones(len(X)), None, [f"{path}: own"])
+    if is_linear_proba_model(model):
+        D, s, P = linear_direction(model, as_float(X, path), y_idx)
+        return Direction(D, s, P, [f"{path}: analytic"])
+    if isinstance(model, MLPClassifier):
+        D, s, P = mlp_direction(model, as_float(X, path), y_idx)
+        return Direction(D, s, P, [f"{path}: analytic"])
+    forward = proba_forward(model, X, path)
+    if forward is not None:
+        P, vjp = forward
+        rows = np.arange(len(y_idx))
+        V = np.zeros_like(P)
+        V[rows, y_idx] = -1.0
+        # d(-log P_y)/dx = -(1/P_y) dP_y/dx: direction -dP_y/dx, factor 1/P_y.
+        scale = 1.0 / np.maximum(P[rows, y_idx], TINY)
+        return Direction(vjp(V), scale, P, [f"{path}: analytic through members"])
+    if isinstance(model, _PIECEWISE_CONSTANT_MODELS) or _members_piecewise(model):
+        raise TypeError(_piecewise_message(model, path))
+    if not hasattr(model, "predict_proba"):
+        raise TypeError(
+            f"{path} ({type(model).__name__}) has no predict_proba, so its "
+            "cross-entropy (and input gradient) is undefined."
+        )
+    Xf = as_float(X, path)
+    wrap = _feature_name_wrapper(model)
+    G = _numerical_loss_gradient(
+        model.predict_proba, Xf, y_idx, np.arange(Xf.shape[1]), lambda A, r: wrap(A)
+    )
+    return Direction(G, np.ones(len(G)), None, [f"{path}: numerical"])
+
+
+def _float32_or_64(X, path):
+    """Float32 arrays stay float32 (no copy for float32 models); else float64."""
+    if isinstance(X, np.ndarray) and X.dtype == np.float32:
+        return X
+    return as_float(X, path)
+
+
+def _piecewise_message(model, path):
+    return (
+        f"{path} ({type(model).__name__}) is piecewise constant (trees, boosting, "
+        "nearest neighbours): its input gradient is zero almost everywhere, so "
+        "gradient attacks are weak on it. Pass gradient='numerical' to use "
+        "central finite differences of predict_proba anyway, or prefer a black-box "
+        "attack."
+    )
+
+
+def _members_piecewise(model):
+    """Ensembles (forests, boosting, bagging) made only of piecewise-constant models."""
+    members = getattr(model, "estimators_", None)
+    if not isinstance(model, BaseEnsemble) or members is None:
+        return False
+    members = np.asarray(members, dtype=object).ravel()
+    return len(members) > 0 and all(
+        isinstance(m, _PIECEWISE_CONSTANT_MODELS) for m in members
+    )
+
+
+def _feature_name_wrapper(model):
+    """Give arrays the column names a model was fitted with (no warning)."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return lambda A: A
+    import pandas as pd
+
+    return lambda A: pd.DataFrame(A, columns=names)
+
+
+def block_rows(estimator, n_samples, n_features, gradient):
     """Rows per block for the numpy gradient paths (temporaries stay in cache).
 
     Attacks process the rows in blocks of this size: each block's n x d
     temporaries then stay in the CPU cache and the BLAS calls stay small. Other
-    paths (torch, finite differences) take all rows at once.
+    paths (torch, finite differences, pipelines) take all rows at once.
     """
-    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    if gradient != "auto" or hasattr(final, "_loss_input_gradient"):
+    if gradient != "auto" or isinstance(estimator, Pipeline):
         return max(n_samples, 1)
-    if isinstance(final, MLPClassifier):
-        width = max([n_features] + [W.shape[1] for W in final.coefs_])
-    elif _is_linear_proba_model(final):
+    if isinstance(estimator, MLPClassifier):
+        width = max([n_features] + [W.shape[1] for W in estimator.coefs_])
+    elif is_linear_proba_model(estimator):
         width = n_features
     else:
         return max(n_samples, 1)
-    rows = _BLOCK_ELEMENTS // max(width, 1)
-    if isinstance(estimator, Pipeline):
-        rows *= 4  # each block pays the transformers' validation overhead
+    rows = BLOCK_ELEMENTS // max(width, 1)
     return int(min(max(rows, 64), max(n_samples, 1)))
 
 
-def _unsupported_message(estimator):
-    name = type(estimator).__name__
-    return (
-        f"No analytic input gradient is known for {name}. Pass "
-        "gradient='numerical' to use central finite differences of predict_proba "
-        "(any probabilistic classifier; about 2 * n_features predictions). For "
-        "piecewise-constant models such as trees the gradient is zero almost "
-        "everywhere, so gradient attacks on them are weak: prefer a black-box attack."
-    )
-
-
-def _is_skorch_net(estimator):
-    return any(
-        cls.__module__.split(".")[0] == "skorch" for cls in type(estimator).__mro__
-    )
-
-
-def _is_linear_proba_model(estimator):
-    """Linear models whose predict_proba is sigmoid/softmax (or OvR) of coef_."""
-    if isinstance(estimator, SGDClassifier):
-        if estimator.loss != "log_loss":
-            return False
-        return True
-    if isinstance(estimator, (LogisticRegression, LogisticRegressionCV)):
-        return True
-    module = type(estimator).__module__
-    return module.startswith("skmixup.linear_model") and hasattr(estimator, "coef_")
-
-
-def _uses_ovr(estimator):
-    """Whether a multiclass linear model normalizes one-vs-rest sigmoids."""
-    if isinstance(estimator, SGDClassifier):
-        return True
-    if isinstance(estimator, (LogisticRegression, LogisticRegressionCV)):
-        multi_class = getattr(estimator, "multi_class", "deprecated")
-        if multi_class == "ovr":
-            return True
-        if multi_class in ("auto", "deprecated", "warn"):
-            return estimator.solver == "liblinear"
-    return False
-
-
-# --------------------------------------------------------------------------------------
-# Residuals dCE/dlogits
+# Central differences of -log predict_proba[y]
 # --------------------------------------------------------------------------------------
 
 
-def _binary_residual(z, y_idx):
-    """``sigmoid(z) - y`` without cancellation: ``-sigmoid(-z)`` when ``y = 1``."""
-    return np.where(y_idx == 1, -expit(-z), expit(z))
+def _numerical_loss_gradient(predict_proba, V, y_idx, columns, to_input):
+    """Central differences of ``-log predict_proba[y]`` along ``columns``.
 
-
-def _softmax_residual(ZT, y_idx):
-    """Softmax probabilities and ``P - onehot(y)`` from class-major logits.
-
-    ``ZT`` has shape (n_classes, n_samples) (reductions over classes then run
-    along contiguous rows) and is overwritten. Returns ``(P, R)`` of shape
-    (n_samples, n_classes), as transposed views. The true-class entry of ``R`` is
-    minus the sum of the other probabilities, which keeps it non-zero when ``p_y``
-    rounds to 1.
+    ``to_input(V_rows, rows)`` turns stacked rows (copies of ``V``'s rows ``rows``)
+    into what ``predict_proba`` takes. Many columns share one call.
     """
-    ZT -= ZT.max(axis=0)
-    np.exp(ZT, out=ZT)
-    ZT /= ZT.sum(axis=0)
-    RT = ZT.copy()
-    cols = np.arange(ZT.shape[1])
-    RT[y_idx, cols] = 0.0
-    RT[y_idx, cols] = -RT.sum(axis=0)
-    return ZT.T, RT.T
-
-
-def _ovr_residual(ZT, y_idx):
-    """Probabilities ``s / sum(s)`` with ``s = sigmoid(Z)`` and dCE/dZ (class-major)."""
-    ST = expit(ZT)
-    total = ST.sum(axis=0)
-    RT = ST * expit(-ZT) / total
-    cols = np.arange(ZT.shape[1])
-    RT[y_idx, cols] -= expit(-ZT[y_idx, cols])
-    return (ST / total).T, RT.T
-
-
-def _binary_proba(z):
-    p = expit(z)
-    return np.column_stack([1.0 - p, p])
-
-
-# --------------------------------------------------------------------------------------
-# Estimator-specific gradients
-# --------------------------------------------------------------------------------------
-
-
-def _linear_gradient(estimator, X, y_idx, *, ovr):
-    W = np.asarray(estimator.coef_, dtype=np.float64)
-    if W.ndim == 1:
-        W = W[None, :]
-    ZT = W @ X.T
-    ZT += np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1, 1)
-    if W.shape[0] == 1:
-        r = _binary_residual(ZT[0], y_idx)
-        return r[:, None] * W[0], _binary_proba(ZT[0])
-    if ovr:
-        P, R = _ovr_residual(ZT, y_idx)
-    else:
-        P, R = _softmax_residual(ZT, y_idx)
-    return R @ W, P
-
-
-_ACTIVATIONS = {
-    "identity": lambda A: A,
-    "logistic": lambda A: expit(A, out=A),
-    "tanh": lambda A: np.tanh(A, out=A),
-    "relu": lambda A: np.maximum(A, 0.0, out=A),
-}
-
-
-def _activation_derivative(name, H, D):
-    """Multiply ``D`` in place by the activation's derivative, given its output H."""
-    if name == "logistic":
-        D *= H * (1.0 - H)
-    elif name == "tanh":
-        D *= 1.0 - H * H
-    elif name == "relu":
-        D *= H > 0
-    elif name != "identity":
-        raise TypeError(f"Unknown MLPClassifier activation {name!r}.")
-
-
-def _mlp_gradient(estimator, X, y_idx):
-    if estimator.n_outputs_ != 1 and estimator.out_activation_ != "softmax":
-        raise TypeError(
-            "input_gradient supports binary and multiclass MLPClassifier, not "
-            "multilabel targets."
-        )
-    if estimator.activation not in _ACTIVATIONS:
-        raise TypeError(f"Unknown MLPClassifier activation {estimator.activation!r}.")
-    coefs = [np.asarray(W, dtype=np.float64) for W in estimator.coefs_]
-    intercepts = [np.asarray(b, dtype=np.float64) for b in estimator.intercepts_]
-    hidden = []
-    H = X
-    for W, b in zip(coefs[:-1], intercepts[:-1], strict=True):
-        H = H @ W
-        H += b
-        H = _ACTIVATIONS[estimator.activation](H)
-        hidden.append(H)
-    ZT = coefs[-1].T @ H.T
-    ZT += intercepts[-1][:, None]
-    if estimator.out_activation_ == "softmax":
-        P, D = _softmax_residual(ZT, y_idx)
-    else:
-        P = _binary_proba(ZT[0])
-        D = _binary_residual(ZT[0], y_idx)[:, None]
-    for layer in range(len(coefs) - 1, 0, -1):
-        D = D @ coefs[layer].T
-        _activation_derivative(estimator.activation, hidden[layer - 1], D)
-    return D @ coefs[0].T, P
-
-
-def _skorch_gradient(net, X, y_idx):
-    import torch
-    import torch.nn.functional as F
-
-    module = net.module_
-    criterion = net.criterion_
-    try:
-        param = next(module.parameters())
-        dtype, device = param.dtype, param.device
-    except StopIteration:
-        dtype, device = torch.float32, torch.device(net.device)
-    if isinstance(criterion, torch.nn.CrossEntropyLoss):
-
-        def loss_fn(out, target):
-            return F.cross_entropy(out, target, reduction="sum")
-
-    elif isinstance(criterion, torch.nn.NLLLoss):
-
-        def loss_fn(out, target):
-            logp = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
-            return F.nll_loss(logp, target, reduction="sum")
-
-    elif isinstance(criterion, torch.nn.BCEWithLogitsLoss):
-
-        def loss_fn(out, target):
-            return F.binary_cross_entropy_with_logits(
-                out.reshape(-1), target.to(out.dtype), reduction="sum"
-            )
-
-    else:
-        raise TypeError(
-            f"input_gradient supports skorch nets with NLLLoss, CrossEntropyLoss or "
-            f"BCEWithLogitsLoss criteria, got {type(criterion).__name__}; pass "
-            "gradient='numerical' otherwise."
-        )
-    was_training = module.training
-    module.train(False)
-    grads = []
-    try:
-        with torch.enable_grad():
-            for start in range(0, X.shape[0], _TORCH_ROWS):
-                stop = start + _TORCH_ROWS
-                Xt = torch.as_tensor(X[start:stop], dtype=dtype, device=device)
-                Xt.requires_grad_(True)
-                target = torch.as_tensor(y_idx[start:stop], device=device)
-                out = module(Xt)
-                if isinstance(out, tuple):
-                    out = out[0]
-                (grad,) = torch.autograd.grad(loss_fn(out, target), Xt)
-                grads.append(grad.detach().cpu().numpy().astype(np.float64))
-    finally:
-        module.train(was_training)
-    if not grads:
-        return np.zeros_like(X)
-    return np.concatenate(grads, axis=0)
-
-
-def _numerical_gradient(estimator, X, y_idx, wrap):
-    """Central differences of ``-log predict_proba[y]``, many features per call."""
-    n, d = X.shape
-    G = np.empty_like(X)
-    if n == 0:
+    V = np.asarray(V, dtype=np.float64)
+    n, d = V.shape
+    G = np.zeros_like(V)
+    if n == 0 or len(columns) == 0:
         return G
-    h = _FD_STEP * np.maximum(1.0, np.abs(X))
+    h = FD_STEP * np.maximum(1.0, np.abs(np.nan_to_num(V)))
     per_call = max(1, _FD_ROWS // (2 * n))
     rows = np.arange(n)
-    for k0 in range(0, d, per_call):
-        ks = np.arange(k0, min(d, k0 + per_call))
-        Xs = np.repeat(X[None, :, :], 2 * len(ks), axis=0)
+    for k0 in range(0, len(columns), per_call):
+        ks = np.asarray(columns[k0 : k0 + per_call])
+        Vs = np.repeat(V[None, :, :], 2 * len(ks), axis=0)
         j = np.arange(len(ks))
-        Xs[2 * j, :, ks] += h[:, ks].T
-        Xs[2 * j + 1, :, ks] -= h[:, ks].T
-        steps = Xs[2 * j, :, ks] - Xs[2 * j + 1, :, ks]
-        P = estimator.predict_proba(wrap(Xs.reshape(-1, d)))
-        P = np.asarray(P, dtype=np.float64).reshape(2 * len(ks), n, -1)
-        loss = -np.log(np.maximum(P[:, rows, y_idx], _TINY))
-        G[:, ks] = ((loss[0::2] - loss[1::2]) / steps).T
+        Vs[2 * j, :, ks] += h[:, ks].T
+        Vs[2 * j + 1, :, ks] -= h[:, ks].T
+        steps = Vs[2 * j, :, ks] - Vs[2 * j + 1, :, ks]
+        P = predict_proba(to_input(Vs.reshape(-1, d), np.tile(rows, 2 * len(ks))))
+        P = np.asarray(dense(P), dtype=np.float64).reshape(2 * len(ks), n, -1)
+        loss = -np.log(np.maximum(P[:, rows, y_idx], TINY))
+        with np.errstate(invalid="ignore"):
+            G[:, ks] = np.nan_to_num((loss[0::2] - loss[1::2]) / steps).T
     return G
-
-
-# --------------------------------------------------------------------------------------
-# Pipelines: forward through the transformers, backward by vector-Jacobian products
-# --------------------------------------------------------------------------------------
-
-
-def _pipeline_gradient(pipeline, X, y, y_idx, wrap):
-    steps = [est for _, est in pipeline.steps]
-    transformers, final = steps[:-1], steps[-1]
-    if final is None or final == "passthrough":
-        raise TypeError("The pipeline has no final classifier.")
-    vjps = []
-    Xt = wrap(X)
-    for transformer in transformers:
-        Xt, vjp = _transformer_forward(transformer, Xt)
-        vjps.append(vjp)
-    Xt = np.asarray(Xt, dtype=np.float64)
-    grad, proba = _loss_gradient(final, Xt, y, y_idx, _identity, "auto")
-    for vjp in reversed(vjps):
-        grad = vjp(grad)
-    return grad, proba
-
-
-def _check_real(value, name, *, low=0.0, include_low=True):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number, got {value!r}.")
-    value = float(value)
-    bad = value < low if include_low else value <= low
-    if not np.isfinite(value) or bad:
-        relation = ">=" if include_low else ">"
-        raise ValueError(f"{name} must be finite and {relation} {low}, got {value!r}.")
-    return value

@@ -1,91 +1,285 @@
-"""Vector-Jacobian products of scikit-learn transformers, for input gradients.
+"""The transformer vector-Jacobian registry: one entry per transformer type.
 
-``_transformer_forward`` returns a transformer's output and a function mapping
-gradients with respect to that output back to its input; chaining these through a
-Pipeline's steps gives gradients in raw feature units. ``_effective_binary_linear``
-folds affine steps into the weight vector of a binary linear classifier.
+``transformer_forward(transformer, X, path)`` returns a :class:`Step`: the
+transformer's output, a function ``vjp(G)`` mapping gradients with respect to that
+output (n_samples, n_outputs) back to its input (n_samples, n_inputs), and whether the
+step is affine on the attack's reach (its Jacobian does not depend on the moving
+values; the exact linear attack needs this). Input columns that cannot move get zero
+gradient. To support a new transformer, register a forward function here::
+
+    @register(MyTransformer)
+    def _my_forward(transformer, X, path):
+        return Step(transformer.transform(X), vjp, affine=True)
+
+Transformers without an entry get a numerical vector-Jacobian product (central
+differences of their own ``transform``, one step only), so one unknown step does not
+push the whole pipeline onto finite differences. Encoders (one-hot, ordinal, target)
+make their inputs immutable: categories do not move. Piecewise-constant steps
+(:class:`~sklearn.preprocessing.KBinsDiscretizer`) have a zero gradient almost
+everywhere and raise a clear error.
 """
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import sparse
+from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.neural_network import MLPClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
+    FunctionTransformer,
+    KBinsDiscretizer,
     MaxAbsScaler,
     MinMaxScaler,
     Normalizer,
+    OneHotEncoder,
+    OrdinalEncoder,
     RobustScaler,
     StandardScaler,
+    TargetEncoder,
 )
+from sklearn.utils import _safe_indexing
+from sklearn.utils._mask import _get_mask
+
+# Relative step of central differences: cube root of the machine epsilon.
+FD_STEP = np.cbrt(np.finfo(np.float64).eps)
+# Rows x columns per transform call of the numerical vector-Jacobian product.
+_FD_ELEMENTS = 2**20
+
+ENCODERS = (OneHotEncoder, OrdinalEncoder, TargetEncoder)
+PIECEWISE_CONSTANT = (KBinsDiscretizer,)
 
 
-def _identity(A):
-    return A
+@dataclass
+class Step:
+    """One transformer's output, its vector-Jacobian product and affineness."""
+
+    Xt: object
+    vjp: Callable
+    affine: bool
+    method: str = "analytic"
 
 
-def _transformer_forward(transformer, X):
-    """Return ``(transform(X), vjp)``; ``vjp(G)`` maps output to input gradients."""
-    if transformer is None or transformer == "passthrough":
-        return X, _identity
-    Xt = transformer.transform(X)
+_REGISTRY = {}
+
+
+def register(*classes):
+    """Register a forward function ``f(transformer, X, path) -> Step``."""
+
+    def decorator(func):
+        for cls in classes:
+            _REGISTRY[cls] = func
+        return func
+
+    return decorator
+
+
+def _identity(G):
+    return G
+
+
+def transformer_forward(transformer, X, path):
+    """Forward ``X`` through one (fitted) transformer; a :class:`Step`."""
+    if transformer is None or (
+        isinstance(transformer, str) and transformer == "passthrough"
+    ):
+        return Step(X, _identity, affine=True)
+    for cls in type(transformer).__mro__:
+        if cls in _REGISTRY:
+            return _REGISTRY[cls](transformer, X, path)
+    if isinstance(transformer, PIECEWISE_CONSTANT):
+        raise TypeError(
+            f"Pipeline step {path!r} ({type(transformer).__name__}) is piecewise "
+            "constant: its gradient is zero almost everywhere, so gradient attacks "
+            "cannot move its input. Make its columns immutable (mutable=[...] "
+            "without them) or attack with gradient='numerical' on a model without it."
+        )
+    return _numerical_step(transformer, X, path)
+
+
+def dense(Xt):
+    """A transformer output as an ndarray (sparse and DataFrame outputs included)."""
     if sparse.issparse(Xt):
-        Xt = Xt.toarray()
-    Xt = np.asarray(Xt, dtype=np.float64)
-    if isinstance(transformer, Normalizer):
-        return Xt, _normalizer_vjp(transformer, np.asarray(X, dtype=np.float64), Xt)
-    if isinstance(transformer, MinMaxScaler) and transformer.clip:
-        low, high = transformer.feature_range
-        scale = transformer.scale_
-        unclipped = np.asarray(X, dtype=np.float64) * scale + transformer.min_
-        # Subgradient at the kinks: the bounds count as inside (the attack may
-        # move inwards from a training minimum or maximum).
-        inside = (unclipped >= low) & (unclipped <= high)
-        return Xt, lambda G: G * scale * inside
-    if isinstance(transformer, Pipeline):
-        vjps = []
-        Xi = X
-        for _, step in transformer.steps:
-            Xi, vjp = _transformer_forward(step, Xi)
-            vjps.append(vjp)
-
-        def chained(G):
-            for vjp in reversed(vjps):
-                G = vjp(G)
-            return G
-
-        return Xi, chained
-    return Xt, _affine_vjp(transformer)
+        return Xt.toarray()
+    if hasattr(Xt, "to_numpy"):
+        return Xt.to_numpy()
+    return np.asarray(Xt)
 
 
-def _affine_vjp(transformer):
-    """VJP of an affine transformer (its Jacobian does not depend on X)."""
-    if isinstance(transformer, (StandardScaler, MaxAbsScaler, RobustScaler)):
-        scale = transformer.scale_
-        if scale is None:
-            return _identity
-        return lambda G: G / scale
-    if isinstance(transformer, MinMaxScaler):
-        return lambda G: G * transformer.scale_
-    if isinstance(transformer, PCA):
-        components = np.asarray(transformer.components_, dtype=np.float64)
-        if transformer.whiten:
-            components = components / np.sqrt(transformer.explained_variance_)[:, None]
-        return lambda G: G @ components
-    if isinstance(transformer, TruncatedSVD):
-        components = np.asarray(transformer.components_, dtype=np.float64)
-        return lambda G: G @ components
-    raise TypeError(
-        f"No Jacobian is known for the pipeline step {type(transformer).__name__}. "
-        "Supported: StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, "
-        "Normalizer, PCA, TruncatedSVD, nested Pipeline and 'passthrough'. Pass "
-        "gradient='numerical' to differentiate the whole pipeline by finite "
-        "differences."
+def as_float(Xt, path):
+    """A step output as float64, or a TypeError that names the step."""
+    try:
+        return np.asarray(dense(Xt), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Pipeline step {path!r} outputs non-numeric values, so the model after "
+            "it cannot be differentiated. Route categorical columns through an "
+            "encoder (OneHotEncoder, OrdinalEncoder, TargetEncoder)."
+        ) from None
+
+
+def chain(steps):
+    """The vector-Jacobian product of consecutive steps."""
+
+    def vjp(G):
+        for step in reversed(steps):
+            G = step.vjp(G)
+        return G
+
+    return vjp
+
+
+# --------------------------------------------------------------------------------------
+# Registered transformers
+# --------------------------------------------------------------------------------------
+
+
+def forward_steps(steps, X, path):
+    """Forward X through ``(name, transformer)`` pairs; the output and the Steps."""
+    done = []
+    for name, transformer in steps:
+        step = transformer_forward(transformer, X, f"{path}/{name}")
+        done.append(step)
+        X = step.Xt
+    return X, done
+
+
+@register(Pipeline)
+def _pipeline_forward(pipeline, X, path):
+    X, steps = forward_steps(pipeline.steps, X, path)
+    affine = all(step.affine for step in steps)
+    methods = {step.method for step in steps}
+    if "immutable" in methods:
+        method = "immutable"  # an encoder: nothing before it moves either
+    elif len(methods) == 1:
+        method = methods.pop()
+    else:
+        method = "mixed"
+    return Step(X, chain(steps), affine=affine, method=method)
+
+
+@register(ColumnTransformer)
+def _column_transformer_forward(ct, X, path):
+    n_in = X.shape[1]
+    parts = []
+    for name, transformer, _ in ct.transformers_:
+        out = ct.output_indices_[name]
+        if out.stop == out.start or (
+            isinstance(transformer, str) and transformer == "drop"
+        ):
+            continue
+        columns = np.asarray(ct._transformer_to_input_indices[name], dtype=int)
+        sub = _safe_indexing(X, columns, axis=1)
+        step = transformer_forward(transformer, sub, f"{path}/{name}")
+        parts.append((columns, out, step))
+    n = X.shape[0]
+    Xt = np.empty((n, max([out.stop for _, out, _ in parts], default=0)))
+    for _, out, step in parts:
+        Xt[:, out] = as_float(step.Xt, f"{path}/{_name_of(ct, out)}")
+
+    def vjp(G):
+        grad = np.zeros((G.shape[0], n_in), dtype=G.dtype)
+        for columns, out, step in parts:
+            grad[:, columns] += step.vjp(G[:, out])
+        return grad
+
+    affine = all(step.affine for _, _, step in parts)
+    notes = [
+        f"{_name_of(ct, out)}: {step.method}"
+        for _, out, step in parts
+        if step.method != "analytic"
+    ]
+    return Step(Xt, vjp, affine=affine, method=", ".join(["analytic"] + notes))
+
+
+def _name_of(ct, out):
+    for name, sl in ct.output_indices_.items():
+        if sl == out:
+            return name
+    return "?"
+
+
+@register(SimpleImputer)
+def _simple_imputer_forward(imputer, X, path):
+    """Identity on observed entries; imputed entries are constants (gradient 0)."""
+    Xt = imputer.transform(X)
+    values = dense(X)
+    observed = ~_get_mask(values, imputer.missing_values)
+    statistics = np.asarray(imputer.statistics_)
+    if getattr(imputer, "keep_empty_features", False):
+        kept = np.ones(values.shape[1], dtype=bool)
+    else:
+        kept = ~_get_mask(statistics, np.nan)
+    n_kept = int(kept.sum())
+
+    def vjp(G):
+        grad = np.zeros((G.shape[0], values.shape[1]), dtype=G.dtype)
+        # Columns of the missing-indicator (add_indicator) do not depend on values.
+        grad[:, kept] = G[:, :n_kept] * observed[:, kept]
+        return grad
+
+    return Step(Xt, vjp, affine=True)
+
+
+@register(*ENCODERS)
+def _encoder_forward(encoder, X, path):
+    """Encoders make their inputs immutable: the gradient into them is zero."""
+    Xt = encoder.transform(X)
+    n_in = X.shape[1]
+    return Step(
+        Xt,
+        lambda G: np.zeros((G.shape[0], n_in), dtype=G.dtype),
+        affine=True,
+        method="immutable",
     )
 
 
-def _normalizer_vjp(transformer, X, Xt):
+@register(StandardScaler, MaxAbsScaler, RobustScaler)
+def _scaler_forward(scaler, X, path):
+    Xt = scaler.transform(X)
+    scale = scaler.scale_
+    if scale is None:
+        return Step(Xt, _identity, affine=True)
+    return Step(Xt, lambda G: G / scale, affine=True)
+
+
+@register(MinMaxScaler)
+def _minmax_forward(scaler, X, path):
+    Xt = scaler.transform(X)
+    scale = scaler.scale_
+    if not scaler.clip:
+        return Step(Xt, lambda G: G * scale, affine=True)
+    low, high = scaler.feature_range
+    unclipped = np.asarray(dense(X), dtype=np.float64) * scale + scaler.min_
+    # Subgradient at the kinks: the bounds count as inside (the attack may move
+    # inwards from a training minimum or maximum).
+    inside = (unclipped >= low) & (unclipped <= high)
+    return Step(Xt, lambda G: G * scale * inside, affine=False)
+
+
+@register(PCA, TruncatedSVD)
+def _projection_forward(transformer, X, path):
+    Xt = transformer.transform(X)
+    components = np.asarray(transformer.components_, dtype=np.float64)
+    if isinstance(transformer, PCA) and transformer.whiten:
+        components = components / np.sqrt(transformer.explained_variance_)[:, None]
+    return Step(Xt, lambda G: G @ components, affine=True)
+
+
+@register(FunctionTransformer)
+def _function_forward(transformer, X, path):
+    if transformer.func is None:
+        return Step(transformer.transform(X), _identity, affine=True)
+    return _numerical_step(transformer, X, path)
+
+
+@register(Normalizer)
+def _normalizer_forward(transformer, X, path):
     """VJP of ``x / ||x||_p`` (p in l1, l2, max)."""
+    Xt = np.asarray(dense(transformer.transform(X)), dtype=np.float64)
+    X = np.asarray(dense(X), dtype=np.float64)
     norm = transformer.norm
     if norm == "l2":
         lengths = np.linalg.norm(X, axis=1, keepdims=True)
@@ -93,8 +287,7 @@ def _normalizer_vjp(transformer, X, Xt):
         lengths = np.abs(X).sum(axis=1, keepdims=True)
     else:
         lengths = np.abs(X).max(axis=1, keepdims=True)
-    zero = lengths[:, 0] == 0
-    lengths[zero] = 1.0
+    lengths[lengths[:, 0] == 0] = 1.0
 
     def vjp(G):
         inner = (G * Xt).sum(axis=1, keepdims=True)
@@ -109,53 +302,136 @@ def _normalizer_vjp(transformer, X, Xt):
             dnorm[rows, argmax] = np.sign(X[rows, argmax])
         return (G - inner * dnorm) / lengths
 
-    return vjp
+    return Step(Xt, vjp, affine=False)
 
 
-def _effective_binary_linear(estimator):
-    """``(w, predict)`` of a binary linear decision function in the raw input space.
+# --------------------------------------------------------------------------------------
+# Numerical fallback, one step at a time
+# --------------------------------------------------------------------------------------
 
-    For a (pipeline ending in a) binary linear classifier whose transformers are
-    affine, ``decision_function(x) = w @ x + c``; ``w`` is returned. Otherwise a
-    TypeError is raised.
+
+def _numerical_step(transformer, X, path):
+    """Central differences of one transformer's ``transform`` (its Jacobian, lazily).
+
+    Every transformer acts row by row at transform time, so perturbing input column
+    ``k`` of all rows at once gives column ``k`` of every row's Jacobian. The
+    Jacobian is computed on the first call of ``vjp`` and kept for later calls.
     """
-    steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
-    final = steps[-1][1]
-    coef = getattr(final, "coef_", None)
-    if (
-        coef is None
-        or not hasattr(final, "decision_function")
-        or isinstance(final, MLPClassifier)
-        or np.atleast_2d(coef).shape[0] != 1
-        or len(getattr(estimator, "classes_", ())) != 2
-    ):
+    Xt = transformer.transform(X)
+    values = dense(X)
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
         raise TypeError(
-            "attack='exact' needs a binary linear classifier (coef_ of shape "
-            f"(1, n_features)), optionally behind affine transformers; got "
-            f"{type(final).__name__}."
+            f"Pipeline step {path!r} ({type(transformer).__name__}) has no known "
+            "Jacobian and takes non-numeric input, so it cannot be differentiated "
+            "numerically either. Route categorical columns through an encoder."
+        ) from None
+    wrap = _like(X)
+    cache = []
+
+    def jacobian():
+        if not cache:
+            cache.append(_fd_jacobian(transformer, values, wrap, path))
+        return cache[0]
+
+    def vjp(G):
+        J = jacobian()  # (n_in, n, n_out)
+        return np.einsum("knj,nj->nk", J, G)
+
+    return Step(Xt, vjp, affine=False, method="numerical")
+
+
+def _like(X):
+    """Give an array X's container (DataFrame with the same columns) back."""
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        frame, columns = type(X), X.columns
+        return lambda A: frame(A, columns=columns)
+    return lambda A: A
+
+
+def _fd_jacobian(transformer, X, wrap, path):
+    n, d = X.shape
+    h = FD_STEP * np.maximum(1.0, np.abs(np.nan_to_num(X)))
+    J = None
+    per_call = max(1, _FD_ELEMENTS // max(2 * n * d, 1))
+    for k0 in range(0, d, per_call):
+        ks = np.arange(k0, min(d, k0 + per_call))
+        Xs = np.repeat(X[None, :, :], 2 * len(ks), axis=0)
+        j = np.arange(len(ks))
+        Xs[2 * j, :, ks] += h[:, ks].T
+        Xs[2 * j + 1, :, ks] -= h[:, ks].T
+        steps = Xs[2 * j, :, ks] - Xs[2 * j + 1, :, ks]
+        out = as_float(transformer.transform(wrap(Xs.reshape(-1, d))), path)
+        out = out.reshape(2 * len(ks), n, -1)
+        if J is None:
+            J = np.zeros((d, n, out.shape[2]))
+        with np.errstate(invalid="ignore"):
+            J[ks] = (out[0::2] - out[1::2]) / steps[:, :, None]
+    if J is None:
+        return np.zeros((d, n, 0))
+    # Missing inputs do not move: their (NaN) derivatives are zero.
+    missing = np.isnan(X).T[:, :, None]
+    J = np.where(missing, 0.0, J)
+    if np.any(np.isnan(J)):
+        raise ValueError(
+            f"Pipeline step {path!r} ({type(transformer).__name__}) returned NaN "
+            "for observed inputs; its numerical Jacobian is undefined there."
         )
-    w = np.atleast_2d(np.asarray(coef, dtype=np.float64))
-    for _, transformer in reversed(steps[:-1]):
-        w = _affine_chain_vjp(transformer)(w)
-    return w[0]
+    return J
 
 
-def _affine_chain_vjp(transformer):
-    if transformer is None or transformer == "passthrough":
-        return _identity
+# --------------------------------------------------------------------------------------
+# Which raw columns are categorical (routed to an encoder)
+# --------------------------------------------------------------------------------------
+
+
+def encoded_inputs(estimator, n_inputs):
+    """Boolean mask of the input columns that an estimator routes to an encoder."""
+    return _encoded(estimator, n_inputs)
+
+
+def _encoded(transformer, n_inputs):
+    if isinstance(transformer, ENCODERS):
+        return np.ones(n_inputs, dtype=bool)
+    if isinstance(transformer, ColumnTransformer) and hasattr(
+        transformer, "transformers_"
+    ):
+        mask = np.zeros(n_inputs, dtype=bool)
+        for name, sub, _ in transformer.transformers_:
+            if isinstance(sub, str):
+                continue
+            columns = np.asarray(
+                transformer._transformer_to_input_indices[name], dtype=int
+            )
+            mask[columns] |= _encoded(sub, len(columns))
+        return mask
     if isinstance(transformer, Pipeline):
-        vjps = [_affine_chain_vjp(step) for _, step in transformer.steps]
+        steps = [s for _, s in transformer.steps]
+        if steps and not hasattr(steps[-1], "transform"):
+            steps = steps[:-1]  # the final classifier of a model pipeline
+        if not steps:
+            return np.zeros(n_inputs, dtype=bool)
+        first = _encoded(steps[0], n_inputs)
+        # An encoder after column-wise steps (an imputer, say) encodes the same
+        # columns: everything that reaches it is categorical.
+        for later in steps[1:]:
+            if isinstance(later, ENCODERS):
+                return np.ones(n_inputs, dtype=bool)
+        return first
+    members = _members(transformer)
+    mask = np.zeros(n_inputs, dtype=bool)
+    for member in members:
+        mask |= _encoded(member, n_inputs)
+    return mask
 
-        def chained(G):
-            for vjp in reversed(vjps):
-                G = vjp(G)
-            return G
 
-        return chained
-    if isinstance(transformer, Normalizer) or (
-        isinstance(transformer, MinMaxScaler) and transformer.clip
-    ):
-        raise TypeError(
-            f"attack='exact' needs affine pipeline steps; {transformer!r} is not."
-        )
-    return _affine_vjp(transformer)
+def _members(estimator):
+    """Fitted members that see the same input (calibration folds, ensembles)."""
+    calibrated = getattr(estimator, "calibrated_classifiers_", None)
+    if calibrated is not None:
+        return [c.estimator for c in calibrated]
+    members = getattr(estimator, "estimators_", None)
+    if isinstance(members, list):
+        return [m for m in members if not isinstance(m, str)]
+    return []

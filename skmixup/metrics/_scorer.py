@@ -7,22 +7,24 @@ from sklearn import get_config
 from sklearn.metrics import accuracy_score, get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from skmixup.metrics._attacks import _exact_linear_attack, fgsm, pgd
-from skmixup.metrics._gradients import _check_real, _input_wrapper
+from skmixup.metrics._attacks import ATTACKS
+from skmixup.metrics._validation import (
+    check_feature_scale_param,
+    check_real,
+    unit_name,
+)
 
-_ATTACKS = {"fgsm": fgsm, "pgd": pgd, "exact": _exact_linear_attack}
 
-
-def _resolve_attack(attack, attack_params):
+def resolve_attack(attack, attack_params):
     """Return the attack function; check its name and keyword arguments."""
     if callable(attack):
         return attack
-    if not isinstance(attack, str) or attack not in _ATTACKS:
+    if not isinstance(attack, str) or attack not in ATTACKS:
         raise ValueError(
-            f"attack must be one of {sorted(_ATTACKS)} or a callable "
+            f"attack must be one of {sorted(ATTACKS)} or a callable "
             f"attack(estimator, X, y, eps=..., **params), got {attack!r}."
         )
-    func = _ATTACKS[attack]
+    func = ATTACKS[attack]
     allowed = set(inspect.signature(func).parameters) - {"estimator", "X", "y", "eps"}
     unknown = set(attack_params) - allowed
     if unknown:
@@ -33,11 +35,10 @@ def _resolve_attack(attack, attack_params):
     return func
 
 
-def _attacked(estimator, X, y, attack, eps, attack_params):
-    """Attack X and give the result X's container type (arrays or DataFrames)."""
-    func = _resolve_attack(attack, attack_params)
-    X_adv = func(estimator, X, y, eps=eps, **attack_params)
-    return _input_wrapper(X)(X_adv)
+def attacked(estimator, X, y, attack, eps, attack_params):
+    """Attack X (the result keeps X's container: array or DataFrame)."""
+    func = resolve_attack(attack, attack_params)
+    return func(estimator, X, y, eps=eps, **attack_params)
 
 
 def robust_accuracy_score(
@@ -62,18 +63,22 @@ def robust_accuracy_score(
         True labels.
     attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
         ``"fgsm"`` (:func:`fgsm`), ``"pgd"`` (:func:`pgd`) or ``"exact"``: the exact
-        worst case of a binary linear classifier (optionally behind affine
-        transformers such as scalers or PCA); a sample stays correct iff its margin
-        exceeds ``eps`` times the dual norm of ``w * feature_scale``. A callable is
+        worst case of a linear classifier, binary or multiclass, optionally behind
+        affine transformers (scalers, PCA, SimpleImputer, ColumnTransformer with
+        encoders); a sample stays correct iff for every other class ``k`` its
+        margin exceeds the largest change the ball allows in
+        ``(w_k - w_y)^T x``. A callable is
         called as ``attack(estimator, X, y, eps=eps, **attack_params)`` and returns
         the attacked samples.
     eps : float, default=0.1
-        Radius of the attack, ``>= 0``.
+        Radius of the attack, ``>= 0``, by default in standard deviations of each
+        feature (``feature_scale="std"``; ``feature_scale=1`` for raw units).
     sample_weight : array-like of shape (n_samples,), default=None
         Sample weights of the accuracy.
     **attack_params : dict
-        Passed to the attack: ``norm``, ``clip``, ``feature_scale``, ``gradient``,
-        and for PGD ``step``, ``n_iter``, ``random_start``, ``random_state``.
+        Passed to the attack: ``norm``, ``clip``, ``feature_scale``, ``mutable``,
+        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``.
 
     Returns
     -------
@@ -100,8 +105,8 @@ def robust_accuracy_score(
     >>> bool(fgsm_acc == exact_acc < clean)
     True
     """
-    eps = _check_real(eps, "eps")
-    X_adv = _attacked(estimator, X, y, attack, eps, attack_params)
+    eps = check_real(eps, "eps")
+    X_adv = attacked(estimator, X, y, attack, eps, attack_params)
     return float(
         accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
     )
@@ -117,7 +122,7 @@ class _AdversarialScorer:
         self.attack_params = attack_params
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        X_adv = _attacked(estimator, X, y, self.attack, self.eps, self.attack_params)
+        X_adv = attacked(estimator, X, y, self.attack, self.eps, self.attack_params)
         if self.metric == "accuracy":
             return float(
                 accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
@@ -169,16 +174,32 @@ class _AdversarialScorer:
     def _routing_repr(self):  # name used in scikit-learn's routing messages
         return repr(self)
 
+    @property
+    def unit(self):
+        """How ``eps`` is measured: ``"standard deviations"``, ``"raw units"``..."""
+        return unit_name(self.attack_params.get("feature_scale", "std"))
+
     def __repr__(self):
         attack = getattr(self.attack, "__name__", self.attack)
-        parts = [f"attack={attack!r}", f"eps={self.eps!r}", f"metric={self.metric!r}"]
-        for key, value in self.attack_params.items():
-            if isinstance(value, np.ndarray):
-                value = f"<array of shape {value.shape}>"
-            else:
-                value = repr(value)
-            parts.append(f"{key}={value}")
+        parts = [f"attack={attack!r}", f"eps={self.eps!r}"]
+        params = dict(self.attack_params)
+        if not callable(self.attack):
+            params.setdefault("feature_scale", "std")
+        scale = params.pop("feature_scale", None)
+        if scale is not None:
+            parts.append(f"feature_scale={_short_repr(scale)}")
+        parts.append(f"metric={self.metric!r}")
+        for key, value in params.items():
+            parts.append(f"{key}={_short_repr(value)}")
         return f"make_adversarial_scorer({', '.join(parts)})"
+
+
+def _short_repr(value):
+    if isinstance(value, np.ndarray):
+        return f"<array of shape {value.shape}>"
+    if hasattr(value, "items") and not isinstance(value, dict):
+        return f"<{type(value).__name__} of {len(value)} columns>"
+    return repr(value)
 
 
 def make_adversarial_scorer(
@@ -198,16 +219,21 @@ def make_adversarial_scorer(
     attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
         The attack; see :func:`robust_accuracy_score`.
     eps : float, default=0.1
-        Radius of the attack, ``>= 0``.
+        Radius of the attack, ``>= 0``, by default in standard deviations of each
+        feature of the scored data: inside cross-validation, of the scored fold,
+        the same unit for every candidate of a search. Pass
+        ``feature_scale=X.std()`` (an array or a Series of the whole data's
+        standard deviations) for one unit across folds, or ``feature_scale=1``
+        for raw units.
     metric : str or callable, default="accuracy"
         ``"accuracy"`` (plain accuracy over all samples, see
         :func:`robust_accuracy_score`), another scikit-learn scorer name such as
         ``"balanced_accuracy"`` or ``"neg_log_loss"``, or a scorer callable
         ``(estimator, X, y)``.
     **attack_params : dict
-        Passed to the attack (``norm``, ``clip``, ``feature_scale``, ``gradient``,
-        and for PGD ``step``, ``n_iter``, ``random_start``, ``random_state``). Give
-        PGD an int ``random_state`` for reproducible scores.
+        Passed to the attack (``norm``, ``clip``, ``feature_scale``, ``mutable``,
+        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``). Give PGD an int ``random_state`` for reproducible scores.
 
     Returns
     -------
@@ -229,8 +255,10 @@ def make_adversarial_scorer(
     >>> from skmixup.metrics import make_adversarial_scorer
     >>> X, y = make_classification(n_samples=200, n_features=5, random_state=0)
     >>> scorer = make_adversarial_scorer(eps=0.2)
-    >>> scorer
-    make_adversarial_scorer(attack='fgsm', eps=0.2, metric='accuracy')
+    >>> scorer.unit  # eps=0.2 standard deviations of each feature
+    'standard deviations'
+    >>> "feature_scale='std'" in repr(scorer)
+    True
     >>> scores = cross_validate(
     ...     LogisticRegression(), X, y, cv=3,
     ...     scoring={"clean": "accuracy", "robust": scorer},
@@ -238,8 +266,10 @@ def make_adversarial_scorer(
     >>> bool((scores["test_robust"] <= scores["test_clean"]).all())
     True
     """
-    eps = _check_real(eps, "eps")
-    _resolve_attack(attack, attack_params)
+    eps = check_real(eps, "eps")
+    resolve_attack(attack, attack_params)
+    if "feature_scale" in attack_params:
+        check_feature_scale_param(attack_params["feature_scale"])
     if not (isinstance(metric, str) or callable(metric)):
         raise ValueError(f"metric must be a scorer name or callable, got {metric!r}.")
     if isinstance(metric, str) and metric != "accuracy":

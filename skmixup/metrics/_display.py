@@ -3,21 +3,9 @@
 import numpy as np
 from sklearn.metrics import accuracy_score
 
-from skmixup.metrics._attacks import (
-    _ascent_direction,
-    _check_clip,
-    _check_feature_scale,
-    _check_norm,
-    _clip,
-)
-from skmixup.metrics._gradients import (
-    _check_gradient,
-    _check_real,
-    _input_wrapper,
-    _loss_gradient,
-    _validate_inputs,
-)
-from skmixup.metrics._scorer import _attacked, _resolve_attack
+from skmixup.metrics._attacks import fgsm_path
+from skmixup.metrics._scorer import attacked, resolve_attack
+from skmixup.metrics._validation import attack_input, check_norm, check_real, unit_name
 
 
 class RobustnessCurveDisplay:
@@ -39,6 +27,8 @@ class RobustnessCurveDisplay:
         Name used in the legend; None for no legend.
     attack : str, default=None
         Name of the attack, shown in the x label.
+    unit : str, default=None
+        Unit of ``eps`` shown on the x axis, e.g. ``"standard deviations"``.
 
     Attributes
     ----------
@@ -69,14 +59,17 @@ class RobustnessCurveDisplay:
     (4,)
     >>> bool(display.accuracy[0] == clf.score(X, y))
     True
+    >>> display.ax_.get_xlabel()
+    'eps (fgsm), in standard deviations'
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, *, eps, accuracy, estimator_name=None, attack=None):
+    def __init__(self, *, eps, accuracy, estimator_name=None, attack=None, unit=None):
         self.eps = np.asarray(eps, dtype=np.float64)
         self.accuracy = np.asarray(accuracy, dtype=np.float64)
         self.estimator_name = estimator_name
         self.attack = attack
+        self.unit = unit
 
     def plot(self, ax=None, *, name=None, **kwargs):
         """Plot the curve.
@@ -105,8 +98,10 @@ class RobustnessCurveDisplay:
             line_kwargs["label"] = name
         line_kwargs.update(kwargs)
         (self.line_,) = ax.plot(self.eps, self.accuracy, **line_kwargs)
-        attack = "" if self.attack is None else f" ({self.attack})"
-        ax.set_xlabel(f"eps{attack}")
+        label = "eps" if self.attack is None else f"eps ({self.attack})"
+        if self.unit is not None:
+            label = f"{label}, in {self.unit}"
+        ax.set_xlabel(label)
         ax.set_ylabel("Robust accuracy")
         if "label" in line_kwargs:
             ax.legend(loc="lower left")
@@ -138,19 +133,20 @@ class RobustnessCurveDisplay:
         ----------
         estimator : fitted classifier
             The model to attack.
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
             Clean samples.
         y : array-like of shape (n_samples,)
             True labels.
         eps : array-like of float, default=(0.0, 0.05, 0.1, 0.2, 0.3)
-            Attack radii, each ``>= 0``.
+            Attack radii, each ``>= 0``, in units of ``feature_scale`` (standard
+            deviations by default).
         attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
             The attack; see :func:`robust_accuracy_score`.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights of the accuracy.
         attack_params : dict, default=None
             Keyword arguments of the attack (``norm``, ``clip``, ``feature_scale``,
-            ...).
+            ``mutable``, ...).
         ax : matplotlib Axes, default=None
             Axes to draw on; None creates a new figure.
         name : str, default=None
@@ -165,47 +161,33 @@ class RobustnessCurveDisplay:
         """
         eps = np.atleast_1d(np.asarray(eps, dtype=np.float64))
         for value in eps:
-            _check_real(float(value), "eps")
+            check_real(float(value), "eps")
         attack_params = {} if attack_params is None else dict(attack_params)
-        _resolve_attack(attack, attack_params)
+        resolve_attack(attack, attack_params)
         if attack == "fgsm":
-            attacked = _fgsm_path(estimator, X, y, eps, **attack_params)
+            params = dict(attack_params)
+            norm = check_norm(params.pop("norm", "inf"))
+            gradient = params.pop("gradient", "auto")
+            data = attack_input(estimator, X, y, **params)
+            attacked_inputs = fgsm_path(estimator, data, eps, norm, gradient)
         else:
-            attacked = (
-                _attacked(estimator, X, y, attack, value, attack_params)
-                for value in eps
+            attacked_inputs = (
+                attacked(estimator, X, y, attack, value, attack_params) for value in eps
             )
         accuracy = [
             accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
-            for X_adv in attacked
+            for X_adv in attacked_inputs
         ]
         name = type(estimator).__name__ if name is None else name
         attack_name = getattr(attack, "__name__", attack)
+        unit = None
+        if not callable(attack) or "feature_scale" in attack_params:
+            unit = unit_name(attack_params.get("feature_scale", "std"))
         display = cls(
-            eps=eps, accuracy=accuracy, estimator_name=name, attack=attack_name
+            eps=eps,
+            accuracy=accuracy,
+            estimator_name=name,
+            attack=attack_name,
+            unit=unit,
         )
         return display.plot(ax=ax, **kwargs)
-
-
-def _fgsm_path(
-    estimator,
-    X,
-    y,
-    eps_values,
-    *,
-    norm="inf",
-    clip=None,
-    feature_scale=None,
-    gradient="auto",
-):
-    """FGSM at several radii from a single gradient (a generator of X_adv)."""
-    norm = _check_norm(norm)
-    gradient = _check_gradient(gradient)
-    wrap = _input_wrapper(X)
-    X, y_idx, _, dtype = _validate_inputs(estimator, X, y)
-    scale = _check_feature_scale(feature_scale, X.shape[1])
-    low, high = _check_clip(clip, X.shape[1])
-    G, _ = _loss_gradient(estimator, X, np.asarray(y), y_idx, wrap, gradient)
-    D = _ascent_direction(G, norm, scale)
-    for eps in eps_values:
-        yield wrap(_clip(X + eps * D, low, high).astype(dtype, copy=False))

@@ -1,0 +1,448 @@
+"""Every argument check of the metrics, once: eps, norm, gradient, clip, units, columns.
+
+The central object is :class:`_AttackInput`, the tabular threat model applied to one
+``X``: which columns may move, their per-feature unit, their bounds, which entries are
+missing, and how to give attacked values back in ``X``'s own container (a DataFrame
+with the same columns, index and dtypes where the values fit, or an array).
+"""
+
+import copy
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils import column_or_1d
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
+
+from skmixup.metrics._jacobians import encoded_inputs
+
+TINY = np.finfo(np.float64).tiny
+_NORMS = {"inf": "inf", np.inf: "inf", 2: "2", "2": "2", "l2": "2", "linf": "inf"}
+
+
+def check_real(value, name, *, low=0.0, include_low=True):
+    """A finite real ``>= low`` (or ``> low``) as a float."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number, got {value!r}.")
+    value = float(value)
+    bad = value < low if include_low else value <= low
+    if not np.isfinite(value) or bad:
+        relation = ">=" if include_low else ">"
+        raise ValueError(f"{name} must be finite and {relation} {low}, got {value!r}.")
+    return value
+
+
+def check_norm(norm):
+    try:
+        return _NORMS[norm]
+    except (KeyError, TypeError):
+        raise ValueError(f"norm must be 'inf' or 2, got {norm!r}.") from None
+
+
+def check_gradient(gradient):
+    if gradient not in ("auto", "numerical"):
+        raise ValueError(f"gradient must be 'auto' or 'numerical', got {gradient!r}.")
+    return gradient
+
+
+def check_n_iter(n_iter):
+    bad = isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral)
+    if bad or n_iter < 1:
+        raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}.")
+    return int(n_iter)
+
+
+def check_feature_scale_param(feature_scale):
+    """Check the form of ``feature_scale`` before any data is seen (scorers)."""
+    if isinstance(feature_scale, str):
+        if feature_scale != "std":
+            raise ValueError(
+                f"feature_scale must be 'std', a positive scalar, an array or a "
+                f"mapping of column names to scales, got {feature_scale!r}."
+            )
+        return feature_scale
+    if isinstance(feature_scale, numbers.Real) and not isinstance(feature_scale, bool):
+        if not np.isfinite(feature_scale) or feature_scale < 0:
+            raise ValueError("feature_scale must be finite and non-negative.")
+    return feature_scale
+
+
+def unit_name(feature_scale):
+    """How ``eps`` is measured, in words (scorer repr, display axis)."""
+    if isinstance(feature_scale, str):
+        return "standard deviations"
+    if isinstance(feature_scale, numbers.Real) and float(feature_scale) == 1.0:
+        return "raw units"
+    return "feature_scale units"
+
+
+def encode_labels(classes, y):
+    """Map labels to indices into ``classes``; unknown labels raise ValueError."""
+    classes = np.asarray(classes)
+    y = np.asarray(y)
+    sorter = np.argsort(classes, kind="stable")
+    try:
+        pos = np.searchsorted(classes, y, sorter=sorter)
+    except TypeError as exc:
+        raise ValueError(
+            "y has labels of a type that cannot be compared with classes_ "
+            f"{classes.tolist()!r}."
+        ) from exc
+    pos = np.clip(pos, 0, len(classes) - 1)
+    idx = sorter[pos]
+    unknown = classes[idx] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"y contains labels not in the estimator's classes_ "
+            f"{classes.tolist()!r}: {np.unique(y[unknown]).tolist()!r}."
+        )
+    return idx
+
+
+def _is_frame(X):
+    return hasattr(X, "iloc") and hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def _numeric_dtype(dtype):
+    """Real numbers that may move: ints and floats, not bool, category or strings."""
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # pandas extension dtypes without a numpy kind
+        return False
+    if getattr(dtype, "name", "") in ("category", "boolean"):
+        return False
+    return kind in "iuf"
+
+
+class _AttackInput:
+    """The tabular threat model on one ``X`` (built by :func:`attack_input`).
+
+    Attributes
+    ----------
+    V : ndarray of shape (n_samples, n_columns)
+        Float values of every column (non-numeric columns hold 0 and never move;
+        missing entries are NaN and stay NaN).
+    movable : ndarray of bool, shape (n_columns,)
+        Columns the attacker may change.
+    scale : ndarray of shape (n_columns,)
+        Per-column unit of eps; 0 on columns that may not move.
+    low, high : None or ndarray of shape (n_columns,)
+        Box bounds (None: unbounded).
+    y, y_idx : ndarray of shape (n_samples,)
+        Labels and their indices into ``classes_``.
+    names : list or None
+        Column names of a DataFrame ``X``.
+    """
+
+    def __init__(self, X, V, *, movable, kind, dtype, y, y_idx, names):
+        self.X = X
+        self.V = V
+        self.movable = movable
+        self.kind = kind
+        self.dtype = dtype
+        self.y = y
+        self.y_idx = y_idx
+        self.names = names
+        self.scale = None
+        self.low = self.high = None
+
+    @property
+    def n_samples(self):
+        return self.V.shape[0]
+
+    def subset(self, rows):
+        """The same threat model restricted to some rows (a slice)."""
+        sub = copy.copy(self)
+        sub.V = self.V[rows]
+        sub.X = self.X.iloc[rows] if self.kind == "frame" else self.X[rows]
+        sub.y = self.y[rows]
+        sub.y_idx = self.y_idx[rows]
+        return sub
+
+    def model_input(self, V, rows=None):
+        """``V`` (rows of X, or ``X[rows]``) in the container the model takes."""
+        if self.kind == "array":
+            return V
+        if self.kind == "object":
+            out = (self.X if rows is None else self.X[rows]).copy()
+            out[:, self.movable] = V[:, self.movable]
+            return out
+        base = self.X if rows is None else self.X.iloc[rows]
+        return self._frame(V, base, exact_dtypes=False)
+
+    def rebuild(self, V):
+        """Attacked values in X's container; immutable columns bit-identical."""
+        if self.kind == "array":
+            return np.asarray(V, dtype=self.dtype)
+        if self.kind == "object":
+            return self.model_input(V)
+        return self._frame(V, self.X, exact_dtypes=True)
+
+    def _frame(self, V, base, *, exact_dtypes):
+        out = base.copy()
+        positions = np.flatnonzero(self.movable)
+        for j in positions:
+            column = V[:, j]
+            dtype = base.dtypes.iloc[j]
+            out.isetitem(j, _fit_dtype(column, dtype, exact_dtypes))
+        return out
+
+
+def _fit_dtype(values, dtype, exact):
+    """Values in the column's dtype where they fit (integral, in range), else float."""
+    kind = getattr(dtype, "kind", "f")
+    if kind == "f":
+        return values.astype(dtype, copy=False) if exact else values
+    if not (exact and kind in "iu"):
+        return values
+    finite = np.isfinite(values)
+    if not np.all(values[finite] == np.round(values[finite])):
+        return values
+    if isinstance(dtype, np.dtype):
+        info = np.iinfo(dtype)
+        inside = np.all(finite) and (
+            values.size == 0 or (values.min() >= info.min and values.max() <= info.max)
+        )
+        return values.astype(dtype) if inside else values
+    import pandas as pd  # nullable integer dtypes (Int64, ...): NaN becomes <NA>
+
+    try:
+        return pd.Series(values).astype(dtype).array
+    except (TypeError, ValueError, OverflowError):
+        return values
+
+
+def attack_input(
+    estimator, X, y, *, feature_scale="std", clip=None, mutable=None, needs_scale=True
+):
+    """Validate ``(estimator, X, y)`` and the threat model; an :class:`_AttackInput`."""
+    check_is_fitted(estimator)
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise TypeError(
+            f"{type(estimator).__name__} has no classes_: input gradients and attacks "
+            "need a fitted classifier."
+        )
+    if _is_frame(X):
+        V, numeric, dtype = _frame_values(X)
+        names = list(X.columns)
+        kind = "frame"
+    else:
+        V, numeric, dtype, kind = _array_values(X)
+        names = None
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features is not None and V.shape[1] != n_features:
+        raise ValueError(
+            f"X has {V.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {n_features} features as input."
+        )
+    y = column_or_1d(y)
+    check_consistent_length(V, y)
+    encoded = encoded_inputs(estimator, V.shape[1])
+    movable = _movable(mutable, numeric, encoded, names, V.shape[1])
+    data = _AttackInput(
+        X,
+        V,
+        movable=movable,
+        kind=kind,
+        dtype=dtype,
+        y=y,
+        y_idx=encode_labels(classes, y),
+        names=names,
+    )
+    if needs_scale:
+        data.scale = _resolve_scale(feature_scale, V, movable, names)
+    data.low, data.high = _resolve_clip(clip, V.shape[1], names)
+    return data
+
+
+def _frame_values(X):
+    """Float values of a DataFrame's columns, which are numeric, their dtype."""
+    numeric = np.array([_numeric_dtype(dt) for dt in X.dtypes], dtype=bool)
+    V = np.zeros((X.shape[0], X.shape[1]), dtype=np.float64)
+    for j in np.flatnonzero(numeric):
+        column = X.iloc[:, j]
+        V[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return V, numeric, np.float64
+
+
+def _array_values(X):
+    """Values of an array (dense or sparse); object arrays are mixed tables."""
+    V = X.toarray() if sparse.issparse(X) else np.asarray(X)
+    if V.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array of shape (n_samples, n_features), got shape "
+            f"{V.shape}."
+        )
+    if V.dtype == object:
+        numeric = np.zeros(V.shape[1], dtype=bool)
+        values = np.zeros(V.shape, dtype=np.float64)
+        for j in range(V.shape[1]):
+            column = V[:, j]
+            if any(isinstance(v, (str, bool, np.bool_)) for v in column):
+                continue
+            try:
+                values[:, j] = column.astype(np.float64)
+                numeric[j] = True
+            except (TypeError, ValueError):
+                pass
+        return values, numeric, np.float64, "object"
+    if V.dtype.kind in "iub":
+        V = V.astype(np.float64)
+    if V.dtype.kind != "f":
+        raise ValueError(f"X has an unsupported dtype {V.dtype}.")
+    if np.any(np.isinf(V)):
+        raise ValueError("Input X contains infinity.")
+    dtype = np.float32 if V.dtype == np.float32 else np.float64
+    if V.dtype != dtype:
+        V = V.astype(dtype)
+    return V, np.ones(V.shape[1], dtype=bool), dtype, "array"
+
+
+def _movable(mutable, numeric, encoded, names, n_columns):
+    if mutable is None:
+        return numeric & ~encoded
+    mask = _column_mask(mutable, names, n_columns, "mutable")
+    bad = mask & ~numeric
+    if np.any(bad):
+        raise ValueError(
+            f"mutable lists non-numeric columns {_labels(bad, names)}: categorical "
+            "columns (object, category, string or bool dtype) cannot be perturbed."
+        )
+    bad = mask & encoded
+    if np.any(bad):
+        raise ValueError(
+            f"mutable lists columns {_labels(bad, names)} that the pipeline routes "
+            "to an encoder (categorical); they cannot be perturbed."
+        )
+    return mask
+
+
+def _labels(mask, names):
+    positions = np.flatnonzero(mask)
+    if names is None:
+        return positions.tolist()
+    return [names[j] for j in positions]
+
+
+def _column_mask(columns, names, n_columns, what):
+    """A boolean mask from names, integer positions or a boolean mask."""
+    columns = np.asarray(columns)
+    if columns.dtype == bool:
+        if columns.shape != (n_columns,):
+            raise ValueError(
+                f"A boolean {what} mask must have shape ({n_columns},), got "
+                f"{columns.shape}."
+            )
+        return columns.copy()
+    mask = np.zeros(n_columns, dtype=bool)
+    for column in columns.ravel().tolist():
+        if isinstance(column, numbers.Integral):
+            if not -n_columns <= column < n_columns:
+                raise ValueError(f"{what} column index {column} is out of range.")
+            mask[column] = True
+        elif names is not None and column in names:
+            mask[names.index(column)] = True
+        else:
+            raise ValueError(
+                f"{what} names an unknown column {column!r}"
+                + ("" if names is not None else " (X has no column names)")
+                + "."
+            )
+    return mask
+
+
+def _per_column(value, names, n_columns, what, fill):
+    """A scalar, array of shape (n_columns,) or {column: value} mapping as an array."""
+    if hasattr(value, "items") and not isinstance(value, np.ndarray):
+        if names is None:
+            raise ValueError(f"{what} given by column name needs a DataFrame X.")
+        out = np.full(n_columns, fill, dtype=np.float64)
+        for key, item in value.items():
+            if key not in names:
+                raise ValueError(f"{what} names an unknown column {key!r}.")
+            out[names.index(key)] = item
+        return out
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n_columns, float(arr))
+    if arr.shape != (n_columns,):
+        raise ValueError(
+            f"{what} must be a scalar or have shape ({n_columns},), got shape "
+            f"{arr.shape}."
+        )
+    return arr
+
+
+def _resolve_scale(feature_scale, V, movable, names):
+    """The unit of eps per column: 'std' of the attacked X, or what the user gave.
+
+    The default ``"std"`` is the standard deviation of each column of the ``X`` being
+    attacked (missing entries ignored). Inside cross-validation that is the scored
+    fold: every candidate model of a search is attacked with the same unit.
+    """
+    check_feature_scale_param(feature_scale)
+    n_columns = V.shape[1]
+    if isinstance(feature_scale, str):
+        if V.shape[0] < 2 and np.any(movable):
+            raise ValueError(
+                "feature_scale='std' measures eps in standard deviations of the "
+                "attacked X and needs at least 2 samples; pass feature_scale as an "
+                "array (for instance the training data's standard deviation) or 1 "
+                "for raw units."
+            )
+        scale = np.zeros(n_columns)
+        if np.all(movable) and not np.isnan(V).any():
+            scale = np.std(V, axis=0, dtype=np.float64)
+        elif np.any(movable):
+            cols = np.asarray(V[:, movable], dtype=np.float64)
+            observed = ~np.isnan(cols)
+            count = observed.sum(axis=0)
+            filled = np.where(observed, cols, 0.0)
+            mean = filled.sum(axis=0) / np.maximum(count, 1)
+            centered = np.where(observed, cols - mean, 0.0)
+            var = (centered**2).sum(axis=0) / np.maximum(count, 1)
+            scale[movable] = np.where(count >= 2, np.sqrt(var), 0.0)
+    else:
+        scale = _per_column(feature_scale, names, n_columns, "feature_scale", np.nan)
+        missing = np.isnan(scale) & movable
+        if hasattr(feature_scale, "items") and np.any(missing):
+            raise ValueError(
+                f"feature_scale has no entry for the movable columns "
+                f"{_labels(missing, names)}; give them a scale, or leave them out "
+                "of mutable."
+            )
+        scale = np.where(movable, scale, 0.0)
+        if not np.all(np.isfinite(scale)) or np.any(scale < 0):
+            raise ValueError("feature_scale must be finite and non-negative.")
+    return np.where(movable, scale, 0.0)
+
+
+def _resolve_clip(clip, n_columns, names):
+    """Return ``(low, high)``: None or arrays of shape (n_columns,)."""
+    if clip is None:
+        return None, None
+    if isinstance(clip, np.ndarray) and clip.ndim == 2 and clip.shape[0] == 2:
+        clip = (clip[0], clip[1])
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise ValueError(
+            "clip must be a pair (low, high) of scalars, None, arrays of shape "
+            f"(n_features,) or mappings of column names to bounds, got {clip!r}."
+        )
+    bounds = []
+    for name, bound, fill in zip(("low", "high"), clip, (-np.inf, np.inf), strict=True):
+        if bound is None:
+            bounds.append(None)
+            continue
+        try:
+            arr = _per_column(bound, names, n_columns, f"clip {name} bound", fill)
+        except ValueError as exc:
+            raise ValueError(
+                str(exc).replace("must be a scalar", "bound must be a scalar")
+            ) from None
+        if np.any(np.isnan(arr)):
+            raise ValueError(f"clip {name} bound contains NaN.")
+        bounds.append(arr)
+    low, high = bounds
+    if low is not None and high is not None and np.any(low > high):
+        raise ValueError("clip low bound exceeds the high bound.")
+    return low, high
