@@ -18,7 +18,8 @@ from skorch.dataset import ValidSplit
 from skorch.utils import noop
 
 from skmixup.neural_network._module import MLPModule
-from skmixup.neural_network._net import MixupNeuralNetClassifier, _input_gradient
+from skmixup.neural_network._net import MixupNeuralNetClassifier, input_gradient
+from skmixup.neural_network._runtime import torch_runtime
 
 __all__ = ["MixupMLPClassifier"]
 
@@ -223,7 +224,7 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X, y`` with Mixup, from a fresh initialisation.
 
         Parameters
@@ -232,19 +233,35 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             Training data (cast to float32 for PyTorch).
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each anchor's Mixup loss is weighted, and
+            partners are drawn in proportion to their weight (see Notes).
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C; the estimator is then left as it was before ``fit``.
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        X32 = _to_float32(X)
         rng = check_random_state(self.random_state)
-        self.net_ = self._build_net(X.shape, rng, incremental=False)
-        self.net_.fit(_to_float32(X), y_enc.astype(np.int64))
+        device = _resolve_device(self.device)
+        net = self._build_net(X.shape, len(classes), device, rng, incremental=False)
+        net.fit(X32, y_enc.astype(np.int64), sample_weight=sample_weight)
+        _raise_if_interrupted(net)
+        self.classes_, self.net_, self.device_ = classes, net, device
         self._record_fit()
+        self._warn_if_not_converged()
+        return self
+
+    def _warn_if_not_converged(self):
         stopper = dict(self.net_.callbacks_)["early_stopping"]
         if self.n_iter_ >= self.max_iter and stopper.misses_ < stopper.patience:
             warnings.warn(
@@ -253,12 +270,11 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
                 f"{stopper.monitor} still improved by more than tol={self.tol} "
                 f"within the last {stopper.patience} epochs).",
                 ConvergenceWarning,
-                stacklevel=3,  # past sklearn's _fit_context wrapper
+                stacklevel=4,  # past this helper and sklearn's _fit_context wrapper
             )
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of Mixup training on ``X, y``, without re-initialising.
 
         Early stopping is not used by ``partial_fit`` (as in ``MLPClassifier``).
@@ -271,11 +287,20 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             All class labels; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as in ``fit``.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C; an interrupted first call leaves the estimator unfitted,
+            a later one leaves the epoch's updates so far and ``n_iter_``
+            unchanged.
         """
         first = not hasattr(self, "net_")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
@@ -285,24 +310,29 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit."
                 )
-            self.classes_ = np.unique(classes)
+            all_classes = np.unique(classes)
+            device = _resolve_device(self.device)
             rng = check_random_state(self.random_state)
-            self.net_ = self._build_net(X.shape, rng, incremental=True)
-            self.net_.initialize()
-        elif classes is not None and not np.array_equal(
-            np.unique(classes), self.classes_
-        ):
-            raise ValueError(
-                f"classes={classes!r} is not the same as on the first call to "
-                f"partial_fit, which was {self.classes_!r}."
+            net = self._build_net(
+                X.shape, len(all_classes), device, rng, incremental=True
             )
         else:
+            all_classes, net, device = self.classes_, self.net_, self.device_
+            if classes is not None and not np.array_equal(
+                np.unique(classes), all_classes
+            ):
+                raise ValueError(
+                    f"classes={classes!r} is not the same as on the first call to "
+                    f"partial_fit, which was {all_classes!r}."
+                )
             self._disable_early_stopping()
-        unseen = ~np.isin(y, self.classes_)
+        unseen = ~np.isin(y, all_classes)
         if np.any(unseen):
             raise ValueError(f"y has labels not in classes_: {np.unique(y[unseen])!r}.")
-        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
-        self.net_.partial_fit(_to_float32(X), y_enc, epochs=1)
+        y_enc = np.searchsorted(all_classes, y).astype(np.int64)
+        net.partial_fit(_to_float32(X), y_enc, epochs=1, sample_weight=sample_weight)
+        _raise_if_interrupted(net)
+        self.classes_, self.net_, self.device_ = all_classes, net, device
         self._record_fit()
         return self
 
@@ -373,10 +403,10 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if y.shape != (X.shape[0],) or not np.all(np.isin(y, self.classes_)):
             raise ValueError("y must be a 1d array of labels from classes_.")
-        net = self.net_
-        Xt = torch.as_tensor(_to_float32(X), device=net.device)
-        yt = torch.as_tensor(np.searchsorted(self.classes_, y), device=net.device)
-        return _input_gradient(net, Xt, yt, X.shape)
+        with torch_runtime():
+            return input_gradient(
+                self.net_, _to_float32(X), np.searchsorted(self.classes_, y)
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -385,7 +415,10 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 BaseEstimator returns the object's own
+        # __dict__, which must not be edited (the live estimator stays on its
+        # device).
+        state = dict(super().__getstate__())
         net = state.get("net_")
         if net is not None and torch.device(net.device).type != "cpu":
             state["net_"] = _net_on_cpu(net)
@@ -393,14 +426,31 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         return state
 
     # ------------------------------------------------------------- helpers
-    def _build_net(self, shape, rng, incremental):
-        n_samples, n_features = shape
+    # The skorch net class that trains the module; a subclass may swap it for
+    # a net with another training step.
+    _net_class = MixupNeuralNetClassifier
+
+    def _build_module(self, n_features, n_outputs):
+        """The PyTorch module, built on the meta device (no memory, no random
+        numbers): the net materialises it and draws its weights from its
+        seeded generator at every fit."""
         hidden = tuple(int(h) for h in np.atleast_1d(self.hidden_layer_sizes))
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        with torch.device("meta"):
+            return MLPModule(
+                n_features,
+                n_outputs,
+                hidden_layer_sizes=hidden,
+                activation=self.activation,
+            )
+
+    def _build_net(self, shape, n_classes, device, rng, incremental):
+        """The skorch net (``_net_class``) with the stopping rule, optimizer and
+        seeds of this estimator; its module comes from ``_build_module``."""
+        n_samples, n_features = shape
         batch_size = 200 if self.batch_size == "auto" else self.batch_size
         batch_size = int(min(batch_size, n_samples))
-        self.device_ = _resolve_device(self.device)
         seed = int(rng.randint(_MAX_SEED))
         callbacks = copy.deepcopy(list(self.callbacks or []))
         train_split = None
@@ -423,12 +473,8 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             **monitor,
         )
         callbacks.append(("early_stopping", stopper))
-        return MixupNeuralNetClassifier(
-            MLPModule,
-            module__n_features=n_features,
-            module__n_outputs=len(self.classes_),
-            module__hidden_layer_sizes=hidden,
-            module__activation=self.activation,
+        return self._net_class(
+            self._build_module(n_features, n_classes),
             optimizer=torch.optim.Adam,
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch_size})
@@ -439,7 +485,7 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=self.shuffle,
             train_split=train_split,
             callbacks=callbacks,
-            device=self.device_,
+            device=device,
             verbose=self.verbose,
             mixup_alpha=self.mixup_alpha,
             mixup_beta=self.mixup_beta,
@@ -465,7 +511,22 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _to_float32(X):
-    return np.ascontiguousarray(X, dtype=np.float32)
+    """X as float32 for PyTorch; values beyond float32's range are an error."""
+    with np.errstate(over="ignore"):
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype != np.float32 and not np.all(np.isfinite(X32)):
+        raise ValueError(
+            "X has values too large for float32 (|x| > 3.4e38), in which the "
+            "network computes; rescale the features (e.g. with StandardScaler)."
+        )
+    return X32
+
+
+def _raise_if_interrupted(net):
+    """Re-raise a Ctrl-C that skorch caught: an interrupted fit is not a fit."""
+    interrupt = getattr(net, "_interrupt", None)
+    if interrupt is not None:
+        raise interrupt
 
 
 def _resolve_device(device):
