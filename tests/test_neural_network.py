@@ -393,12 +393,15 @@ def test_iterator_matches_dataloader_and_falls_back():
     shuffled = list(TensorBatchIterator(ds, batch_size=3, shuffle=True, generator=gen))
     assert sorted(torch.cat([b[1] for b in shuffled]).tolist()) == list(range(7))
     assert len(TensorBatchIterator(ds, batch_size=3, drop_last=True)) == 2
-    # a dict of arrays is sliced like an array; a list goes to a DataLoader
+    # a dict of arrays is sliced like an array; other datasets go to a DataLoader
     it = TensorBatchIterator(Dataset({"a": X}, y), batch_size=3)
     batches = list(it)
     assert it.loader_ is None and [len(b[0]["a"]) for b in batches] == [3, 3, 1]
     np.testing.assert_array_equal(torch.cat([b[0]["a"] for b in batches]), X)
-    it = TensorBatchIterator(Dataset(list(X), y), batch_size=3)
+    it = TensorBatchIterator(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+        batch_size=3,
+    )
     assert it.loader_ is not None and len(list(it)) == 3
 
 
