@@ -2,6 +2,8 @@
 
 import contextlib
 import copy
+import signal
+import threading
 from collections.abc import Mapping
 from numbers import Real
 
@@ -394,16 +396,17 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
 
         skorch's callbacks stop training by raising ``KeyboardInterrupt`` (as
         ``EarlyStopping`` does), and skorch's ``partial_fit`` catches it, as it
-        catches Ctrl-C. A ``KeyboardInterrupt`` that does not come out of a
-        callback is recorded before skorch handles it, so that
-        :class:`MixupMLPClassifier` can re-raise it.
+        catches Ctrl-C. A ``KeyboardInterrupt`` that comes from SIGINT, or that
+        does not come out of a callback, is recorded before skorch handles it,
+        so that :class:`MixupMLPClassifier` can re-raise it.
         """
         self._interrupt = None
         self._in_fit_loop = True
         try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            with _sigint_recorder() as sigint:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
-            if not getattr(exc, "_skmixup_callback_stop", False):
+            if sigint["received"] or not getattr(exc, "_skmixup_callback_stop", 0):
                 self._interrupt = exc
             raise
         finally:
@@ -572,6 +575,30 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
                 gen.set_state(value[1])
                 state[key] = gen
         super().__setstate__(state)
+
+
+@contextlib.contextmanager
+def _sigint_recorder():
+    """Note whether SIGINT arrives during the block (main thread, default
+    handler only; elsewhere nothing is installed and nothing is noted)."""
+    record = {"received": False}
+    install = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if not install:
+        yield record
+        return
+
+    def handler(signum, frame):
+        record["received"] = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield record
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _n_rows(X):
