@@ -21,6 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_consistent_leng
 __all__ = [
     "SAMPLE_WEIGHT_KEY",
     "attach_sample_weight",
+    "check_n_features",
     "check_net_input",
     "check_net_target",
     "detach_sample_weight",
@@ -42,6 +43,21 @@ def _is_numeric_frame(X):
     return all(
         getattr(dtype, "kind", "O") in "biuf" for dtype in dtypes
     )  # pandas extension dtypes (category, string) have kind "O"
+
+
+def check_n_features(net, X, reset):
+    """Record (``reset``) or check ``n_features_in_`` for array input."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        return
+    if reset:
+        net.n_features_in_ = X.shape[1]
+        return
+    expected = getattr(net, "n_features_in_", None)
+    if expected is not None and X.shape[1] != expected:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(net).__name__} is expecting "
+            f"{expected} features as input."
+        )
 
 
 def check_net_input(X, caller):
@@ -86,10 +102,12 @@ def check_net_target(y, n_samples, caller):
     y = column_or_1d(np.asarray(y), warn=False)
     if n_samples is not None:
         check_consistent_length(np.empty(n_samples), y)
-    try:
+    values = None
+    numbers = y.dtype.kind in "biuf" or (
+        y.dtype == object and all(isinstance(v, (int, float, np.number)) for v in y)
+    )
+    if numbers:
         values = y.astype(np.float64)
-    except (TypeError, ValueError):
-        values = None
     if (
         values is None
         or not np.all(np.isfinite(values))

@@ -18,6 +18,7 @@ from skorch.utils import to_tensor
 from skmixup._mixing import resolve_beta, sample_beta
 from skmixup.neural_network._data import (
     attach_sample_weight,
+    check_n_features,
     check_net_input,
     check_net_target,
     detach_sample_weight,
@@ -193,10 +194,16 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     >>> net = MixupNeuralNetClassifier(
     ...     nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
     ...     mixup_alpha=0.4, max_epochs=5, lr=0.1, batch_size=16,
-    ...     train_split=None, verbose=0, random_state=0,
+    ...     train_split=None, verbose=0, random_state=0, device="cpu",
     ... ).fit(X, y)
     >>> net.predict_proba(X[:2]).shape
     (2, 2)
+
+    The module instance is copied and re-initialised from ``random_state``, so
+    the result does not depend on the global PyTorch state or the process:
+
+    >>> round(float(net.history[-1, "train_loss"]), 3)
+    0.61
     """
 
     # skorch pickles these through torch's unpickler with a map_location, in one
@@ -373,11 +380,16 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         _validate_mixup_params(self)
         caller = type(self).__name__
         X = check_net_input(X, caller)
+        check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
         y = check_net_target(y, _n_rows(X), caller)
         X = attach_sample_weight(X, sample_weight, caller)
         with torch_runtime(), self._global_rng_if_needed():
             super().partial_fit(X, y, _routing_method=routing, **fit_params)
         return self
+
+    @property
+    def _trained_once(self):
+        return self.initialized_ and len(self.history) > 0
 
     def _global_rng_if_needed(self):
         """Seeded global generator (with its lock) only if a module may draw."""
@@ -425,6 +437,7 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         """skorch's ``forward_iter`` on validated input, batch by batch."""
         if not self._fitting:
             X = check_net_input(X, type(self).__name__)
+            check_n_features(self, X, reset=False)
         with torch_runtime():
             yield from super().forward_iter(X, training=training, device=device)
 
