@@ -512,3 +512,129 @@ def test_metadata_routing_and_adaboost(data):
             assert np.all(np.isfinite(res["test_score"]))
     boost = AdaBoostClassifier(MixupMLPClassifier(**FAST), n_estimators=2).fit(X, y)
     assert boost.score(X, y) > 0.5
+
+
+# ------------------------------------------------------- devices (on the CPU)
+def test_pickle_and_copies_leave_the_live_estimator_alone(data, tmp_path):
+    # A "GPU" net is simulated by a device name other than "cpu": persisting it
+    # builds a CPU copy, and must not edit the live estimator's __dict__.
+    X, y = data
+    clf = MixupMLPClassifier(**FAST).fit(X, y)
+    net = clf.net_
+    net.device, clf.device_ = "meta", "meta"
+    for persist in (
+        pickle.dumps,
+        copy.deepcopy,
+        lambda est: joblib.dump(est, tmp_path / "clf.joblib"),
+    ):
+        persist(clf)
+        assert clf.net_ is net and net.device == "meta" and clf.device_ == "meta"
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.device_ == "cpu" and loaded.net_.device == "cpu"
+    net.device, clf.device_ = "cpu", "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_lr_scheduler_state_travels_with_the_net():
+    # callbacks_ are pickled in the torch stream (mapped to the CPU with the
+    # optimizer) and the scheduler still drives the net's optimizer.
+    X, y = make_classification(n_samples=40, n_features=5, random_state=0)
+    net = _net(
+        module__n_outputs=2,
+        optimizer=torch.optim.SGD,
+        callbacks=[("sched", LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1))],
+    ).fit(X, y)
+    assert "callbacks_" not in {
+        k for k in net.__getstate__() if k != "__cuda_dependent_attributes__"
+    }
+    loaded = pickle.loads(pickle.dumps(net))
+    sched = dict(loaded.callbacks_)["sched"].lr_scheduler_
+    assert sched.optimizer is loaded.optimizer_
+    loaded.partial_fit(X, y)
+    assert loaded.optimizer_.param_groups[0]["lr"] < net.optimizer_.param_groups[0]["lr"]
+
+
+def test_one_host_to_device_copy_per_mixed_batch(monkeypatch):
+    X, y = make_classification(n_samples=50, n_features=5, random_state=0)
+    net = _net(module__n_outputs=2, batch_size=16)
+    copies = []
+    original = MixupNeuralNetClassifier._transfer
+
+    def spy(self, host, device):
+        copies.append(host.shape)
+        return original(self, host, device)
+
+    monkeypatch.setattr(MixupNeuralNetClassifier, "_transfer", spy)
+    net.fit(X, y)
+    assert len(copies) == 3 * 4  # epochs x batches, lam and partners together
+    assert copies[0] == (2 * 16,)
+
+
+def test_iterator_keeps_tensors_on_their_device_meta():
+    # y as a tensor on another device (meta here, CUDA for users) is never
+    # converted through numpy.
+    from skorch.dataset import Dataset
+
+    X = torch.empty(10, 3, device="meta")
+    y = torch.empty(10, dtype=torch.int64, device="meta")
+    gen = torch.Generator().manual_seed(0)
+    batches = list(
+        TensorBatchIterator(
+            Dataset(X, y), batch_size=4, shuffle=True, generator=gen, device="meta"
+        )
+    )
+    assert [b[1].shape[0] for b in batches] == [4, 4, 2]
+    assert all(b[0].device.type == "meta" for b in batches)
+
+
+def test_prediction_streams_batches_and_gradient_is_chunked(monkeypatch):
+    X, y = make_classification(n_samples=50, n_features=5, random_state=0)
+    net = _net(module__n_outputs=2).fit(X, y)
+    seen = []
+    original = MixupNeuralNetClassifier.get_iterator
+
+    def spy(self, dataset, training=False):
+        iterator = original(self, dataset, training=training)
+        seen.append(iterator.preload)
+        return iterator
+
+    monkeypatch.setattr(MixupNeuralNetClassifier, "get_iterator", spy)
+    net.predict_proba(X)
+    assert seen == [False]  # predict copies one batch at a time
+    full = net._loss_input_gradient(X, y)
+    monkeypatch.setattr(net_module, "_GRADIENT_ROWS", 7)
+    np.testing.assert_allclose(net._loss_input_gradient(X, y), full, atol=1e-6)
+
+
+# torch.compile's tracer reads .grad of non-leaf tensors (its own warning)
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor:UserWarning")
+def test_compiled_net_keeps_the_nll_branch():
+    # compile=True wraps the criterion: NLLLoss must still take the log, and the
+    # input gradient must see through _orig_mod (skmixup.metrics too).
+    from skmixup.metrics import input_gradient
+
+    X, y = make_classification(n_samples=40, n_features=5, random_state=0)
+    X = X.astype(np.float32)
+    module = torch.nn.Sequential(torch.nn.Linear(5, 2), torch.nn.Softmax(dim=-1))
+    kw = dict(criterion=torch.nn.NLLLoss, max_epochs=2, train_split=None, verbose=0)
+    plain = MixupNeuralNetClassifier(module, random_state=0, device="cpu", **kw)
+    compiled = MixupNeuralNetClassifier(
+        module, random_state=0, device="cpu", compile=True,
+        compile__backend="eager", **kw,
+    )
+    plain.fit(X, y)
+    compiled.fit(X, y)
+    assert hasattr(compiled.criterion_, "_orig_mod")
+    np.testing.assert_allclose(
+        compiled.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        compiled._loss_input_gradient(X, y), plain._loss_input_gradient(X, y),
+        rtol=1e-5, atol=1e-7,
+    )
+    from skorch import NeuralNetClassifier
+
+    skorch_net = NeuralNetClassifier(
+        module, compile=True, compile__backend="eager", device="cpu", **kw
+    ).fit(X, y)
+    assert input_gradient(skorch_net, X, y).shape == X.shape

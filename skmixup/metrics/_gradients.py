@@ -403,12 +403,17 @@ def _mlp_gradient(estimator, X, y_idx):
     return D @ coefs[0].T, P
 
 
+def _uncompiled(module):
+    """The module that ``torch.compile`` wrapped (skorch's ``compile=True``)."""
+    return getattr(module, "_orig_mod", module)
+
+
 def _skorch_gradient(net, X, y_idx):
     import torch
     import torch.nn.functional as F
 
-    module = net.module_
-    criterion = net.criterion_
+    module = _uncompiled(net.module_)
+    criterion = _uncompiled(net.criterion_)
     try:
         param = next(module.parameters())
         dtype, device = param.dtype, param.device
