@@ -638,3 +638,43 @@ def test_compiled_net_keeps_the_nll_branch():
         module, compile=True, compile__backend="eager", device="cpu", **kw
     ).fit(X, y)
     assert input_gradient(skorch_net, X, y).shape == X.shape
+
+
+# -------------------------------------------------------------------- skops
+# The types a user trusts to load each estimator with skops; all are classes
+# that skops imports and never calls while loading (no functions, no reducers).
+SKOPS_TRUSTED = {
+    "MixupMLPClassifier": ["skmixup.neural_network._mlp.MixupMLPClassifier"],
+    "MixupNeuralNetClassifier": [
+        "skmixup.neural_network._iterator.TensorBatchIterator",
+        "skmixup.neural_network._module.MLPModule",
+        "skmixup.neural_network._net.MixupNeuralNetClassifier",
+        "skorch.dataset.Dataset",
+        "skorch.dataset.ValidSplit",
+        "torch.nn.modules.loss.CrossEntropyLoss",
+        "torch.optim.sgd.SGD",
+    ],
+}
+
+
+def test_skops_round_trip_both_estimators(data):
+    sio = pytest.importorskip("skops.io")
+    X, y = data
+    clf = MixupMLPClassifier(**{**FAST, "early_stopping": True}).fit(X, y)
+    y_idx = np.unique(y, return_inverse=True)[1]
+    net = _net(train_split=None).fit(X.astype(np.float32), y_idx)
+    for est in (clf, net):
+        dumped = sio.dumps(est)
+        untrusted = sio.get_untrusted_types(data=dumped)
+        assert set(untrusted) <= set(SKOPS_TRUSTED[type(est).__name__])
+        loaded = sio.loads(dumped, trusted=SKOPS_TRUSTED[type(est).__name__])
+        np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    # training goes on from the saved optimizer and generator states, exactly as
+    # it does in the live estimator
+    loaded = sio.loads(sio.dumps(clf), trusted=SKOPS_TRUSTED["MixupMLPClassifier"])
+    assert loaded.n_iter_ == clf.n_iter_ and loaded.loss_curve_ == clf.loss_curve_
+    loaded.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(TypeError, match="module is a class"):
+        sio.dumps(MixupNeuralNetClassifier(torch.nn.Linear(5, 3)))

@@ -18,7 +18,17 @@ from skorch.dataset import ValidSplit
 from skorch.utils import noop
 
 from skmixup.neural_network._module import MLPModule
-from skmixup.neural_network._net import MixupNeuralNetClassifier, input_gradient
+from skmixup.neural_network._net import (
+    _GENERATORS,
+    MixupNeuralNetClassifier,
+    input_gradient,
+)
+from skmixup.neural_network._persistence import (
+    PORTABLE_KEY,
+    fitted_state,
+    load_fitted_state,
+    reduce_with,
+)
 from skmixup.neural_network._runtime import torch_runtime
 
 __all__ = ["MixupMLPClassifier"]
@@ -251,9 +261,9 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         X32 = _to_float32(X)
-        rng = check_random_state(self.random_state)
+        seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
         device = _resolve_device(self.device)
-        net = self._build_net(X.shape, len(classes), device, rng, incremental=False)
+        net = self._build_net(X.shape, len(classes), device, seed, incremental=False)
         net.fit(X32, y_enc.astype(np.int64), sample_weight=sample_weight)
         _raise_if_interrupted(net)
         self.classes_, self.net_, self.device_ = classes, net, device
@@ -312,9 +322,9 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
                 )
             all_classes = np.unique(classes)
             device = _resolve_device(self.device)
-            rng = check_random_state(self.random_state)
+            seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
             net = self._build_net(
-                X.shape, len(all_classes), device, rng, incremental=True
+                X.shape, len(all_classes), device, seed, incremental=True
             )
         else:
             all_classes, net, device = self.classes_, self.net_, self.device_
@@ -414,7 +424,12 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
-    def __getstate__(self):
+    # ----------------------------------------------------------- persistence
+    def __reduce_ex__(self, protocol):
+        # pickle, joblib and copy (skops reads __getstate__; see _persistence.py)
+        return reduce_with(self, self._pickle_state())
+
+    def _pickle_state(self):
         # A copy: on Python >= 3.11 BaseEstimator returns the object's own
         # __dict__, which must not be edited (the live estimator stays on its
         # device).
@@ -424,6 +439,36 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             state["net_"] = _net_on_cpu(net)
             state["device_"] = "cpu"
         return state
+
+    def __getstate__(self):
+        """The portable state (parameters and arrays) that skops saves."""
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        if net is not None:
+            state[PORTABLE_KEY] = {
+                "batch_size": int(net.batch_size),
+                "seed": int(net.random_state),
+                "incremental": net.train_split is None,
+                "fitted": fitted_state(net, _GENERATORS),
+            }
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        portable = state.pop(PORTABLE_KEY, None)
+        if isinstance(portable, dict):
+            # a skops file: rebuild the net on the CPU and copy the arrays in
+            super().__setstate__(state)
+            shape = (portable["batch_size"], self.n_features_in_)
+            net = self._build_net(
+                shape, len(self.classes_), "cpu", portable["seed"],
+                portable["incremental"],
+            )
+            net.initialize()
+            load_fitted_state(net, portable["fitted"])
+            self.net_, self.device_ = net, "cpu"
+            return
+        super().__setstate__(state)
 
     # ------------------------------------------------------------- helpers
     # The skorch net class that trains the module; a subclass may swap it for
@@ -445,13 +490,12 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
                 activation=self.activation,
             )
 
-    def _build_net(self, shape, n_classes, device, rng, incremental):
+    def _build_net(self, shape, n_classes, device, seed, incremental):
         """The skorch net (``_net_class``) with the stopping rule, optimizer and
         seeds of this estimator; its module comes from ``_build_module``."""
         n_samples, n_features = shape
         batch_size = 200 if self.batch_size == "auto" else self.batch_size
         batch_size = int(min(batch_size, n_samples))
-        seed = int(rng.randint(_MAX_SEED))
         callbacks = copy.deepcopy(list(self.callbacks or []))
         train_split = None
         if self.early_stopping and not incremental:
@@ -545,7 +589,7 @@ def _net_on_cpu(net):
     skorch's unpickler maps every CUDA tensor (module, optimizer, criterion) to
     the CPU.
     """
-    state = net.__getstate__()
+    state = net._pickle_state()
     state["device"] = "cpu"
     cpu_net = type(net).__new__(type(net))
     cpu_net.__setstate__(state)

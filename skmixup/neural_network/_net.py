@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit, get_len, unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import get_map_location, to_tensor
 
 from skmixup._mixing import resolve_beta, sample_beta
 from skmixup.neural_network._data import (
@@ -24,6 +24,12 @@ from skmixup.neural_network._data import (
     detach_sample_weight,
 )
 from skmixup.neural_network._iterator import TensorBatchIterator
+from skmixup.neural_network._persistence import (
+    PORTABLE_KEY,
+    fitted_state,
+    load_fitted_state,
+    reduce_with,
+)
 from skmixup.neural_network._runtime import (
     forward_draws_no_random_numbers,
     global_rng_section,
@@ -571,8 +577,12 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         with torch_runtime():
             return input_gradient(self, X, y)
 
-    # ---------------------------------------------------------------- pickle
-    def __getstate__(self):
+    # ----------------------------------------------------------- persistence
+    def __reduce_ex__(self, protocol):
+        # pickle, joblib and copy: skorch's state (see _persistence.py)
+        return reduce_with(self, self._pickle_state())
+
+    def _pickle_state(self):
         state = super().__getstate__()
         for key in _GENERATORS:
             if key in state:
@@ -580,7 +590,24 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         state.pop("_batch_mixing", None)
         return state
 
+    def __getstate__(self):
+        """The portable state (parameters and arrays) that skops saves."""
+        params = self.get_params(deep=False)
+        if isinstance(params.get("module"), torch.nn.Module):
+            raise TypeError(
+                f"{type(self).__name__} can be saved without pickle (skops) only "
+                "when module is a class (with module__ parameters), not an "
+                "instance; use pickle for module instances."
+            )
+        state = {PORTABLE_KEY: True, "params": params}
+        if self.initialized_:
+            state["fitted"] = fitted_state(self, _GENERATORS)
+        return state
+
     def __setstate__(self, state):
+        if state.get(PORTABLE_KEY):
+            self._load_portable(state)
+            return
         for key in _GENERATORS:
             value = state.get(key)
             if isinstance(value, tuple) and value[0] == "torch.Generator":
@@ -588,6 +615,15 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
                 gen.set_state(value[1])
                 state[key] = gen
         super().__setstate__(state)
+
+    def _load_portable(self, state):
+        self.__dict__.update(type(self)(**state["params"]).__dict__)
+        if "fitted" in state:
+            self.device = self._check_device(
+                self.device, get_map_location(self.device)
+            )
+            self.initialize()
+            load_fitted_state(self, state["fitted"])
 
 
 @contextlib.contextmanager
