@@ -117,7 +117,10 @@ def test_fit_in_fork_pool_after_fit_in_parent():
         warnings.simplefilter("ignore")
         torch.set_num_threads(2)
         X, y = make_classification(n_samples=500, n_features=20, random_state=0)
-        params = dict(hidden_layer_sizes=(64,), max_iter=10, learning_rate_init=0.01, device="cpu")
+        params = dict(
+            hidden_layer_sizes=(64,), max_iter=10, learning_rate_init=0.01,
+            device="cpu",
+        )
         MixupMLPClassifier(random_state=0, **params).fit(X, y)
         def job(seed):
             clf = MixupMLPClassifier(random_state=seed, **params).fit(X, y)
@@ -138,7 +141,9 @@ _INTERRUPT = """
 import os, signal, warnings
 import numpy as np, torch
 from sklearn.datasets import make_classification
-from skmixup.neural_network import MixupMLPClassifier, MixupNeuralNetClassifier, MLPModule
+from skmixup.neural_network import (
+    MixupMLPClassifier, MixupNeuralNetClassifier, MLPModule,
+)
 warnings.simplefilter("ignore")
 X, y = make_classification(n_samples=64, n_features=4, random_state=0)
 X = X.astype(np.float32)
@@ -396,7 +401,11 @@ def _preprocessor():
 
     return ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age", "income"]),
+            (
+                "num",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                ["age", "income"],
+            ),
             (
                 "cat",
                 make_pipeline(
@@ -458,17 +467,27 @@ def test_integer_weights_equal_repeated_rows_without_mixing(estimator):
     if estimator == "mlp":
 
         def fit(*args, **kwargs):
-            return MixupMLPClassifier(
-                **{**FAST, "batch_size": 100, "shuffle": False, "alpha": 0.0},
-                mixup_prob=0.0,
-            ).fit(*args, **kwargs).net_.module_
+            return (
+                MixupMLPClassifier(
+                    **{**FAST, "batch_size": 100, "shuffle": False, "alpha": 0.0},
+                    mixup_prob=0.0,
+                )
+                .fit(*args, **kwargs)
+                .net_.module_
+            )
     else:
 
         def fit(*args, **kwargs):
-            return _net(
-                batch_size=-1, iterator_train__shuffle=False, mixup_prob=0.0,
-                module__n_outputs=2,
-            ).fit(*args, **kwargs).module_
+            return (
+                _net(
+                    batch_size=-1,
+                    iterator_train__shuffle=False,
+                    mixup_prob=0.0,
+                    module__n_outputs=2,
+                )
+                .fit(*args, **kwargs)
+                .module_
+            )
 
     for a, b in zip(
         _weights(fit(X, y, sample_weight=w)), _weights(fit(X_rep, y_rep)), strict=True
@@ -501,9 +520,11 @@ def test_metadata_routing_and_adaboost(data):
             MixupMLPClassifier(**FAST),
             _net(module__n_outputs=3),
         ):
-            target = y if isinstance(est, MixupMLPClassifier) else np.unique(
-                y, return_inverse=True
-            )[1]
+            target = (
+                y
+                if isinstance(est, MixupMLPClassifier)
+                else np.unique(y, return_inverse=True)[1]
+            )
             est.set_fit_request(sample_weight=True)
             est.set_score_request(sample_weight=True)
             res = cross_validate(
@@ -542,7 +563,9 @@ def test_lr_scheduler_state_travels_with_the_net():
     net = _net(
         module__n_outputs=2,
         optimizer=torch.optim.SGD,
-        callbacks=[("sched", LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1))],
+        callbacks=[
+            ("sched", LRScheduler(torch.optim.lr_scheduler.StepLR, step_size=1))
+        ],
     ).fit(X, y)
     assert "callbacks_" not in {
         k for k in net.__getstate__() if k != "__cuda_dependent_attributes__"
@@ -551,7 +574,9 @@ def test_lr_scheduler_state_travels_with_the_net():
     sched = dict(loaded.callbacks_)["sched"].lr_scheduler_
     assert sched.optimizer is loaded.optimizer_
     loaded.partial_fit(X, y)
-    assert loaded.optimizer_.param_groups[0]["lr"] < net.optimizer_.param_groups[0]["lr"]
+    assert (
+        loaded.optimizer_.param_groups[0]["lr"] < net.optimizer_.param_groups[0]["lr"]
+    )
 
 
 def test_one_host_to_device_copy_per_mixed_batch(monkeypatch):
@@ -619,8 +644,12 @@ def test_compiled_net_keeps_the_nll_branch():
     kw = dict(criterion=torch.nn.NLLLoss, max_epochs=2, train_split=None, verbose=0)
     plain = MixupNeuralNetClassifier(module, random_state=0, device="cpu", **kw)
     compiled = MixupNeuralNetClassifier(
-        module, random_state=0, device="cpu", compile=True,
-        compile__backend="eager", **kw,
+        module,
+        random_state=0,
+        device="cpu",
+        compile=True,
+        compile__backend="eager",
+        **kw,
     )
     plain.fit(X, y)
     compiled.fit(X, y)
@@ -629,8 +658,10 @@ def test_compiled_net_keeps_the_nll_branch():
         compiled.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
     )
     np.testing.assert_allclose(
-        compiled._loss_input_gradient(X, y), plain._loss_input_gradient(X, y),
-        rtol=1e-5, atol=1e-7,
+        compiled._loss_input_gradient(X, y),
+        plain._loss_input_gradient(X, y),
+        rtol=1e-5,
+        atol=1e-7,
     )
     from skorch import NeuralNetClassifier
 
@@ -678,3 +709,69 @@ def test_skops_round_trip_both_estimators(data):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(TypeError, match="module is a class"):
         sio.dumps(MixupNeuralNetClassifier(torch.nn.Linear(5, 3)))
+
+
+# --------------------------------------------------------------------- CUDA
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_cuda_mlp(data, early_stopping):
+    from skmixup.metrics import input_gradient, robust_accuracy_score
+
+    X, y = data
+    params = {**FAST, "device": "cuda", "early_stopping": early_stopping}
+    cuda_rng = torch.cuda.get_rng_state()
+    clf = MixupMLPClassifier(**params).fit(X, y)
+    assert clf.device_ == "cuda" and next(clf.net_.module_.parameters()).is_cuda
+    assert torch.equal(cuda_rng, torch.cuda.get_rng_state())  # not reseeded
+    MixupMLPClassifier(**FAST).fit(X, y)  # a CPU fit leaves CUDA alone too
+    assert torch.equal(cuda_rng, torch.cuda.get_rng_state())
+    again = MixupMLPClassifier(**params).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(again.predict_proba(X), proba, atol=1e-5)
+    # persisting leaves the live estimator on the GPU
+    loaded = pickle.loads(pickle.dumps(clf))
+    copy.deepcopy(clf)
+    assert clf.device_ == "cuda" and next(clf.net_.module_.parameters()).is_cuda
+    assert loaded.device_ == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
+    grad = input_gradient(clf, X[:10], y[:10])
+    np.testing.assert_allclose(grad, input_gradient(loaded, X[:10], y[:10]), atol=1e-5)
+    assert 0 <= robust_accuracy_score(clf, X, y, eps=0.1) <= clf.score(X, y)
+    clf.partial_fit(X, y)
+    assert next(clf.net_.module_.parameters()).is_cuda
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_net_dropout_partial_fit_tensor_targets():
+    from skmixup.metrics import input_gradient
+
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    X = X.astype(np.float32)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 2)
+    )
+
+    def fit(**kw):
+        return MixupNeuralNetClassifier(
+            module,
+            max_epochs=3,
+            batch_size=16,
+            device="cuda",
+            random_state=0,
+            callbacks=[("sched", LRScheduler(torch.optim.lr_scheduler.StepLR, 1))],
+            **kw,
+        ).fit(torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda())
+
+    a, b = fit(), fit()
+    _assert_same_weights(a.module_, b.module_)
+    a.partial_fit(X, y)
+    assert len(a.history) == 4
+    loaded = pickle.loads(pickle.dumps(a))
+    sched = dict(loaded.callbacks_)["sched"].lr_scheduler_
+    assert sched.optimizer is loaded.optimizer_
+    assert input_gradient(a, X, y).shape == X.shape

@@ -136,7 +136,10 @@ def attach_sample_weight(X, sample_weight, caller):
     else:
         n_samples = len(X)
     w = _check_sample_weight(
-        sample_weight, np.empty((n_samples, 0)), dtype=np.float64, ensure_non_negative=True
+        sample_weight,
+        np.empty((n_samples, 0)),
+        dtype=np.float64,
+        ensure_non_negative=True,
     )
     if not w.sum() > 0:
         raise ValueError(f"{caller}: sample_weight must have a positive sum.")

@@ -461,7 +461,10 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
             super().__setstate__(state)
             shape = (portable["batch_size"], self.n_features_in_)
             net = self._build_net(
-                shape, len(self.classes_), "cpu", portable["seed"],
+                shape,
+                len(self.classes_),
+                "cpu",
+                portable["seed"],
                 portable["incremental"],
             )
             net.initialize()

@@ -619,9 +619,7 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     def _load_portable(self, state):
         self.__dict__.update(type(self)(**state["params"]).__dict__)
         if "fitted" in state:
-            self.device = self._check_device(
-                self.device, get_map_location(self.device)
-            )
+            self.device = self._check_device(self.device, get_map_location(self.device))
             self.initialize()
             load_fitted_state(self, state["fitted"])
 

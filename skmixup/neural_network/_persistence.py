@@ -148,4 +148,3 @@ def load_fitted_state(net, state):
     for name in ("classes_inferred_", "n_features_in_"):
         if name in state:
             setattr(net, name, state[name])
-
