@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length
 
@@ -63,10 +64,12 @@ def check_n_features(net, X, reset):
 def check_net_input(X, caller):
     """Check ``X`` as scikit-learn would, when it is an array-like.
 
-    Numpy arrays, lists and DataFrames whose columns are all numeric are
-    checked with :func:`sklearn.utils.check_array` (at least one sample, finite
-    values, numeric dtype; object arrays of numbers become float64) and become
-    numpy arrays: a numeric DataFrame is a matrix, not a dict of columns.
+    Numpy arrays, lists, other array-likes and DataFrames whose columns are all
+    numeric are checked with :func:`sklearn.utils.check_array` (at least one
+    sample, finite values, numeric dtype; object arrays of numbers become
+    float64, integer and boolean features float32) and become numpy arrays: a
+    numeric DataFrame is a matrix, not a dict of columns. (Integer *indices*,
+    e.g. for an embedding, are passed as tensors or in a dict.)
     Tensors are checked for emptiness and finite values. Dicts, datasets,
     sparse matrices and DataFrames with non-numeric columns are returned as
     they are (skorch's own handling).
@@ -77,17 +80,26 @@ def check_net_input(X, caller):
         if torch.is_floating_point(X) and not bool(torch.isfinite(X).all()):
             raise ValueError(f"Input X contains NaN or infinity ({caller}).")
         return X
-    if isinstance(X, (np.ndarray, list, tuple)) or _is_numeric_frame(X):
-        return check_array(
-            X,
-            dtype="numeric",
-            allow_nd=True,
-            ensure_all_finite=True,
-            ensure_2d=True,
-            input_name="X",
-            estimator=caller,
-        )
+    if _is_frame(X) and not _is_numeric_frame(X):
+        return X  # skorch: a dict of columns
+    if sparse.issparse(X) or isinstance(X, Mapping) or not _is_array_like(X):
+        return X
+    X = check_array(
+        X,
+        dtype="numeric",
+        allow_nd=True,
+        ensure_all_finite=True,
+        ensure_2d=True,
+        input_name="X",
+        estimator=caller,
+    )
+    if X.dtype.kind in "biu":  # features, as in scikit-learn: mixed as floats
+        X = X.astype(np.float32)
     return X
+
+
+def _is_array_like(X):
+    return isinstance(X, (list, tuple)) or hasattr(X, "__array__")
 
 
 def check_net_target(y, n_samples, caller):
