@@ -775,3 +775,64 @@ def test_cuda_net_dropout_partial_fit_tensor_targets():
     sched = dict(loaded.callbacks_)["sched"].lr_scheduler_
     assert sched.optimizer is loaded.optimizer_
     assert input_gradient(a, X, y).shape == X.shape
+
+
+# --------------------------------------------------------------- Accelerate
+def test_accelerate_recipe_keeps_mixup(monkeypatch):
+    # The documented multi-GPU recipe, on accelerate's CPU backend: skorch's
+    # AccelerateMixin first; its training step calls our infer and get_loss, so
+    # batches are mixed, and the loss goes through accelerator.backward.
+    accelerate = pytest.importorskip("accelerate")
+    from skorch.hf import AccelerateMixin
+
+    class AcceleratedMixupNet(AccelerateMixin, MixupNeuralNetClassifier):
+        """MixupNeuralNetClassifier trained through accelerate."""
+
+    X, y = make_classification(n_samples=64, n_features=5, random_state=0)
+    X = X.astype(np.float32)
+    accelerator = accelerate.Accelerator(cpu=True)
+    backward_calls, mixed = [], []
+    original_backward = accelerator.backward
+    monkeypatch.setattr(
+        accelerator,
+        "backward",
+        lambda loss, **kw: backward_calls.append(1) or original_backward(loss, **kw),
+    )
+    original_draw = MixupNeuralNetClassifier._draw_mixing
+
+    def draw(self, batch):
+        mixing = original_draw(self, batch)
+        mixed.append(mixing is not None)
+        return mixing
+
+    monkeypatch.setattr(MixupNeuralNetClassifier, "_draw_mixing", draw)
+    net = AcceleratedMixupNet(
+        MLPModule,
+        module__n_features=5,
+        module__n_outputs=2,
+        module__hidden_layer_sizes=(8,),
+        accelerator=accelerator,
+        device=None,
+        iterator_train=torch.utils.data.DataLoader,  # sharded by accelerate
+        iterator_valid=torch.utils.data.DataLoader,
+        max_epochs=2,
+        batch_size=16,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+    ).fit(X, y)
+    assert len(mixed) == len(backward_calls) == 2 * 4 and all(mixed)
+    assert net.predict_proba(X).shape == (64, 2)
+    # the same draws as the plain net: Mixup is not lost in the mixin
+    plain = _net(
+        module__n_outputs=2,
+        iterator_train=torch.utils.data.DataLoader,
+        iterator_valid=torch.utils.data.DataLoader,
+        max_epochs=2,
+        batch_size=16,
+        lr=0.01,
+        device="cpu",
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        net.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
+    )
