@@ -136,15 +136,39 @@ class MixupMLPClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    ``float64`` input is cast to ``float32`` for PyTorch; ``predict_proba``
-    returns ``float64``. ``fit`` takes no ``sample_weight``. As in
-    ``MLPClassifier``, ``fit`` raises a ``ConvergenceWarning`` when it runs
-    ``max_iter`` epochs without the stopping rule firing; ``partial_fit`` never
-    does.
+    ``float64`` input is cast to ``float32`` for PyTorch (values beyond its range
+    are an error); ``predict_proba`` returns ``float64``. As in ``MLPClassifier``,
+    ``fit`` raises a ``ConvergenceWarning`` when it runs ``max_iter`` epochs
+    without the stopping rule firing; ``partial_fit`` never does.
     Mixing weights are ordered so that each row keeps the larger one (see
     :class:`MixupNeuralNetClassifier`), which leaves the expected loss unchanged.
-    A pickled model is moved to the CPU, so a model trained on a GPU loads on a
-    machine without one (``device_`` is then ``"cpu"``).
+
+    ``sample_weight`` weights each anchor's Mixup loss, and partners are drawn
+    in proportion to their weight (see :class:`MixupNeuralNetClassifier`), so
+    integer weights act as repeated rows in expectation. The validation
+    accuracy of ``early_stopping`` is unweighted.
+
+    Random numbers come from explicit generators (weight initialisation
+    included); PyTorch's global generator is never used, so threads (a threaded
+    ``GridSearchCV``) reproduce sequential results. In a process forked after
+    its parent used PyTorch, training runs on one thread (PyTorch's OpenMP pool
+    does not survive ``fork``).
+
+    Ctrl-C (``KeyboardInterrupt``) propagates out of ``fit`` and leaves the
+    estimator as it was, so an interrupted fit is never taken for a finished
+    one. (scikit-learn's ``MLPClassifier`` instead catches it, warns and returns
+    the partly trained model.)
+
+    Pickling (``pickle``, ``joblib``, ``copy.deepcopy``) leaves the live
+    estimator unchanged and saves a model trained on a GPU with a CPU copy of
+    its network, so it loads on a machine without one (``device_`` is then
+    ``"cpu"``). skops saves it without pickle; the only type to trust is
+    ``skmixup.neural_network._mlp.MixupMLPClassifier`` (parameters, arrays and
+    lists are built-in types).
+
+    A subclass may change the network through ``_build_module`` and the
+    training step through ``_net_class`` (a :class:`MixupNeuralNetClassifier`
+    subclass); ``_build_net`` puts them together.
 
     References
     ----------
