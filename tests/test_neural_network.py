@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _torch_helpers import module_weights, one_torch_thread  # noqa: E402, F401
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -43,16 +44,6 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The test machine is a shared 2-core box: one intra-op thread avoids
-    # OpenMP spin-waits under oversubscription. Restored afterwards.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(
@@ -62,7 +53,7 @@ def data():
 
 
 def _weights(clf):
-    return [p.detach().cpu().numpy().copy() for p in clf.net_.module_.parameters()]
+    return module_weights(clf.net_.module_)
 
 
 def _net(**kw):

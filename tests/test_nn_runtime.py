@@ -19,6 +19,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 import joblib  # noqa: E402
+from _torch_helpers import (  # noqa: E402, F401 (the fixture is autouse)
+    assert_same_weights,
+    module_weights,
+    one_torch_thread,
+)
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from skorch.callbacks import LRScheduler  # noqa: E402
@@ -50,14 +55,6 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(
@@ -82,15 +79,6 @@ def _net(**kw):
     )
     params.update(kw)
     return MixupNeuralNetClassifier(**params)
-
-
-def _weights(module):
-    return [p.detach().cpu().numpy().copy() for p in module.parameters()]
-
-
-def _assert_same_weights(a, b):
-    for wa, wb in zip(_weights(a), _weights(b), strict=True):
-        np.testing.assert_array_equal(wa, wb)
 
 
 def _python(code, timeout=120, **kwargs):
@@ -264,7 +252,7 @@ def test_threaded_nets_with_dropout_are_serialised_and_reproducible():
         joblib.delayed(fit)(seed) for seed in range(3)
     )
     for a, b in zip(sequential, threaded, strict=True):
-        _assert_same_weights(a, b)
+        assert_same_weights(a, b)
 
 
 def test_global_and_cuda_generators_untouched(data, monkeypatch):
@@ -301,7 +289,7 @@ def test_module_init_uses_the_explicit_generator():
     init_parameters(module, torch.Generator().manual_seed(7))
     torch.manual_seed(1)
     init_parameters(other, torch.Generator().manual_seed(7))
-    _assert_same_weights(module, other)
+    assert_same_weights(module, other)
     bound = 1 / np.sqrt(4)
     assert module[0].weight.abs().max() <= bound and module[0].bias.abs().max() <= bound
     assert forward_draws_no_random_numbers(MLPModule(3, 2))
@@ -454,7 +442,7 @@ def test_equal_weights_change_nothing(data):
     X, y = data
     a = MixupMLPClassifier(**FAST).fit(X, y)
     b = MixupMLPClassifier(**FAST).fit(X, y, sample_weight=np.full(len(y), 3.0))
-    _assert_same_weights(a.net_.module_, b.net_.module_)
+    assert_same_weights(a.net_.module_, b.net_.module_)
 
 
 @pytest.mark.parametrize("estimator", ["mlp", "net"])
@@ -490,7 +478,9 @@ def test_integer_weights_equal_repeated_rows_without_mixing(estimator):
             )
 
     for a, b in zip(
-        _weights(fit(X, y, sample_weight=w)), _weights(fit(X_rep, y_rep)), strict=True
+        module_weights(fit(X, y, sample_weight=w)),
+        module_weights(fit(X_rep, y_rep)),
+        strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
@@ -768,7 +758,7 @@ def test_cuda_net_dropout_partial_fit_tensor_targets():
         ).fit(torch.from_numpy(X).cuda(), torch.from_numpy(y).cuda())
 
     a, b = fit(), fit()
-    _assert_same_weights(a.module_, b.module_)
+    assert_same_weights(a.module_, b.module_)
     a.partial_fit(X, y)
     assert len(a.history) == 4
     loaded = pickle.loads(pickle.dumps(a))
@@ -836,3 +826,55 @@ def test_accelerate_recipe_keeps_mixup(monkeypatch):
     np.testing.assert_allclose(
         net.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
     )
+
+
+# ------------------------------------------------------ skorch compatibility
+def test_skorch_conventions_kept():
+    from skorch.scoring import loss_scoring
+
+    X, y = make_classification(n_samples=40, n_features=5, random_state=0)
+    X = X.astype(np.float32)
+    # device=None (skorch: leave devices alone) and an object-dtype y
+    net = _net(module__n_outputs=2, device=None).fit(X, y.astype(object))
+    # loss_scoring switches the criterion to per-sample losses and reduces them
+    per_sample = net.get_loss(
+        net.forward(X), torch.from_numpy(y), X=X, training=False
+    ).item()
+    assert abs(loss_scoring(net, X, y) - per_sample) < 1e-6
+    # a user's reduction="sum" is honoured on mixed batches
+    summed = _net(module__n_outputs=2, criterion__reduction="sum", max_epochs=1)
+    summed.fit(X, y)
+    mean = _net(module__n_outputs=2, max_epochs=1).fit(X, y)
+    ratio = (
+        summed.history[0, "batches"][0]["train_loss"]
+        / (mean.history[0, "batches"][0]["train_loss"])
+    )
+    assert abs(ratio - 32) < 1e-3  # first batch: 32 rows, same draws and weights
+
+
+def test_subclass_get_loss_runs_on_mixed_batches_and_extra_criteria():
+    X, y = make_classification(n_samples=40, n_features=5, random_state=0)
+    calls = []
+
+    class Penalised(MixupNeuralNetClassifier):
+        def initialize_criterion(self):
+            super().initialize_criterion()
+            self.criterion2_ = lambda *args: None  # no reduction attribute
+            return self
+
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            calls.append(training)
+            return super().get_loss(y_pred, y_true, X=X, training=training) + 0.0
+
+    Penalised(
+        MLPModule,
+        module__n_features=5,
+        module__n_outputs=2,
+        max_epochs=1,
+        batch_size=20,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+        device="cpu",
+    ).fit(X, y)
+    assert calls == [True, True]

@@ -24,6 +24,7 @@ skorch_net_tests = pytest.importorskip("skorch.tests.test_net")
 from skorch.tests.conftest import (  # noqa: E402, F401 (skorch's fixtures)
     classifier_data,
     classifier_module,
+    multiouput_module,
     seeds_fixed,
 )
 
@@ -37,32 +38,90 @@ pytestmark = [
 ]
 
 
-def _net_class(mixup_prob):
-    class Net(MixupNeuralNetClassifier):
-        """MixupNeuralNetClassifier with skorch's classifier defaults."""
+# skorch's tests expect messages naming the class NeuralNetClassifier: the two
+# net classes carry that name, in namespaces that pickle can find.
+class NoMixing:
+    class NeuralNetClassifier(MixupNeuralNetClassifier):
+        """MixupNeuralNetClassifier with skorch's classifier defaults, no mixing."""
 
         def __init__(
-            self, module, *args, criterion=torch.nn.NLLLoss, mixup_prob=mixup_prob,
-            **kwargs,
+            self, module, *args, criterion=torch.nn.NLLLoss, mixup_prob=0.0, **kwargs
         ):
             super().__init__(
                 module, *args, criterion=criterion, mixup_prob=mixup_prob, **kwargs
             )
 
-    # skorch's tests expect messages naming the class "NeuralNetClassifier"
-    Net.__name__ = Net.__qualname__ = "NeuralNetClassifier"
-    return Net
+
+class Default:
+    class NeuralNetClassifier(MixupNeuralNetClassifier):
+        """MixupNeuralNetClassifier with skorch's classifier defaults, Mixup on."""
+
+        def __init__(self, module, *args, criterion=torch.nn.NLLLoss, **kwargs):
+            super().__init__(module, *args, criterion=criterion, **kwargs)
 
 
-# test name -> reason; separate tables for the two settings
+_INSTANCE = (
+    "A module instance is copied and re-initialised from random_state at every "
+    "fit, so that results do not depend on the global RNG state at the time the "
+    "user built it and a refit starts afresh; skorch uses (and trains) the user's "
+    "instance itself."
+)
+_REPR = (
+    "The repr names the class with its module: these classes live in tests/, "
+    "not in skorch.classifier."
+)
+
+# test name -> reason, per test class (strict xfails)
 EXPECTED_DIFFERENCES = {
     "no_mixing": {},
     "default": {},
-    "net": {},
+    "net": {
+        "test_with_initialized_module_partial_fit": _INSTANCE,
+        "test_with_initialized_module_warm_start": _INSTANCE,
+        "test_modules_reinit_when_both_initialized_but_custom_module_changed": (
+            _INSTANCE
+        ),
+        "test_custom_module_is_init_when_default_module_already_is": _INSTANCE,
+        "test_repr_uninitialized_works": _REPR,
+        "test_repr_initialized_works": _REPR,
+        "test_repr_fitted_works": _REPR,
+    },
+}
+
+# Tests not run, with the reason (not differences of the Mixup net).
+NOT_RUN = {
+    "test_load_cuda_params_to_cpu": (
+        "reads skorch/tests/*.pt from skorch's source tree, which the wheel does "
+        "not ship (fails for skorch's own class as well)"
+    ),
+    "test_pickle_load": "reads skorch/tests/net_cuda.pkl (as above)",
+    # the slowest tests (4-22 s of training each on a 2-core machine), left out to
+    # keep the suite fast; tests/test_neural_network.py and test_nn_runtime.py
+    # run grid searches, pipelines and validation splits of the Mixup nets
+    "test_grid_search_works": "slow (22 s)",
+    "test_fit_lbfgs_optimizer": "slow (7 s)",
+    "test_module_params_in_init": "slow (6 s)",
+    "test_net_no_valid": "slow (4 s)",
+    "test_in_sklearn_pipeline": "slow (4 s)",
+    "test_set_params_works": "slow (3 s)",
+    "test_message_fit_with_initialized_net": "slow (3 s)",
+    "test_accumulator_that_returns_last_value": "slow (3 s)",
+    "test_changing_model_reinitializes_optimizer": "slow (3 s)",
+    "test_net_learns": "slow (3 s); test_classifier's test_net_learns runs",
+    "test_criterion_non_module": "slow (3 s)",
+    "test_clone_results_in_uninitialized_net": (
+        "asserts that a freshly initialised net scores below 0.65 accuracy: a "
+        "matter of the initial draw, which comes from random_state=None (numpy's "
+        "global RNG) here and from torch's global RNG in skorch; it passes or "
+        "not depending on the order the tests run in"
+    ),
 }
 
 
 def _with_expected_differences(cls, table):
+    for name in NOT_RUN:
+        if hasattr(cls, name):
+            setattr(cls, name, None)  # not collected
     for name, reason in table.items():
         func = getattr(cls, name)
 
@@ -74,24 +133,22 @@ def _with_expected_differences(cls, table):
     return cls
 
 
-@functools.partial(
-    _with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"]
-)
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"])
 class TestClassifierNoMixing(skorch_classifier_tests.TestNeuralNet):
     @pytest.fixture(scope="module")
     def net_cls(self):
-        return _net_class(0.0)
+        return NoMixing.NeuralNetClassifier
 
 
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["default"])
 class TestClassifierDefault(skorch_classifier_tests.TestNeuralNet):
     @pytest.fixture(scope="module")
     def net_cls(self):
-        return _net_class(1.0)
+        return Default.NeuralNetClassifier
 
 
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["net"])
 class TestNetNoMixing(skorch_net_tests.TestNeuralNet):
     @pytest.fixture(scope="module")
     def net_cls(self):
-        return _net_class(0.0)
+        return NoMixing.NeuralNetClassifier

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.utils import check_array, column_or_1d
+from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length
 
 __all__ = [
@@ -105,31 +105,44 @@ def _is_array_like(X):
 def check_net_target(y, n_samples, caller):
     """Class indices ``0..K-1`` as int64, with a clear error otherwise.
 
-    Numeric and object arrays holding whole numbers are converted; labels
-    of any other kind are rejected (skorch's classifier takes class indices;
-    ``MixupMLPClassifier`` encodes labels of any type).
+    A 1d ``y`` of numbers (numeric or object dtype) must hold whole numbers
+    ``>= 0`` and becomes int64; strings are rejected (skorch's classifier takes
+    class indices; ``MixupMLPClassifier`` encodes labels of any type). Other
+    targets (tensors, 2d arrays, sequences of arrays for custom criteria) are
+    left to skorch.
     """
     if y is None or isinstance(y, torch.Tensor):
         return y
-    y = column_or_1d(np.asarray(y), warn=False)
+    try:
+        arr = np.asarray(y)
+    except ValueError:  # ragged sequences: a custom criterion's business
+        return y
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        return y
     if n_samples is not None:
-        check_consistent_length(np.empty(n_samples), y)
-    values = None
-    numbers = y.dtype.kind in "biuf" or (
-        y.dtype == object and all(isinstance(v, (int, float, np.number)) for v in y)
-    )
-    if numbers:
-        values = y.astype(np.float64)
+        check_consistent_length(np.empty(n_samples), arr)
+    if arr.dtype == object and not all(isinstance(v, str) for v in arr):
+        if not all(isinstance(v, (int, float, np.number)) for v in arr):
+            return y
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{caller} needs y to hold class indices 0..n_classes-1 (skorch's "
+            f"convention); got labels of dtype {arr.dtype} such as {arr[:3]!r}. "
+            "MixupMLPClassifier accepts labels of any type."
+        )
+    values = arr.astype(np.float64)
     if (
-        values is None
-        or not np.all(np.isfinite(values))
+        not np.all(np.isfinite(values))
         or np.any(values != np.round(values))
         or np.any(values < 0)
     ):
         raise ValueError(
             f"{caller} needs y to hold class indices 0..n_classes-1 (non-negative "
-            f"whole numbers, skorch's convention); got dtype {y.dtype} with values "
-            f"such as {y[:3]!r}. MixupMLPClassifier accepts labels of any type."
+            f"whole numbers, skorch's convention); got values such as "
+            f"{arr[:3]!r}."
         )
     return values.astype(np.int64)
 

@@ -90,6 +90,8 @@ def _unwrap(dataset):
     X, y = dataset.X, dataset.y
     if y is not None and not isinstance(y, torch.Tensor):
         y = np.asarray(y)
+        if y.dtype == object:  # e.g. sequences of varying length
+            return None
     if not _is_dense(X) or not (y is None or _is_dense(y)):
         return None
     if _length(X) != len(dataset):

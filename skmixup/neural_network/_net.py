@@ -584,9 +584,9 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
 
     def _pickle_state(self):
         state = super().__getstate__()
-        for key in _GENERATORS:
+        for key in _GENERATORS:  # numpy: plain pickle, no torch storage
             if key in state:
-                state[key] = ("torch.Generator", state[key].get_state())
+                state[key] = ("torch.Generator", state[key].get_state().numpy())
         state.pop("_batch_mixing", None)
         return state
 
@@ -612,7 +612,7 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
             value = state.get(key)
             if isinstance(value, tuple) and value[0] == "torch.Generator":
                 gen = torch.Generator()
-                gen.set_state(value[1])
+                gen.set_state(torch.as_tensor(value[1]))
                 state[key] = gen
         super().__setstate__(state)
 
