@@ -2,8 +2,6 @@
 
 import contextlib
 import copy
-import signal
-import threading
 from collections.abc import Mapping
 from numbers import Real
 
@@ -34,6 +32,7 @@ from skmixup.neural_network._runtime import (
     forward_draws_no_random_numbers,
     global_rng_section,
     init_parameters,
+    sigint_recorder,
     torch_runtime,
 )
 
@@ -421,7 +420,7 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         self._interrupt = None
         self._in_fit_loop = True
         try:
-            with _sigint_recorder() as sigint:
+            with sigint_recorder() as sigint:
                 return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt as exc:
             if sigint["received"] or not getattr(exc, "_skmixup_callback_stop", 0):
@@ -622,30 +621,6 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
             self.device = self._check_device(self.device, get_map_location(self.device))
             self.initialize()
             load_fitted_state(self, state["fitted"])
-
-
-@contextlib.contextmanager
-def _sigint_recorder():
-    """Note whether SIGINT arrives during the block (main thread, default
-    handler only; elsewhere nothing is installed and nothing is noted)."""
-    record = {"received": False}
-    install = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-    if not install:
-        yield record
-        return
-
-    def handler(signum, frame):
-        record["received"] = True
-        signal.default_int_handler(signum, frame)
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield record
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _n_rows(X):

@@ -14,11 +14,16 @@ Three facts of PyTorch shape this module:
   process-wide lock, so that concurrent fits are serialised instead of racing.
 * ``torch.manual_seed`` reseeds every CUDA device; we seed only the generators
   of the device a net runs on, and only inside a fork that restores them.
+
+And one fact of skorch: its callbacks stop training by raising
+``KeyboardInterrupt``, as Ctrl-C does; :func:`sigint_recorder` notes a real
+SIGINT so that the two can be told apart.
 """
 
 import contextlib
 import math
 import os
+import signal
 import threading
 
 import torch
@@ -28,6 +33,7 @@ __all__ = [
     "forward_draws_no_random_numbers",
     "global_rng_section",
     "init_parameters",
+    "sigint_recorder",
     "torch_runtime",
 ]
 
@@ -181,3 +187,28 @@ def init_parameters(module, generator):
             True for _ in layer.parameters(recurse=False)
         ):
             layer.reset_parameters()
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@contextlib.contextmanager
+def sigint_recorder():
+    """Note whether SIGINT arrives during the block (main thread, default
+    handler only; elsewhere nothing is installed and nothing is noted)."""
+    record = {"received": False}
+    install = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if not install:
+        yield record
+        return
+
+    def handler(signum, frame):
+        record["received"] = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield record
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
