@@ -104,10 +104,11 @@ class TensorBatchIterator:
 
     This is the default ``iterator_train`` and ``iterator_valid`` of
     :class:`MixupNeuralNetClassifier`. For a skorch ``Dataset`` (or a ``Subset``
-    of one, as produced by ``ValidSplit``) holding a dense numpy array or tensor,
-    ``X`` and ``y`` are copied to ``device`` once, when the iterator is created
-    (once per call to ``fit``), and every batch is a slice of them. Any other
-    dataset (dicts, pandas, sparse matrices, custom datasets) is passed on to
+    of one, as produced by ``ValidSplit``) holding a dense numpy array, a tensor
+    or a dict of them (on any device), ``X`` and ``y`` are copied to ``device``
+    once, when the iterator is created (once per call to ``fit``), and every
+    batch is a slice of them. Any other dataset (pandas, sparse matrices, object
+    targets, custom datasets) is passed on to
     :class:`torch.utils.data.DataLoader` with the same arguments.
 
     Parameters
