@@ -28,3 +28,23 @@ def assert_same_weights(a, b):
     """Two modules have exactly the same parameters."""
     for wa, wb in zip(module_weights(a), module_weights(b), strict=True):
         np.testing.assert_array_equal(wa, wb)
+
+
+# The quiet, seeded, CPU settings of the small test nets.
+NET_DEFAULTS = {"train_split": None, "verbose": 0, "random_state": 0, "device": "cpu"}
+
+
+def small_net(n_features, net_class=None, **params):
+    """A small seeded MLPModule net on the CPU; ``params`` override the defaults."""
+    from skmixup.neural_network import MixupNeuralNetClassifier, MLPModule
+
+    defaults = dict(
+        module=MLPModule,
+        module__n_features=n_features,
+        module__n_outputs=3,
+        module__hidden_layer_sizes=(8,),
+        max_epochs=3,
+        batch_size=32,
+        **NET_DEFAULTS,
+    )
+    return (net_class or MixupNeuralNetClassifier)(**{**defaults, **params})

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights, one_torch_thread  # noqa: E402, F401
+from _torch_helpers import module_weights, one_torch_thread, small_net  # noqa: E402, F401
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -57,21 +57,7 @@ def _weights(clf):
 
 
 def _net(**kw):
-    params = dict(
-        module=MLPModule,
-        module__n_features=6,
-        module__n_outputs=3,
-        module__hidden_layer_sizes=(8,),
-        optimizer=torch.optim.Adam,
-        lr=0.01,
-        max_epochs=3,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-    )
-    params.update(kw)
-    return MixupNeuralNetClassifier(**params)
+    return small_net(6, **{"optimizer": torch.optim.Adam, "lr": 0.01, **kw})
 
 
 # ------------------------------------------------------------------- imports

@@ -20,9 +20,11 @@ pytest.importorskip("skorch")
 
 import joblib  # noqa: E402
 from _torch_helpers import (  # noqa: E402, F401 (the fixture is autouse)
+    NET_DEFAULTS,
     assert_same_weights,
     module_weights,
     one_torch_thread,
+    small_net,
 )
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -64,21 +66,7 @@ def data():
 
 
 def _net(**kw):
-    params = dict(
-        module=MLPModule,
-        module__n_features=5,
-        module__n_outputs=3,
-        module__hidden_layer_sizes=(8,),
-        lr=0.05,
-        max_epochs=3,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-        device="cpu",
-    )
-    params.update(kw)
-    return MixupNeuralNetClassifier(**params)
+    return small_net(5, **{"lr": 0.05, **kw})
 
 
 def _python(code, timeout=120, **kwargs):
@@ -311,15 +299,7 @@ def test_module_instance_reinitialised_from_the_seed():
         )
         w0 = module[0].weight.detach().clone()
         net = MixupNeuralNetClassifier(
-            module,
-            mixup_alpha=0.4,
-            max_epochs=5,
-            lr=0.1,
-            batch_size=16,
-            train_split=None,
-            verbose=0,
-            random_state=0,
-            device="cpu",
+            module, mixup_alpha=0.4, max_epochs=5, lr=0.1, batch_size=16, **NET_DEFAULTS
         )
         first = net.fit(X, y).predict_proba(X)
         np.testing.assert_array_equal(net.fit(X, y).predict_proba(X), first)
@@ -866,15 +846,7 @@ def test_subclass_get_loss_runs_on_mixed_batches_and_extra_criteria():
             calls.append(training)
             return super().get_loss(y_pred, y_true, X=X, training=training) + 0.0
 
-    Penalised(
-        MLPModule,
-        module__n_features=5,
-        module__n_outputs=2,
-        max_epochs=1,
-        batch_size=20,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-        device="cpu",
+    small_net(
+        5, net_class=Penalised, module__n_outputs=2, max_epochs=1, batch_size=20
     ).fit(X, y)
     assert calls == [True, True]
