@@ -30,11 +30,15 @@ from skorch.tests.conftest import (  # noqa: E402, F401 (skorch's fixtures)
 
 from skmixup.neural_network import MixupNeuralNetClassifier  # noqa: E402
 
+# skorch's tests provoke warnings that its CI tolerates (skorch's own hints, the
+# deprecated size_average/reduce arguments they pass to torch criteria, tiny
+# classes in a stratified split): not turned into errors here.
 pytestmark = [
-    # skorch's tests train a few epochs with lr=0.1: warnings that its own CI
-    # tolerates are not ours to turn into errors here
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning:skorch.*"),
+    pytest.mark.filterwarnings(
+        "ignore:size_average and reduce args will be deprecated:UserWarning"
+    ),
+    pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning"),
 ]
 
 
