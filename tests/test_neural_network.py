@@ -10,7 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _torch_helpers import module_weights, one_torch_thread, small_net  # noqa: E402, F401
 from scipy import stats  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -38,17 +40,8 @@ FAST = {
     "batch_size": 32,
     "learning_rate_init": 0.01,
     "random_state": 0,
+    "device": "cpu",  # these tests mean the CPU, also on a machine with CUDA
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The test machine is a shared 2-core box: one intra-op thread avoids
-    # OpenMP spin-waits under oversubscription. Restored afterwards.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="module")
@@ -60,25 +53,11 @@ def data():
 
 
 def _weights(clf):
-    return [p.detach().cpu().numpy().copy() for p in clf.net_.module_.parameters()]
+    return module_weights(clf.net_.module_)
 
 
 def _net(**kw):
-    params = dict(
-        module=MLPModule,
-        module__n_features=6,
-        module__n_outputs=3,
-        module__hidden_layer_sizes=(8,),
-        optimizer=torch.optim.Adam,
-        lr=0.01,
-        max_epochs=3,
-        batch_size=32,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-    )
-    params.update(kw)
-    return MixupNeuralNetClassifier(**params)
+    return small_net(6, **{"optimizer": torch.optim.Adam, "lr": 0.01, **kw})
 
 
 # ------------------------------------------------------------------- imports
@@ -151,6 +130,7 @@ def test_early_stopping_stops_early(data):
         early_stopping=True,
         n_iter_no_change=3,
         random_state=0,
+        device="cpu",
     ).fit(X, y)
     assert clf.n_iter_ < 500
     assert len(clf.validation_scores_) == clf.n_iter_
@@ -191,7 +171,7 @@ def test_convergence_warning_at_max_iter(data):
 
 def test_partial_fit(data):
     X, y = data
-    clf = MixupMLPClassifier(hidden_layer_sizes=(16,), random_state=0)
+    clf = MixupMLPClassifier(hidden_layer_sizes=(16,), random_state=0, device="cpu")
     with pytest.raises(ValueError, match="classes must be passed"):
         clf.partial_fit(X, y)
     clf.partial_fit(X[:100], y[:100], classes=np.unique(y))
@@ -224,9 +204,21 @@ def test_pickle_round_trip(data):
 def test_pipeline_grid_search_cross_val(data):
     X, y = data
     pipe = make_pipeline(StandardScaler(), MixupMLPClassifier(**FAST))
-    grid = GridSearchCV(pipe, {"mixupmlpclassifier__mixup_alpha": [0.2, 2.0]}, cv=2)
+    alphas = [0.2, 2.0]
+    grid = GridSearchCV(pipe, {"mixupmlpclassifier__mixup_alpha": alphas}, cv=2)
     grid.fit(X, y)
-    assert grid.best_params_["mixupmlpclassifier__mixup_alpha"] in (0.2, 2.0)
+    # The search scores each candidate as a hand-run cross-validation does (an
+    # int random_state makes the fits exact), and picks the best of them.
+    manual = [
+        cross_val_score(
+            clone(pipe).set_params(mixupmlpclassifier__mixup_alpha=a), X, y, cv=2
+        ).mean()
+        for a in alphas
+    ]
+    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"], manual)
+    assert grid.best_params_ == {
+        "mixupmlpclassifier__mixup_alpha": alphas[int(np.argmax(manual))]
+    }
     scores = cross_val_score(MixupMLPClassifier(**FAST), X, y, cv=3)
     assert scores.shape == (3,) and np.all(scores > 0.6)
 
@@ -393,8 +385,15 @@ def test_iterator_matches_dataloader_and_falls_back():
     shuffled = list(TensorBatchIterator(ds, batch_size=3, shuffle=True, generator=gen))
     assert sorted(torch.cat([b[1] for b in shuffled]).tolist()) == list(range(7))
     assert len(TensorBatchIterator(ds, batch_size=3, drop_last=True)) == 2
-    # a dict input is not array-backed: handed to a DataLoader
+    # a dict of arrays is sliced like an array; other datasets go to a DataLoader
     it = TensorBatchIterator(Dataset({"a": X}, y), batch_size=3)
+    batches = list(it)
+    assert it.loader_ is None and [len(b[0]["a"]) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(torch.cat([b[0]["a"] for b in batches]), X)
+    it = TensorBatchIterator(
+        torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+        batch_size=3,
+    )
     assert it.loader_ is not None and len(list(it)) == 3
 
 
@@ -405,22 +404,4 @@ def test_net_skorch_dataloader_still_works():
     assert len(net.history) == 3
 
 
-# ---------------------------------------------------------------------- CUDA
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_fit_and_pickle_to_cpu(data):
-    X, y = data
-    clf = MixupMLPClassifier(device="cuda", **FAST).fit(X, y)
-    assert clf.device_ == "cuda"
-    assert next(clf.net_.module_.parameters()).is_cuda
-    before = torch.cuda.get_rng_state()
-    clf2 = MixupMLPClassifier(device="cuda", **FAST).fit(X, y)
-    assert torch.equal(before, torch.cuda.get_rng_state())
-    proba = clf.predict_proba(X)
-    np.testing.assert_allclose(clf2.predict_proba(X), proba, atol=1e-5)
-    loaded = pickle.loads(pickle.dumps(clf))
-    assert loaded.device_ == "cpu"
-    assert not next(loaded.net_.module_.parameters()).is_cuda
-    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-5)
-    grad = clf._loss_input_gradient(X[:5], y[:5])
-    assert grad.dtype == np.float64 and grad.shape == (5, 6)
+# The CUDA tests are in tests/test_nn_runtime.py (marked cuda).

@@ -211,7 +211,7 @@ def _torch_parts(net):
     """
     import torch
 
-    criterion = net.criterion_
+    criterion = _uncompiled(net.criterion_)
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         kind = "logits"
     elif isinstance(criterion, torch.nn.NLLLoss):
@@ -224,7 +224,12 @@ def _torch_parts(net):
             f"BCEWithLogitsLoss criteria, got {type(criterion).__name__}; pass "
             "gradient='numerical' otherwise."
         )
-    return net.module_, kind
+    return _uncompiled(net.module_), kind
+
+
+def _uncompiled(module):
+    """The module that ``torch.compile`` wrapped (skorch's ``compile=True``)."""
+    return getattr(module, "_orig_mod", module)
 
 
 def skorch_direction(net, X, y_idx):

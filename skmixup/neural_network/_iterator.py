@@ -7,6 +7,8 @@ iterator below moves the data to the device once and cuts batches by slicing (or
 when shuffling, by gathering a slice of a seeded permutation).
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from skorch.dataset import Dataset
@@ -16,10 +18,18 @@ __all__ = ["TensorBatchIterator"]
 
 
 def _as_tensor(data, device, float_dtype=None):
-    """One tensor on ``device``; integers become int64 and floats ``float_dtype``."""
+    """One tensor on ``device``; integers become int64 and floats ``float_dtype``.
+
+    A mapping gives a dict of such tensors. Tensors (on any device) are moved,
+    never converted through numpy.
+    """
+    if isinstance(data, Mapping):
+        return {k: _as_tensor(v, device, float_dtype) for k, v in data.items()}
     tensor = data if isinstance(data, torch.Tensor) else None
     if tensor is None:
         arr = np.asarray(data)
+        if arr.dtype == object:  # e.g. integer labels in an object array
+            arr = arr.astype(np.int64 if _all_integral(arr) else np.float64)
         if arr.dtype.kind in "iu" and arr.dtype != np.int64:
             arr = arr.astype(np.int64)
         if not arr.flags.writeable:  # torch warns on read-only buffers (memmaps)
@@ -30,16 +40,45 @@ def _as_tensor(data, device, float_dtype=None):
     return tensor.to(device)
 
 
+def _all_integral(arr):
+    try:
+        values = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
 def _is_dense(data):
+    if isinstance(data, Mapping):
+        return len(data) > 0 and all(_is_dense(v) for v in data.values())
     return isinstance(data, (np.ndarray, torch.Tensor)) and data.ndim >= 1
 
 
-def _unwrap(dataset):
-    """Return ``(X, y, indices)`` for a skorch Dataset of dense arrays.
+def _length(data):
+    if isinstance(data, Mapping):
+        lengths = {len(v) for v in data.values()}
+        return lengths.pop() if len(lengths) == 1 else None
+    return len(data)
 
-    ``Subset`` layers (from skorch's ``ValidSplit``) are folded into one index
-    array. Returns ``None`` for anything else (dicts, pandas, sparse, custom
-    datasets), which the iterator hands to a DataLoader.
+
+def _take(data, index):
+    """Rows ``index`` (an index array, a slice or a tensor) of ``data``."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        return {k: _take(v, index) for k, v in data.items()}
+    if isinstance(data, torch.Tensor) and isinstance(index, np.ndarray):
+        index = torch.as_tensor(index, device=data.device)
+    return data[index]
+
+
+def _unwrap(dataset):
+    """Return ``(X, y, indices)`` for a skorch Dataset of dense data.
+
+    ``X`` is a numpy array, a tensor or a dict of them; ``y`` one of the first
+    two or None. ``Subset`` layers (from skorch's ``ValidSplit``) are folded
+    into one index array. Returns ``None`` for anything else (pandas, sparse,
+    lists, custom datasets), which the iterator hands to a DataLoader.
     """
     indices = None
     while isinstance(dataset, Subset):
@@ -49,9 +88,13 @@ def _unwrap(dataset):
     if type(dataset) is not Dataset or dataset.X_is_ndframe:
         return None
     X, y = dataset.X, dataset.y
-    if not _is_dense(X) or not (y is None or _is_dense(np.asarray(y))):
+    if y is not None and not isinstance(y, torch.Tensor):
+        y = np.asarray(y)
+        if y.dtype == object:  # e.g. sequences of varying length
+            return None
+    if not _is_dense(X) or not (y is None or _is_dense(y)):
         return None
-    if len(X) != len(dataset):
+    if _length(X) != len(dataset):
         return None
     return X, y, indices
 
@@ -61,10 +104,11 @@ class TensorBatchIterator:
 
     This is the default ``iterator_train`` and ``iterator_valid`` of
     :class:`MixupNeuralNetClassifier`. For a skorch ``Dataset`` (or a ``Subset``
-    of one, as produced by ``ValidSplit``) holding a dense numpy array or tensor,
-    ``X`` and ``y`` are copied to ``device`` once, when the iterator is created
-    (once per call to ``fit``), and every batch is a slice of them. Any other
-    dataset (dicts, pandas, sparse matrices, custom datasets) is passed on to
+    of one, as produced by ``ValidSplit``) holding a dense numpy array, a tensor
+    or a dict of them (on any device), ``X`` and ``y`` are copied to ``device``
+    once, when the iterator is created (once per call to ``fit``), and every
+    batch is a slice of them. Any other dataset (pandas, sparse matrices, object
+    targets, custom datasets) is passed on to
     :class:`torch.utils.data.DataLoader` with the same arguments.
 
     Parameters
@@ -85,6 +129,11 @@ class TensorBatchIterator:
     dtype : torch.dtype, default=None
         Cast floating-point ``X`` to this dtype once (the net passes its module's
         parameter dtype, so float64 arrays feed a float32 module).
+    preload : bool, default=True
+        Copy all of ``X`` and ``y`` to ``device`` once (worth it when the data
+        is passed over many times, as in training). With ``False`` the data
+        stay where they are and each batch is copied when it is used, so that
+        a single pass (prediction) never holds all the rows on the device.
     **kwargs : dict
         Passed on to :class:`~torch.utils.data.DataLoader` when the dataset is not
         array-backed; ignored otherwise.
@@ -108,6 +157,7 @@ class TensorBatchIterator:
         device="cpu",
         generator=None,
         dtype=None,
+        preload=True,
         **kwargs,
     ):
         self.batch_size = int(batch_size)
@@ -129,11 +179,14 @@ class TensorBatchIterator:
             return
         X, y, indices = unwrapped
         if indices is not None:
-            X = X[indices]
-            y = None if y is None else np.asarray(y)[indices]
-        self.X_ = _as_tensor(X, self.device, dtype)
-        self.y_ = None if y is None else _as_tensor(y, self.device)
-        self.n_samples_ = len(self.X_)
+            X, y = _take(X, indices), _take(y, indices)
+        self.preload = preload
+        home = self.device if preload else torch.device("cpu")
+        if not preload and isinstance(X, torch.Tensor):
+            home = X.device
+        self.X_ = _as_tensor(X, home, dtype)
+        self.y_ = None if y is None else _as_tensor(y, home)
+        self.n_samples_ = _length(self.X_)
 
     def __len__(self):
         if self.loader_ is not None:
@@ -150,11 +203,24 @@ class TensorBatchIterator:
         stop = n - n % bs if self.drop_last else n
         order = None
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.device)
+            order = torch.randperm(n, generator=self.generator)
+            order = order.to(_device_of(X))
         for start in range(0, stop, bs):
             if order is None:
-                sl = slice(start, start + bs)
-                yield X[sl], (None if y is None else y[sl])
+                index = slice(start, start + bs)
             else:
-                idx = order[start : start + bs]
-                yield X[idx], (None if y is None else y[idx])
+                index = order[start : start + bs]
+            yield self._to_device(_take(X, index)), self._to_device(_take(y, index))
+
+    def _to_device(self, batch):
+        if batch is None or self.preload:
+            return batch
+        if isinstance(batch, Mapping):
+            return {k: self._to_device(v) for k, v in batch.items()}
+        return batch.to(self.device, non_blocking=True)
+
+
+def _device_of(data):
+    if isinstance(data, Mapping):
+        return _device_of(next(iter(data.values())))
+    return data.device

@@ -18,7 +18,18 @@ from skorch.dataset import ValidSplit
 from skorch.utils import noop
 
 from skmixup.neural_network._module import MLPModule
-from skmixup.neural_network._net import MixupNeuralNetClassifier, _input_gradient
+from skmixup.neural_network._net import (
+    _GENERATORS,
+    MixupNeuralNetClassifier,
+    input_gradient,
+)
+from skmixup.neural_network._persistence import (
+    PORTABLE_KEY,
+    fitted_state,
+    load_fitted_state,
+    reduce_with,
+)
+from skmixup.neural_network._runtime import torch_runtime
 from skmixup.utils._callbacks import CallbackSupportMixin, EpochCallback, begin_fit
 from skmixup.utils._console import plain_print
 
@@ -127,15 +138,39 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    ``float64`` input is cast to ``float32`` for PyTorch; ``predict_proba``
-    returns ``float64``. ``fit`` takes no ``sample_weight``. As in
-    ``MLPClassifier``, ``fit`` raises a ``ConvergenceWarning`` when it runs
-    ``max_iter`` epochs without the stopping rule firing; ``partial_fit`` never
-    does.
+    ``float64`` input is cast to ``float32`` for PyTorch (values beyond its range
+    are an error); ``predict_proba`` returns ``float64``. As in ``MLPClassifier``,
+    ``fit`` raises a ``ConvergenceWarning`` when it runs ``max_iter`` epochs
+    without the stopping rule firing; ``partial_fit`` never does.
     Mixing weights are ordered so that each row keeps the larger one (see
     :class:`MixupNeuralNetClassifier`), which leaves the expected loss unchanged.
-    A pickled model is moved to the CPU, so a model trained on a GPU loads on a
-    machine without one (``device_`` is then ``"cpu"``).
+
+    ``sample_weight`` weights each anchor's Mixup loss, and partners are drawn
+    in proportion to their weight (see :class:`MixupNeuralNetClassifier`), so
+    integer weights act as repeated rows in expectation. The validation
+    accuracy of ``early_stopping`` is unweighted.
+
+    Random numbers come from explicit generators (weight initialisation
+    included); PyTorch's global generator is never used, so threads (a threaded
+    ``GridSearchCV``) reproduce sequential results. In a process forked after
+    its parent used PyTorch, training runs on one thread (PyTorch's OpenMP pool
+    does not survive ``fork``).
+
+    Ctrl-C (``KeyboardInterrupt``) propagates out of ``fit`` and leaves the
+    estimator as it was, so an interrupted fit is never taken for a finished
+    one. (scikit-learn's ``MLPClassifier`` instead catches it, warns and returns
+    the partly trained model.)
+
+    Pickling (``pickle``, ``joblib``, ``copy.deepcopy``) leaves the live
+    estimator unchanged and saves a model trained on a GPU with a CPU copy of
+    its network, so it loads on a machine without one (``device_`` is then
+    ``"cpu"``). skops saves it without pickle; the only type to trust is
+    ``skmixup.neural_network._mlp.MixupMLPClassifier`` (parameters, arrays and
+    lists are built-in types).
+
+    A subclass may change the network through ``_build_module`` and the
+    training step through ``_net_class`` (a :class:`MixupNeuralNetClassifier`
+    subclass); ``_build_net`` puts them together.
 
     References
     ----------
@@ -182,7 +217,6 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
-    _net_class = MixupNeuralNetClassifier  # hook for subclasses, with _net_params
 
     def __init__(
         self,
@@ -226,7 +260,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to ``X, y`` with Mixup, from a fresh initialisation.
 
         Parameters
@@ -235,25 +269,43 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             Training data (cast to float32 for PyTorch).
         y : array-like of shape (n_samples,)
             Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each anchor's Mixup loss is weighted, and
+            partners are drawn in proportion to their weight (see Notes).
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C; the estimator is then left as it was before ``fit``.
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        rng = check_random_state(self.random_state)
-        self.net_ = self._build_net(X.shape, rng, incremental=False)
-        epochs = self.net_.callbacks[-1][1]  # _build_net's EpochCallback
+        classes, y_enc = np.unique(y, return_inverse=True)
+        X32 = _to_float32(X)
+        seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
+        device = _resolve_device(self.device)
+        net = self._build_net(X.shape, len(classes), device, seed, incremental=False)
+        epochs = dict(net.callbacks)["sklearn_callbacks"]  # from _build_net
         epochs.task_ = begin_fit(
             self, X, y, max_subtasks=self.max_iter, subtask_name="epoch"
         )
-        self.net_.fit(_to_float32(X), y_enc.astype(np.int64))
-        epochs.task_, task = None, epochs.task_
+        try:
+            net.fit(X32, y_enc.astype(np.int64), sample_weight=sample_weight)
+        finally:
+            epochs.task_, task = None, epochs.task_
+        _raise_if_interrupted(net)
+        self.classes_, self.net_, self.device_ = classes, net, device
         task.end()
         self._record_fit()
+        self._warn_if_not_converged()
+        return self
+
+    def _warn_if_not_converged(self):
         stopper = dict(self.net_.callbacks_)["early_stopping"]
         if self.n_iter_ >= self.max_iter and stopper.misses_ < stopper.patience:
             warnings.warn(
@@ -262,12 +314,11 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 f"{stopper.monitor} still improved by more than tol={self.tol} "
                 f"within the last {stopper.patience} epochs).",
                 ConvergenceWarning,
-                stacklevel=3,  # past sklearn's _fit_context wrapper
+                stacklevel=4,  # past this helper and sklearn's _fit_context wrapper
             )
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of Mixup training on ``X, y``, without re-initialising.
 
         Early stopping is not used by ``partial_fit`` (as in ``MLPClassifier``).
@@ -280,11 +331,20 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             All class labels; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as in ``fit``.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C; an interrupted first call leaves the estimator unfitted,
+            a later one leaves the epoch's updates so far and ``n_iter_``
+            unchanged.
         """
         first = not hasattr(self, "net_")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
@@ -294,25 +354,30 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     "classes must be passed on the first call to partial_fit."
                 )
-            self.classes_ = np.unique(classes)
-            rng = check_random_state(self.random_state)
-            self.net_ = self._build_net(X.shape, rng, incremental=True)
-            self.net_.initialize()
-        elif classes is not None and not np.array_equal(
-            np.unique(classes), self.classes_
-        ):
-            raise ValueError(
-                f"classes={classes!r} is not the same as on the first call to "
-                f"partial_fit, which was {self.classes_!r}."
+            all_classes = np.unique(classes)
+            device = _resolve_device(self.device)
+            seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
+            net = self._build_net(
+                X.shape, len(all_classes), device, seed, incremental=True
             )
         else:
+            all_classes, net, device = self.classes_, self.net_, self.device_
+            if classes is not None and not np.array_equal(
+                np.unique(classes), all_classes
+            ):
+                raise ValueError(
+                    f"classes={classes!r} is not the same as on the first call to "
+                    f"partial_fit, which was {all_classes!r}."
+                )
             self._disable_early_stopping()
-        unseen = ~np.isin(y, self.classes_)
+        unseen = ~np.isin(y, all_classes)
         if np.any(unseen):
             raise ValueError(f"y has labels not in classes_: {np.unique(y[unseen])!r}.")
-        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+        y_enc = np.searchsorted(all_classes, y).astype(np.int64)
         task = begin_fit(self, X, y, max_subtasks=0, task_name="partial_fit")
-        self.net_.partial_fit(_to_float32(X), y_enc, epochs=1)
+        net.partial_fit(_to_float32(X), y_enc, epochs=1, sample_weight=sample_weight)
+        _raise_if_interrupted(net)
+        self.classes_, self.net_, self.device_ = all_classes, net, device
         task.end({})  # scikit-learn callbacks see the updated model
         self._record_fit()
         return self
@@ -384,10 +449,10 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if y.shape != (X.shape[0],) or not np.all(np.isin(y, self.classes_)):
             raise ValueError("y must be a 1d array of labels from classes_.")
-        net = self.net_
-        Xt = torch.as_tensor(_to_float32(X), device=net.device)
-        yt = torch.as_tensor(np.searchsorted(self.classes_, y), device=net.device)
-        return _input_gradient(net, Xt, yt, X.shape)
+        with torch_runtime():
+            return input_gradient(
+                self.net_, _to_float32(X), np.searchsorted(self.classes_, y)
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -395,24 +460,81 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
-    def __getstate__(self):
-        state = super().__getstate__()
+    # ----------------------------------------------------------- persistence
+    def __reduce_ex__(self, protocol):
+        # pickle, joblib and copy (skops reads __getstate__; see _persistence.py)
+        return reduce_with(self, self._pickle_state())
+
+    def _pickle_state(self):
+        # A copy: on Python >= 3.11 BaseEstimator returns the object's own
+        # __dict__, which must not be edited (the live estimator stays on its
+        # device).
+        state = dict(super().__getstate__())
         net = state.get("net_")
         if net is not None and torch.device(net.device).type != "cpu":
             state["net_"] = _net_on_cpu(net)
             state["device_"] = "cpu"
         return state
 
+    def __getstate__(self):
+        """The portable state (parameters and arrays) that skops saves."""
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        if net is not None:
+            state[PORTABLE_KEY] = {
+                "batch_size": int(net.batch_size),
+                "seed": int(net.random_state),
+                "incremental": net.train_split is None,
+                "fitted": fitted_state(net, _GENERATORS),
+            }
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        portable = state.pop(PORTABLE_KEY, None)
+        if isinstance(portable, dict):
+            # a skops file: rebuild the net on the CPU and copy the arrays in
+            super().__setstate__(state)
+            shape = (portable["batch_size"], self.n_features_in_)
+            net = self._build_net(
+                shape,
+                len(self.classes_),
+                "cpu",
+                portable["seed"],
+                portable["incremental"],
+            )
+            net.initialize()
+            load_fitted_state(net, portable["fitted"])
+            self.net_, self.device_ = net, "cpu"
+            return
+        super().__setstate__(state)
+
     # ------------------------------------------------------------- helpers
-    def _build_net(self, shape, rng, incremental):
-        n_samples, n_features = shape
+    # The skorch net class that trains the module; a subclass may swap it for
+    # a net with another training step.
+    _net_class = MixupNeuralNetClassifier
+
+    def _build_module(self, n_features, n_outputs):
+        """The PyTorch module, built on the meta device (no memory, no random
+        numbers): the net materialises it and draws its weights from its
+        seeded generator at every fit."""
         hidden = tuple(int(h) for h in np.atleast_1d(self.hidden_layer_sizes))
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        with torch.device("meta"):
+            return MLPModule(
+                n_features,
+                n_outputs,
+                hidden_layer_sizes=hidden,
+                activation=self.activation,
+            )
+
+    def _build_net(self, shape, n_classes, device, seed, incremental):
+        """The skorch net (``_net_class``) with the stopping rule, optimizer and
+        seeds of this estimator; its module comes from ``_build_module``."""
+        n_samples, n_features = shape
         batch_size = 200 if self.batch_size == "auto" else self.batch_size
         batch_size = int(min(batch_size, n_samples))
-        self.device_ = _resolve_device(self.device)
-        seed = int(rng.randint(_MAX_SEED))
         callbacks = copy.deepcopy(list(self.callbacks or []))
         train_split = None
         if self.early_stopping and not incremental:
@@ -436,11 +558,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         callbacks.append(("early_stopping", stopper))
         callbacks.append(("sklearn_callbacks", EpochCallback()))
         return self._net_class(
-            MLPModule,
-            module__n_features=n_features,
-            module__n_outputs=len(self.classes_),
-            module__hidden_layer_sizes=hidden,
-            module__activation=self.activation,
+            self._build_module(n_features, n_classes),
             optimizer=torch.optim.Adam,
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch_size})
@@ -451,7 +569,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=self.shuffle,
             train_split=train_split,
             callbacks=callbacks,
-            device=self.device_,
+            device=device,
             verbose=self.verbose,
             callbacks__print_log__sink=plain_print if self.verbose else noop,
             random_state=seed,
@@ -484,7 +602,22 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
 
 def _to_float32(X):
-    return np.ascontiguousarray(X, dtype=np.float32)
+    """X as float32 for PyTorch; values beyond float32's range are an error."""
+    with np.errstate(over="ignore"):
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype != np.float32 and not np.all(np.isfinite(X32)):
+        raise ValueError(
+            "X has values too large for float32 (|x| > 3.4e38), in which the "
+            "network computes; rescale the features (e.g. with StandardScaler)."
+        )
+    return X32
+
+
+def _raise_if_interrupted(net):
+    """Re-raise a Ctrl-C that skorch caught: an interrupted fit is not a fit."""
+    interrupt = getattr(net, "_interrupt", None)
+    if interrupt is not None:
+        raise interrupt
 
 
 def _resolve_device(device):
@@ -503,7 +636,7 @@ def _net_on_cpu(net):
     skorch's unpickler maps every CUDA tensor (module, optimizer, criterion) to
     the CPU.
     """
-    state = net.__getstate__()
+    state = net._pickle_state()
     state["device"] = "cpu"
     cpu_net = type(net).__new__(type(net))
     cpu_net.__setstate__(state)

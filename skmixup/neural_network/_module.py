@@ -38,6 +38,9 @@ class MLPModule(nn.Module):
     torch.Size([2, 3])
     """
 
+    # forward is Linear layers and activations: no random numbers drawn
+    _skmixup_forward_is_deterministic = True
+
     def __init__(
         self, n_features, n_outputs, hidden_layer_sizes=(100,), activation="relu"
     ):

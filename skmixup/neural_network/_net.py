@@ -1,6 +1,7 @@
 """MixupNeuralNetClassifier: a skorch NeuralNetClassifier trained with Mixup."""
 
 import contextlib
+import copy
 from collections.abc import Mapping
 from numbers import Real
 
@@ -9,32 +10,38 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from skorch import NeuralNetClassifier
-from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import to_tensor
+from skorch.dataset import ValidSplit, get_len, unpack_data
+from skorch.utils import get_map_location, to_tensor
 
 from skmixup._mixing import resolve_beta, sample_beta
+from skmixup.neural_network._data import (
+    attach_sample_weight,
+    check_n_features,
+    check_net_input,
+    check_net_target,
+    detach_sample_weight,
+)
 from skmixup.neural_network._iterator import TensorBatchIterator
+from skmixup.neural_network._persistence import (
+    PORTABLE_KEY,
+    fitted_state,
+    load_fitted_state,
+    reduce_with,
+)
+from skmixup.neural_network._runtime import (
+    forward_draws_no_random_numbers,
+    global_rng_section,
+    init_parameters,
+    sigint_recorder,
+    torch_runtime,
+)
 
 __all__ = ["MixupNeuralNetClassifier"]
 
 _MAX_SEED = 2**31 - 1
-
-
-@contextlib.contextmanager
-def _seeded_torch(device, seed):
-    """Run a block with PyTorch's global RNG seeded, then restore it.
-
-    Weight initialisation and dropout draw from the global generator; forking it
-    keeps them reproducible without changing the caller's RNG state.
-    """
-    device = torch.device(device)
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else 0]
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
-        torch.manual_seed(seed)
-        yield
-
+# Rows per forward/backward pass of the input gradient (memory bound).
+_GRADIENT_ROWS = 2**14
+_GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 
 _MIXUP_CONSTRAINTS = {
     "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
@@ -54,6 +61,11 @@ def _validate_mixup_params(net):
     alpha, beta = resolve_beta(net.mixup_alpha, net.mixup_beta)
     net._mixup_law_ = (alpha, beta, float(net.mixup_prob))
     return net._mixup_law_
+
+
+def uncompiled(module):
+    """The module that ``torch.compile`` wrapped (``_orig_mod``), or ``module``."""
+    return getattr(module, "_orig_mod", module)
 
 
 class MixupNeuralNetClassifier(NeuralNetClassifier):
@@ -82,12 +94,14 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         Positional arguments of :class:`skorch.NeuralNetClassifier` after
         ``module`` (passing them by keyword is clearer).
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        A loss with a ``reduction`` argument; it is used with ``reduction="none"``
-        to get per-sample losses. Unlike skorch's ``NeuralNetClassifier`` (which
-        expects probabilities and uses ``NLLLoss``), the default here is
-        ``CrossEntropyLoss`` on logits, and ``predict_proba`` applies a softmax.
-        ``criterion=torch.nn.NLLLoss`` with a module that returns probabilities
-        also works (the log is taken as skorch does).
+        A loss with a ``reduction`` attribute: on mixed batches it is switched to
+        ``"none"`` for the per-sample losses, which are then reduced as the
+        criterion's own ``reduction`` says (``"mean"``, ``"sum"`` or ``"none"``).
+        Unlike skorch's ``NeuralNetClassifier`` (which expects probabilities and
+        uses ``NLLLoss``), the default here is ``CrossEntropyLoss`` on logits, and
+        ``predict_proba`` applies a softmax. ``criterion=torch.nn.NLLLoss`` with a
+        module that returns probabilities also works (the log is taken as skorch
+        does), compiled (``compile=True``) or not.
     train_split : callable, default=ValidSplit(5, stratified=True)
         As in skorch; ``None`` trains on all data.
     iterator_train, iterator_valid : class, default=TensorBatchIterator
@@ -103,9 +117,10 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         trained on as they are.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the shuffling order, the mixing weights and
-        partners (each from its own generator), and the global PyTorch generator
-        inside ``fit`` (for dropout), which is restored afterwards. ``None`` draws
-        the seeds from numpy's global RNG. Pass an int for reproducible results.
+        the partners, each from its own explicit generator. A module *instance*
+        is copied and re-initialised from these generators at every ``fit``.
+        ``None`` draws the seeds from numpy's global RNG. Pass an int for results
+        that are reproducible across processes and threads (see Notes).
     **kwargs
         Any other :class:`skorch.NeuralNetClassifier` argument (``optimizer``,
         ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``device``, ...).
@@ -134,12 +149,37 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     ``lam -> 1 - lam`` with ``i <-> j``). It makes ``mixup_alpha -> 0`` reduce
     exactly to training without Mixup on the same batches.
 
-    Randomness never comes from PyTorch's global generator: mixing weights come
-    from a seeded :class:`numpy.random.RandomState` (through
-    :func:`skmixup._mixing.sample_beta`, which handles tiny ``mixup_alpha``), and
-    partners and shuffling from seeded :class:`torch.Generator` objects on the
-    CPU. Pickling works as in skorch; a net trained on a GPU loads on a CPU-only
-    machine (with skorch's ``DeviceWarning``).
+    Random numbers come from explicit generators: mixing weights from a seeded
+    :class:`numpy.random.RandomState` (through :func:`skmixup._mixing.sample_beta`,
+    which handles tiny ``mixup_alpha``), partners, shuffling and the weights of
+    ``Linear``, ``ConvNd`` and ``Embedding`` layers from seeded
+    :class:`torch.Generator` objects. PyTorch's global generator is used only
+    where a module leaves no choice: other layers' ``reset_parameters``, lazy
+    layers, and a forward pass that may draw (dropout, RReLU, or any custom
+    ``forward``, which cannot be inspected). Such a fit forks, seeds and
+    restores the global generator under a process-wide lock, so that threads
+    (a threaded ``GridSearchCV``) run such fits one at a time and reproduce the
+    sequential results. ``torch.manual_seed`` is never called: only the
+    generator of the device in use is seeded, inside a fork that restores it.
+
+    ``sample_weight`` weights each anchor's Mixup loss (the loss is the weighted
+    mean over the batch, weights normalised to mean 1 over the training set),
+    and partners are drawn with probability proportional to their weight, with
+    replacement, within the batch; so an integer weight acts as repeated rows,
+    as anchor and as partner, in expectation. Equal weights train exactly as no
+    weights.
+
+    Ctrl-C (``KeyboardInterrupt``) stops training as in skorch: ``fit`` returns
+    the net trained so far. Differences with skorch's ``NeuralNetClassifier``:
+    array-like ``X`` is validated (finite, non-empty, numeric DataFrames become
+    arrays), ``y`` must hold class indices, a module instance is re-initialised
+    at each ``fit`` instead of being trained further, and ``predict`` copies one
+    batch at a time to the device.
+
+    Pickling works as in skorch, callbacks included (an LRScheduler's optimizer
+    state is mapped to the CPU with the net); a net trained on a GPU loads on a
+    CPU-only machine (with skorch's ``DeviceWarning``). For skops, see
+    :class:`MixupMLPClassifier`.
 
     References
     ----------
@@ -159,11 +199,22 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     >>> net = MixupNeuralNetClassifier(
     ...     nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
     ...     mixup_alpha=0.4, max_epochs=5, lr=0.1, batch_size=16,
-    ...     train_split=None, verbose=0, random_state=0,
+    ...     train_split=None, verbose=0, random_state=0, device="cpu",
     ... ).fit(X, y)
     >>> net.predict_proba(X[:2]).shape
     (2, 2)
+
+    The module instance is copied and re-initialised from ``random_state``, so
+    the result does not depend on the global PyTorch state or the process:
+
+    >>> round(float(net.history[-1, "train_loss"]), 3)
+    0.61
     """
+
+    # skorch pickles these through torch's unpickler with a map_location, in one
+    # stream with module_, criterion_ and optimizer_: an LRScheduler's optimizer
+    # state then moves to the CPU with them and stays the net's optimizer.
+    cuda_dependent_attributes_ = ["callbacks_"]
 
     def __init__(
         self,
@@ -203,55 +254,68 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ setup
     def initialize(self):
-        """Seed the random generators, then initialise module, criterion, etc."""
+        """Seed the generators, then initialise module, criterion, etc."""
         _validate_mixup_params(self)
         self._init_generators()
-        with _seeded_torch(self.device, int(self._seed_rng_.randint(_MAX_SEED))):
-            return super().initialize()
+        return super().initialize()
 
     def _init_generators(self):
-        seeds = check_random_state(self.random_state).randint(_MAX_SEED, size=4)
+        seeds = check_random_state(self.random_state).randint(_MAX_SEED, size=5)
         self._mixup_rng_ = np.random.RandomState(seeds[0])
         self._mixup_generator_ = torch.Generator().manual_seed(int(seeds[1]))
         self._shuffle_generator_ = torch.Generator().manual_seed(int(seeds[2]))
-        # seeds weight initialisation and the global-RNG fork of each fit call
-        self._seed_rng_ = np.random.RandomState(seeds[3])
+        self._init_generator_ = torch.Generator().manual_seed(int(seeds[3]))
+        # seeds the global generator where a module needs it (see Notes)
+        self._seed_rng_ = np.random.RandomState(seeds[4])
 
     def _ensure_generators(self):
         if not hasattr(self, "_mixup_rng_"):
             self._init_generators()
 
-    def initialize_criterion(self):
-        """Initialise the criterion with per-sample losses (``reduction="none"``)."""
-        super().initialize_criterion()
-        for name in self._criteria:
-            criterion = getattr(self, name + "_")
-            if not hasattr(criterion, "reduction"):
-                raise TypeError(
-                    "MixupNeuralNetClassifier needs per-sample losses: the criterion "
-                    f"{type(criterion).__name__} has no 'reduction' attribute."
-                )
-            criterion.reduction = "none"
+    def initialize_module(self):
+        """Build the module and initialise its weights from the seeded generator.
+
+        A module instance is copied (the user's instance is never trained); an
+        instance built on the ``"meta"`` device is materialised on the CPU. See
+        the Notes for which layers draw from the explicit generator.
+        """
+        self._ensure_generators()
+        kwargs = self.get_params_for("module")
+        module = self.module
+        if isinstance(module, torch.nn.Module) and not kwargs:
+            module = copy.deepcopy(module)
+            if any(p.is_meta for p in module.parameters()):
+                module = module.to_empty(device="cpu")  # built on "meta"
+        seed = int(self._seed_rng_.randint(_MAX_SEED))
+        with global_rng_section(seed, "cpu"):
+            self.module_ = self.initialized_instance(module, kwargs)
+            init_parameters(self.module_, self._init_generator_)
         return self
 
     def get_iterator(self, dataset, training=False):
         """Return the batch iterator; :class:`TensorBatchIterator` gets the device
-        and, for training, shuffling (on by default) from the seeded generator."""
+        and, for training, shuffling (on by default) from the seeded generator.
+        Outside ``fit`` (prediction) it copies one batch at a time."""
         prefix = "iterator_train" if training else "iterator_valid"
         iterator = getattr(self, prefix)
         kwargs = self.get_params_for(prefix)
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
+            kwargs["batch_size"] = max(len(dataset), 1)
         if training:
             kwargs.setdefault("shuffle", True)
             if kwargs["shuffle"]:
                 self._ensure_generators()
                 kwargs.setdefault("generator", self._shuffle_generator_)
         if isinstance(iterator, type) and issubclass(iterator, TensorBatchIterator):
-            kwargs.setdefault("device", self.device)
+            kwargs.setdefault("device", self.device or "cpu")
             kwargs.setdefault("dtype", self._input_dtype())
+            kwargs.setdefault("preload", training or self._fitting)
         return iterator(dataset, **kwargs)
+
+    @property
+    def _fitting(self):
+        return getattr(self, "_in_fit_loop", False)
 
     def _input_dtype(self):
         """Floating dtype of the module's parameters (None if unknown)."""
@@ -265,27 +329,44 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
                 return param.dtype
         return None
 
-    def infer(self, x, **fit_params):
-        """Run the module on a batch; floating tensors are cast to its dtype."""
-        dtype = self._input_dtype()
-        if dtype is not None:
-            x = _cast_floating(to_tensor(x, device=self.device), dtype)
-        return super().infer(x, **fit_params)
-
     # ------------------------------------------------------------------- fit
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train without re-initialising the module (skorch's ``partial_fit``).
-
-        The global PyTorch RNG is seeded inside and restored afterwards.
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Initialise the module and train it (skorch's ``fit``), with Mixup.
 
         Parameters
         ----------
-        X : array-like, tensor or dataset
-            Training inputs, as skorch accepts them.
+        X : array-like, tensor, dict or dataset
+            Training inputs, as skorch accepts them; arrays, lists and numeric
+            DataFrames are validated and passed on as arrays.
+        y : array-like of shape (n_samples,), default=None
+            Class indices ``0..n_classes-1``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the anchors' losses (see Notes).
+        **fit_params : dict
+            Passed to the module's ``forward``, as in skorch.
+
+        Returns
+        -------
+        self : MixupNeuralNetClassifier
+            The trained net.
+        """
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        return self._train(X, y, sample_weight, "fit", fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
+        """Train without re-initialising the module (skorch's ``partial_fit``).
+
+        Parameters
+        ----------
+        X : array-like, tensor, dict or dataset
+            Training inputs, as for ``fit``.
         y : array-like of shape (n_samples,), default=None
             Class indices ``0..n_classes-1``.
         classes : array-like, default=None
             Unused, as in skorch; kept for scikit-learn's signature.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the anchors' losses (see Notes).
         **fit_params : dict
             Passed to the module's ``forward``, as in skorch.
 
@@ -296,11 +377,74 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         """
         if not self.initialized_:
             self.initialize()
+        return self._train(X, y, sample_weight, "partial_fit", fit_params)
+
+    def _train(self, X, y, sample_weight, routing, fit_params):
+        fit_params.pop("_routing_method", None)
         self._ensure_generators()
         _validate_mixup_params(self)
+        caller = type(self).__name__
+        X = check_net_input(X, caller)
+        check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
+        y = check_net_target(y, _n_rows(X), caller)
+        X = attach_sample_weight(X, sample_weight, caller)
+        with torch_runtime(), self._global_rng_if_needed():
+            super().partial_fit(X, y, _routing_method=routing, **fit_params)
+        return self
+
+    @property
+    def _trained_once(self):
+        return self.initialized_ and len(self.history) > 0
+
+    def _global_rng_if_needed(self):
+        """Seeded global generator (with its lock) only if a module may draw."""
+        modules = [getattr(self, name + "_", None) for name in self._modules]
+        if all(
+            forward_draws_no_random_numbers(uncompiled(module))
+            for module in modules
+            if isinstance(module, torch.nn.Module)
+        ):
+            return contextlib.nullcontext()
         seed = int(self._seed_rng_.randint(_MAX_SEED))
-        with _seeded_torch(self.device, seed):
-            return super().partial_fit(X, y, classes=classes, **fit_params)
+        return global_rng_section(seed, self.device)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop; tells Ctrl-C apart from a callback's stop request.
+
+        skorch's callbacks stop training by raising ``KeyboardInterrupt`` (as
+        ``EarlyStopping`` does), and skorch's ``partial_fit`` catches it, as it
+        catches Ctrl-C. A ``KeyboardInterrupt`` that comes from SIGINT, or that
+        does not come out of a callback, is recorded before skorch handles it,
+        so that :class:`MixupMLPClassifier` can re-raise it.
+        """
+        self._interrupt = None
+        self._in_fit_loop = True
+        try:
+            with sigint_recorder() as sigint:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            if sigint["received"] or not getattr(exc, "_skmixup_callback_stop", 0):
+                self._interrupt = exc
+            raise
+        finally:
+            self._in_fit_loop = False
+
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's ``notify``; marks a callback's ``KeyboardInterrupt`` as a stop
+        request."""
+        try:
+            return super().notify(method_name, **cb_kwargs)
+        except KeyboardInterrupt as exc:
+            exc._skmixup_callback_stop = True
+            raise
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        """skorch's ``forward_iter`` on validated input, batch by batch."""
+        if not self._fitting:
+            X = check_net_input(X, type(self).__name__)
+            check_n_features(self, X, reset=False)
+        with torch_runtime():
+            yield from super().forward_iter(X, training=training, device=device)
 
     # ------------------------------------------------------------ Mixup step
     def _sample_lambda(self, n_samples):
@@ -308,51 +452,115 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         alpha, beta, _ = self._mixup_law_
         return sample_beta(alpha, beta, n_samples, self._mixup_rng_)
 
-    def _draw_mixing(self, n_samples):
-        """Return ``(lam, perm)`` for one batch, or ``None`` if it is not mixed."""
+    def _draw_mixing(self, batch):
+        """Return ``(lam, partner)`` on the batch's device, or None (not mixed).
+
+        The mixing weights and the partners' draw travel in one host-to-device
+        copy, queued before the forward pass.
+        """
         _, _, prob = self._mixup_law_
         if prob < 1.0 and not self._mixup_rng_.random_sample() < prob:
             return None
-        lam = self._sample_lambda(n_samples)
-        lam = np.maximum(lam, 1.0 - lam)  # see Notes: the row keeps the larger weight
-        perm = torch.randperm(n_samples, generator=self._mixup_generator_)
-        return torch.from_numpy(lam), perm
-
-    def train_step_single(self, batch, **fit_params):
-        """Mix the batch with a permutation of itself and back-propagate the
-        Mixup loss."""
-        self._set_training(True)
         Xi, yi = unpack_data(batch)
-        Xi = to_tensor(Xi, device=self.device)
-        yi = to_tensor(yi, device=self.device)
-        mixing = self._draw_mixing(len(yi))
-        if mixing is None:
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        Xi, weights = detach_sample_weight(Xi)
+        n = get_len(yi) if yi is not None else get_len(Xi)
+        lam = self._sample_lambda(n)
+        lam = np.maximum(lam, 1.0 - lam)  # see Notes: the row keeps the larger weight
+        if weights is None:
+            draw = torch.randperm(n, generator=self._mixup_generator_)
         else:
-            lam, perm = mixing
-            perm = perm.to(self.device, non_blocking=True)
-            X_mix = _mix_inputs(Xi, lam, perm, self.device)
-            y_pred = self.infer(X_mix, **fit_params)
-            lam = lam.to(device=y_pred.device, dtype=y_pred.dtype)
-            loss = (
-                lam * self._per_sample_loss(y_pred, yi)
-                + (1.0 - lam) * self._per_sample_loss(y_pred, yi[perm])
-            ).mean()
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
+            draw = torch.rand(n, generator=self._mixup_generator_, dtype=torch.float64)
+        host = torch.cat([torch.from_numpy(lam), draw.to(torch.float64)])
+        on_device = self._transfer(host, _batch_device(Xi, self.device))
+        lam, draw = on_device[:n], on_device[n:]
+        if weights is None:
+            return lam, draw.long()
+        # partners with probability proportional to their weight (inverse CDF)
+        cdf = torch.cumsum(to_tensor(weights, device=draw.device).double(), 0)
+        partner = torch.searchsorted(cdf, draw * cdf[-1], right=True)
+        return lam, partner.clamp_max(n - 1)
 
-    def _per_sample_loss(self, y_pred, y_true):
-        if isinstance(y_pred, tuple):
-            y_pred = y_pred[0]
-        y_true = to_tensor(y_true, device=self.device)
-        if isinstance(self.criterion_, torch.nn.NLLLoss):
-            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
-        return self.criterion_(y_pred, y_true)
+    def _transfer(self, host, device):
+        """The one host-to-device copy of a training step's random draws."""
+        if device.type == "cuda":
+            host = host.pin_memory()
+        return host.to(device, non_blocking=True)
+
+    def train_step(self, batch, **fit_params):
+        """skorch's training step on the batch mixed with its partners.
+
+        The draws are made once per batch, before skorch's step (so optimizers
+        that call the closure several times see the same mixed batch); ``infer``
+        mixes the inputs and ``get_loss`` mixes the losses. Any training step
+        that calls ``infer`` and ``get_loss(..., training=True)`` (skorch's, or
+        ``AccelerateMixin``'s) therefore trains with Mixup.
+        """
+        self._batch_mixing = self._draw_mixing(batch)
+        try:
+            return super().train_step(batch, **fit_params)
+        finally:
+            self._batch_mixing = None
+
+    def infer(self, x, **fit_params):
+        """Run the module on a batch (mixed inside a training step); sample
+        weights are taken out and floating tensors cast to the module's dtype."""
+        x, _ = detach_sample_weight(x)
+        dtype = self._input_dtype()
+        if self.device is not None:
+            x = to_tensor(x, device=self.device)
+        if dtype is not None:
+            x = _cast_floating(x, dtype)
+        mixing = getattr(self, "_batch_mixing", None)
+        if mixing is not None:
+            lam, partner = mixing
+            x = _mix_inputs(x, lam, partner)
+        return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Mean per-sample loss on un-mixed data (validation and plain batches)."""
-        return self._per_sample_loss(y_pred, y_true).mean()
+        """The criterion's loss; on a training batch, the Mixup loss.
+
+        On a mixed batch the per-sample loss is
+        ``lam_i l(f(x~_i), y_i) + (1 - lam_i) l(f(x~_i), y_partner(i))``; sample
+        weights (carried in ``X``) multiply each anchor's loss. The result is
+        reduced as the criterion's ``reduction`` says.
+        """
+        mixing = getattr(self, "_batch_mixing", None) if training else None
+        _, weights = detach_sample_weight(X)
+        if mixing is None and weights is None:
+            return self._criterion_loss(y_pred, y_true)
+        criterion = uncompiled(self.criterion_)
+        reduction = getattr(criterion, "reduction", None)
+        if reduction not in ("mean", "sum", "none"):
+            raise TypeError(
+                f"{type(self).__name__} needs per-sample losses for Mixup and "
+                f"sample weights: the criterion {type(criterion).__name__} has no "
+                "'reduction' attribute of 'mean', 'sum' or 'none'."
+            )
+        y_true = to_tensor(y_true, device=_output_device(y_pred))
+        criterion.reduction = "none"
+        try:
+            loss = self._criterion_loss(y_pred, y_true)
+            if mixing is not None:
+                lam, partner = mixing
+                lam = lam.to(dtype=loss.dtype)
+                partner_loss = self._criterion_loss(y_pred, y_true[partner])
+                loss = lam * loss + (1.0 - lam) * partner_loss
+        finally:
+            criterion.reduction = reduction
+        if weights is not None:
+            loss = loss * to_tensor(weights, device=loss.device).to(loss.dtype)
+        if reduction == "mean":
+            return loss.mean()
+        return loss.sum() if reduction == "sum" else loss
+
+    def _criterion_loss(self, y_pred, y_true):
+        """skorch's classifier loss: the log is taken for ``NLLLoss``."""
+        if isinstance(y_pred, tuple):
+            y_pred = y_pred[0]
+        if isinstance(uncompiled(self.criterion_), torch.nn.NLLLoss):
+            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
+        y_true = to_tensor(y_true, device=_output_device(y_pred))
+        return self.criterion_(y_pred, y_true)
 
     # --------------------------------------------------------- input gradient
     def _loss_input_gradient(self, X, y):
@@ -363,27 +571,75 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         ``fit`` was given). Returns a float64 array of ``X``'s shape.
         """
         self.check_is_fitted()
-        dtype = next(self.module_.parameters()).dtype
-        Xt = torch.as_tensor(np.asarray(X), device=self.device).to(dtype)
-        yt = torch.as_tensor(np.asarray(y).astype(np.int64), device=self.device)
-        return _input_gradient(self, Xt, yt, np.asarray(X).shape)
+        X = np.asarray(X)
+        y = np.asarray(y).astype(np.int64)
+        with torch_runtime():
+            return input_gradient(self, X, y)
 
-    # ---------------------------------------------------------------- pickle
-    def __getstate__(self):
+    # ----------------------------------------------------------- persistence
+    def __reduce_ex__(self, protocol):
+        # pickle, joblib and copy: skorch's state (see _persistence.py)
+        return reduce_with(self, self._pickle_state())
+
+    def _pickle_state(self):
         state = super().__getstate__()
-        for key in ("_mixup_generator_", "_shuffle_generator_"):
+        for key in _GENERATORS:  # numpy: plain pickle, no torch storage
             if key in state:
-                state[key] = ("torch.Generator", state[key].get_state())
+                state[key] = ("torch.Generator", state[key].get_state().numpy())
+        state.pop("_batch_mixing", None)
+        return state
+
+    def __getstate__(self):
+        """The portable state (parameters and arrays) that skops saves."""
+        params = self.get_params(deep=False)
+        if isinstance(params.get("module"), torch.nn.Module):
+            raise TypeError(
+                f"{type(self).__name__} can be saved without pickle (skops) only "
+                "when module is a class (with module__ parameters), not an "
+                "instance; use pickle for module instances."
+            )
+        state = {PORTABLE_KEY: True, "params": params}
+        if self.initialized_:
+            state["fitted"] = fitted_state(self, _GENERATORS)
         return state
 
     def __setstate__(self, state):
-        for key in ("_mixup_generator_", "_shuffle_generator_"):
+        if state.get(PORTABLE_KEY):
+            self._load_portable(state)
+            return
+        for key in _GENERATORS:
             value = state.get(key)
             if isinstance(value, tuple) and value[0] == "torch.Generator":
                 gen = torch.Generator()
-                gen.set_state(value[1])
+                gen.set_state(torch.as_tensor(value[1]))
                 state[key] = gen
         super().__setstate__(state)
+
+    def _load_portable(self, state):
+        self.__dict__.update(type(self)(**state["params"]).__dict__)
+        if "fitted" in state:
+            self.device = self._check_device(self.device, get_map_location(self.device))
+            self.initialize()
+            load_fitted_state(self, state["fitted"])
+
+
+def _n_rows(X):
+    if isinstance(X, Mapping) or not hasattr(X, "__len__"):
+        return None
+    return len(X)
+
+
+def _batch_device(x, default):
+    if isinstance(x, Mapping):
+        x = next(iter(x.values()), None)
+    if isinstance(x, torch.Tensor):
+        return x.device
+    return torch.device(default or "cpu")
+
+
+def _output_device(y_pred):
+    y_pred = y_pred[0] if isinstance(y_pred, tuple) else y_pred
+    return y_pred.device
 
 
 def _cast_floating(x, dtype):
@@ -394,34 +650,49 @@ def _cast_floating(x, dtype):
     return x
 
 
-def _mix_inputs(X, lam, perm, device):
+def _mix_inputs(X, lam, partner):
     if isinstance(X, Mapping):
-        return {k: _mix_inputs(v, lam, perm, device) for k, v in X.items()}
+        return {k: _mix_inputs(v, lam, partner) for k, v in X.items()}
     if not isinstance(X, torch.Tensor) or not torch.is_floating_point(X):
         raise TypeError(
             "Mixup needs floating-point input tensors (or a dict of them); got "
             f"{type(X).__name__} of dtype {getattr(X, 'dtype', None)}."
         )
     lam = lam.to(device=X.device, dtype=X.dtype).reshape((-1,) + (1,) * (X.ndim - 1))
-    return lam * X + (1.0 - lam) * X[perm]
+    return lam * X + (1.0 - lam) * X[partner]
 
 
-def _input_gradient(net, Xt, yt, shape):
-    """Autograd gradient of per-sample CE w.r.t. inputs, module in eval mode."""
+def input_gradient(net, X, y):
+    """Autograd gradient of each row's cross-entropy w.r.t. its input row.
+
+    The module runs in eval mode, in chunks of ``_GRADIENT_ROWS`` rows (bounded
+    device memory); ``X`` is a numpy array and ``y`` holds class indices.
+    Returns a float64 array of ``X``'s shape.
+    """
     module = net.module_
+    nll = isinstance(uncompiled(net.criterion_), torch.nn.NLLLoss)
+    param = next(module.parameters())
     was_training = module.training
     module.eval()
+    grads = []
     try:
         with torch.enable_grad():
-            Xt = Xt.detach().clone().requires_grad_(True)
-            out = module(Xt)
-            out = out[0] if isinstance(out, tuple) else out
-            if isinstance(net.criterion_, torch.nn.NLLLoss):
-                logp = torch.log(out + torch.finfo(out.dtype).eps)
-            else:
-                logp = torch.log_softmax(out, dim=-1)
-            loss = -logp.gather(1, yt.reshape(-1, 1)).sum()
-            (grad,) = torch.autograd.grad(loss, Xt)
+            for start in range(0, len(X), _GRADIENT_ROWS):
+                rows = slice(start, start + _GRADIENT_ROWS)
+                Xt = torch.as_tensor(X[rows], device=param.device).to(param.dtype)
+                Xt.requires_grad_(True)
+                yt = torch.as_tensor(y[rows], device=param.device)
+                out = module(Xt)
+                out = out[0] if isinstance(out, tuple) else out
+                if nll:
+                    logp = torch.log(out + torch.finfo(out.dtype).eps)
+                else:
+                    logp = torch.log_softmax(out, dim=-1)
+                loss = -logp.gather(1, yt.reshape(-1, 1)).sum()
+                (grad,) = torch.autograd.grad(loss, Xt)
+                grads.append(grad.detach().cpu().numpy().astype(np.float64))
     finally:
         module.train(was_training)
-    return grad.detach().cpu().numpy().astype(np.float64).reshape(shape)
+    if not grads:
+        return np.zeros(X.shape, dtype=np.float64)
+    return np.concatenate(grads).reshape(X.shape)

@@ -98,6 +98,10 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
             self._partners_ = partner_moments(X) if n_partners == "all" else X
         return iterator
 
+    def _draw_mixing(self, batch):
+        """No mixed inputs (and no draws for them): the penalty replaces Mixup."""
+        return None
+
     def train_step_single(self, batch, **fit_params):
         """Back-propagate the cross-entropy plus the chosen Mixup terms."""
         self._set_training(True)

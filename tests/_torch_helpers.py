@@ -1,0 +1,50 @@
+"""Helpers shared by the torch test modules (imported, not collected)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread for the module's tests, restored afterwards.
+
+    The test machine is a shared 2-core box: one thread avoids OpenMP
+    spin-waits under oversubscription.
+    """
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+def module_weights(module):
+    """The parameters of a torch module as numpy arrays (copies, on the CPU)."""
+    return [p.detach().cpu().numpy().copy() for p in module.parameters()]
+
+
+def assert_same_weights(a, b):
+    """Two modules have exactly the same parameters."""
+    for wa, wb in zip(module_weights(a), module_weights(b), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+# The quiet, seeded, CPU settings of the small test nets.
+NET_DEFAULTS = {"train_split": None, "verbose": 0, "random_state": 0, "device": "cpu"}
+
+
+def small_net(n_features, net_class=None, **params):
+    """A small seeded MLPModule net on the CPU; ``params`` override the defaults."""
+    from skmixup.neural_network import MixupNeuralNetClassifier, MLPModule
+
+    defaults = dict(
+        module=MLPModule,
+        module__n_features=n_features,
+        module__n_outputs=3,
+        module__hidden_layer_sizes=(8,),
+        max_epochs=3,
+        batch_size=32,
+        **NET_DEFAULTS,
+    )
+    return (net_class or MixupNeuralNetClassifier)(**{**defaults, **params})
