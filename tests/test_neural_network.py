@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skorch.callbacks import Callback, Checkpoint  # noqa: E402
 
+from skmixup.metrics import input_gradient  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
     MixupNeuralNetClassifier,
@@ -246,7 +247,7 @@ def test_input_gradient_matches_finite_differences(data):
     X, y = data
     clf = MixupMLPClassifier(**{**FAST, "activation": "tanh"}).fit(X, y)
     X32 = X[:4].astype(np.float32).astype(np.float64)
-    grad = clf._loss_input_gradient(X32, y[:4])
+    grad = input_gradient(clf, X32, y[:4])
     assert grad.shape == (4, 6) and grad.dtype == np.float64
 
     def loss(x, i):
@@ -359,7 +360,7 @@ def test_net_with_validation_checkpoint_and_pickle(tmp_path):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     loaded = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
-    g = net._loss_input_gradient(X[:3], y[:3])
+    g = input_gradient(net, X[:3], y[:3])
     assert g.shape == (3, 6) and g.dtype == np.float64
 
 

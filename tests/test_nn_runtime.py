@@ -36,7 +36,6 @@ from skmixup.neural_network import (  # noqa: E402
     MLPModule,
     TensorBatchIterator,
 )
-from skmixup.neural_network import _net as net_module  # noqa: E402
 from skmixup.neural_network._runtime import (  # noqa: E402
     forward_draws_no_random_numbers,
     init_parameters,
@@ -596,9 +595,13 @@ def test_prediction_streams_batches_and_gradient_is_chunked(monkeypatch):
     monkeypatch.setattr(MixupNeuralNetClassifier, "get_iterator", spy)
     net.predict_proba(X)
     assert seen == [False]  # predict copies one batch at a time
-    full = net._loss_input_gradient(X, y)
-    monkeypatch.setattr(net_module, "_GRADIENT_ROWS", 7)
-    np.testing.assert_allclose(net._loss_input_gradient(X, y), full, atol=1e-6)
+    # the input gradient (skmixup.metrics) runs the module in chunks of rows
+    from skmixup.metrics import _models as metric_models
+    from skmixup.metrics import input_gradient
+
+    full = input_gradient(net, X, y)
+    monkeypatch.setattr(metric_models, "_TORCH_ROWS", 7)
+    np.testing.assert_allclose(input_gradient(net, X, y), full, atol=1e-6)
 
 
 # torch.compile's tracer reads .grad of non-leaf tensors (its own warning)
@@ -628,8 +631,8 @@ def test_compiled_net_keeps_the_nll_branch():
         compiled.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-5
     )
     np.testing.assert_allclose(
-        compiled._loss_input_gradient(X, y),
-        plain._loss_input_gradient(X, y),
+        input_gradient(compiled, X, y),
+        input_gradient(plain, X, y),
         rtol=1e-5,
         atol=1e-7,
     )

@@ -18,18 +18,13 @@ from skorch.dataset import ValidSplit
 from skorch.utils import noop
 
 from skmixup.neural_network._module import MLPModule
-from skmixup.neural_network._net import (
-    _GENERATORS,
-    MixupNeuralNetClassifier,
-    input_gradient,
-)
+from skmixup.neural_network._net import _GENERATORS, MixupNeuralNetClassifier
 from skmixup.neural_network._persistence import (
     PORTABLE_KEY,
     fitted_state,
     load_fitted_state,
     reduce_with,
 )
-from skmixup.neural_network._runtime import torch_runtime
 from skmixup.utils._callbacks import CallbackSupportMixin, EpochCallback, begin_fit
 from skmixup.utils._console import plain_print
 
@@ -436,23 +431,6 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         logits = self.net_.forward(_to_float32(X), training=False)
         return logits.numpy().astype(np.float64)
-
-    def _loss_input_gradient(self, X, y):
-        """Gradient of each sample's cross-entropy at its label w.r.t. its input.
-
-        Row ``i`` is ``d CE(f(x_i), y_i) / d x_i`` on raw ``X`` (no preprocessing
-        happens inside this estimator), by autograd in eval mode; ``y`` holds
-        labels from ``classes_``. Returns a float64 array of ``X``'s shape.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],) or not np.all(np.isin(y, self.classes_)):
-            raise ValueError("y must be a 1d array of labels from classes_.")
-        with torch_runtime():
-            return input_gradient(
-                self.net_, _to_float32(X), np.searchsorted(self.classes_, y)
-            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

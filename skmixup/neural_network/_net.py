@@ -40,7 +40,6 @@ __all__ = ["MixupNeuralNetClassifier"]
 
 _MAX_SEED = 2**31 - 1
 # Rows per forward/backward pass of the input gradient (memory bound).
-_GRADIENT_ROWS = 2**14
 _GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 
 _MIXUP_CONSTRAINTS = {
@@ -562,20 +561,6 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         y_true = to_tensor(y_true, device=_output_device(y_pred))
         return self.criterion_(y_pred, y_true)
 
-    # --------------------------------------------------------- input gradient
-    def _loss_input_gradient(self, X, y):
-        """Gradient of each sample's cross-entropy at its label w.r.t. its input.
-
-        Row ``i`` of the result is ``d loss(f(x_i), y_i) / d x_i`` computed by
-        autograd with the module in eval mode; ``y`` holds class indices (what
-        ``fit`` was given). Returns a float64 array of ``X``'s shape.
-        """
-        self.check_is_fitted()
-        X = np.asarray(X)
-        y = np.asarray(y).astype(np.int64)
-        with torch_runtime():
-            return input_gradient(self, X, y)
-
     # ----------------------------------------------------------- persistence
     def __reduce_ex__(self, protocol):
         # pickle, joblib and copy: skorch's state (see _persistence.py)
@@ -662,37 +647,3 @@ def _mix_inputs(X, lam, partner):
     return lam * X + (1.0 - lam) * X[partner]
 
 
-def input_gradient(net, X, y):
-    """Autograd gradient of each row's cross-entropy w.r.t. its input row.
-
-    The module runs in eval mode, in chunks of ``_GRADIENT_ROWS`` rows (bounded
-    device memory); ``X`` is a numpy array and ``y`` holds class indices.
-    Returns a float64 array of ``X``'s shape.
-    """
-    module = net.module_
-    nll = isinstance(uncompiled(net.criterion_), torch.nn.NLLLoss)
-    param = next(module.parameters())
-    was_training = module.training
-    module.eval()
-    grads = []
-    try:
-        with torch.enable_grad():
-            for start in range(0, len(X), _GRADIENT_ROWS):
-                rows = slice(start, start + _GRADIENT_ROWS)
-                Xt = torch.as_tensor(X[rows], device=param.device).to(param.dtype)
-                Xt.requires_grad_(True)
-                yt = torch.as_tensor(y[rows], device=param.device)
-                out = module(Xt)
-                out = out[0] if isinstance(out, tuple) else out
-                if nll:
-                    logp = torch.log(out + torch.finfo(out.dtype).eps)
-                else:
-                    logp = torch.log_softmax(out, dim=-1)
-                loss = -logp.gather(1, yt.reshape(-1, 1)).sum()
-                (grad,) = torch.autograd.grad(loss, Xt)
-                grads.append(grad.detach().cpu().numpy().astype(np.float64))
-    finally:
-        module.train(was_training)
-    if not grads:
-        return np.zeros(X.shape, dtype=np.float64)
-    return np.concatenate(grads).reshape(X.shape)
