@@ -42,14 +42,6 @@ try:  # MixupNeuralNetClassifier is a skorch net (a BaseEstimator), found only
 except ImportError:
     pass
 
-_SW_STOCHASTIC = (
-    "Mixup draws partners at random: a weight of 2 equals a duplicated row in "
-    "expectation over the draws, not in one realisation (as for sklearn's "
-    "SGDClassifier; scikit-learn#16298). tests/test_logistic.py checks the "
-    "expectation over seeds, and exact equivalence with n_partners='all' (the "
-    "objective averaged over every partner draw)."
-)
-
 _SKORCH_NO_VALIDATION = (
     "skorch nets pass X and y to the module as given (no check_array/validate_data): "
     "no NaN/inf, empty, sparse, 1d, object or complex input checks and no "
@@ -66,10 +58,6 @@ _SKORCH_INIT = (
 )
 
 EXPECTED_FAILED_CHECKS = {
-    "MixupLogisticRegression": {
-        "check_sample_weight_equivalence_on_dense_data": _SW_STOCHASTIC,
-        "check_sample_weight_equivalence_on_sparse_data": _SW_STOCHASTIC,
-    },
     "MixupNeuralNetClassifier": {
         "check_no_attributes_set_in_init": _SKORCH_INIT,
         "check_set_params": _SKORCH_INIT,

@@ -8,15 +8,10 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skmixup._mixing import (
-    draw_partners,
-    draw_shifted_partners,
-    dtilde_quadrature,
-    mix_rows,
-    sample_beta,
-)
+from skmixup._mixing import mix_rows, sample_beta
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._loss import MixupLoss
+from skmixup.linear_model._plan import encode_targets
 
 
 class MixupLogisticRegression(_BaseMixupLinearClassifier):
@@ -144,9 +139,12 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         **_MIXUP_CONSTRAINTS,
         "n_partners": [
             Interval(numbers.Integral, 1, None, closed="left"),
-            StrOptions({"all"}),
+            StrOptions({"all", "auto"}),
         ],
-        "n_quadrature": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_quadrature": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "random_state": ["random_state"],
     }
 
@@ -157,8 +155,8 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         mixup_beta=None,
         C=1.0,
         fit_intercept=True,
-        n_partners=8,
-        n_quadrature=16,
+        n_partners="auto",
+        n_quadrature="auto",
         tol=1e-4,
         max_iter=1000,
         class_weight=None,
@@ -179,80 +177,12 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model by minimising the expected Mixup loss.
+    def _make_objective(self, X, Y, sample_weight, rng):
+        plan = self._mixup_plan(sample_weight, rng)
+        return MixupLoss(Y.shape[1], X.shape[1], self.fit_intercept, plan)
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32.
-        y : array-like of shape (n_samples,)
-            Target labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; partners are drawn in proportion to them.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
-        rng = check_random_state(self.random_state)
-        objective = self._make_objective(X.shape, Y.shape[1], sample_weight, rng)
-        coef, self.n_iter_ = self._solve(
-            objective,
-            X,
-            Y,
-            sample_weight,
-            self._l2_reg_strength(sample_weight),
-            self._initial_coef(objective),
-        )
-        self._set_coef(objective, coef, X.dtype)
-        return self
-
-    def _make_objective(self, shape, n_outputs, sample_weight, rng):
-        n_samples, n_features = shape
-        nodes, weights = dtilde_quadrature(
-            self.mixup_alpha, self.mixup_beta, self.n_quadrature
-        )
-        layout = {}
-        if self.n_partners != "all" and np.all(sample_weight == sample_weight[0]):
-            # Uniform partners as cyclic shifts of one random order: the same law
-            # as independent draws, laid out for the compiled kernel.
-            partners, pair_weight, order, positions = draw_shifted_partners(
-                n_samples, self.n_partners, rng
-            )
-            layout = {"order": order, "positions": positions}
-        else:
-            partners, pair_weight = draw_partners(
-                n_samples, self.n_partners, rng, sample_weight
-            )
-        return MixupLoss(
-            n_outputs,
-            n_features,
-            self.fit_intercept,
-            nodes,
-            weights,
-            partners,
-            pair_weight,
-            **layout,
-        )
-
-    def _mixup_loss_settings(self):
+    def _plan_settings(self):
         return self.n_partners, self.n_quadrature, self.random_state
-
-    def _targets(self, y):
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(f"y contains labels {unknown} not seen in fit.")
-        codes = np.searchsorted(self.classes_, y)
-        if self.classes_.size == 2:
-            return codes[:, None].astype(np.float64)
-        return np.eye(self.classes_.size)[codes]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -292,13 +222,13 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
             self.coef_ = np.zeros((K, X.shape[1]), dtype=X.dtype)
             self.intercept_ = np.zeros(K, dtype=X.dtype)
         else:
-            Y = self._targets(y)
+            Y = encode_targets(self.classes_, y)
         if not hasattr(self, "t_"):  # first streaming call, possibly after fit
             self.t_ = 0
             self._rng = check_random_state(self.random_state)
         sample_weight = self._class_sample_weight(y, sample_weight)
         self._sgd_pass(X, Y, sample_weight)
-        self.n_iter_ = 1
+        self.n_iter_ = np.array([1], dtype=np.int32)
         return self
 
     def _sgd_pass(self, X, Y, sample_weight, batch_size=32):
