@@ -251,8 +251,10 @@ def test_huge_logits_fall_back_to_the_direct_evaluation(dtype):
 def test_auto_is_exact_within_the_budget_and_sampled_above():
     from skmixup.linear_model._plan import EXACT_WORK, resolve_settings
 
-    n_exact = int(np.sqrt(EXACT_WORK / 3))  # 3 evaluations: 4 nodes, alpha == beta
+    n_exact = int(np.sqrt(EXACT_WORK / 2))  # 4 interior nodes, alpha == beta: 2
     assert resolve_settings(n_exact, 1.0, None, "auto", "auto")[0] is None
+    assert resolve_settings(n_exact + 1, 1.0, None, "auto", "auto")[0] is not None
+    assert resolve_settings(n_exact, 5.0, 0.5, "auto", "auto")[0] is not None
     P, _ = resolve_settings(50_000, 1.0, None, "auto", "auto")
     assert 15 <= P < 100
     assert resolve_settings(500, 1.0, None, 600, "auto")[0] is None  # P + 1 >= n

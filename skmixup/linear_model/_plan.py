@@ -69,7 +69,7 @@ AUTO_NODES = 4
 EXACT_WORK = 1 << 24
 # ... above it, blocks sized to this many pair evaluations, at least MIN_PARTNERS
 # partners per sample.
-SAMPLED_WORK = 1 << 22
+SAMPLED_WORK = 3 << 20
 MIN_PARTNERS = 15
 # Pair entries per tile (of each temporary): a few MB, cache-friendly GEMMs.
 _TILE_ELEMENTS = 1 << 17
@@ -169,7 +169,7 @@ def resolve_settings(
     """
     n_partners = check_n_partners(n_partners)
     rule = quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form)
-    n_nodes = rule[0].size
+    n_nodes = max(1, int(np.sum((rule[0] > 0.0) & (rule[0] < 1.0))))  # n^2 work each
     if n_partners == "auto":
         if n_samples * n_samples * n_nodes <= EXACT_WORK:
             n_partners = "all"
@@ -232,6 +232,20 @@ class MixupPlan:
             p = self.pi[start : start + count * size].reshape(count, size)
             total += c * np.sum(p.sum(1) ** 2) + (1.0 - c) * np.sum(p * p)
         self.scale = 1.0 / total
+        # Coefficient of LSE(z_i) of each position: at the endpoints (l = 0 or 1)
+        # the mixed logits are training logits, sum_ij W_ij LSE(z_i) = sum_i r_i
+        # LSE(z_i); the self-pairs of sampled blocks keep their exact share
+        # pi_i^2 instead of c pi_i^2 (the backends weight every pair by c).
+        self._inner = (self.nodes > 0.0) & (self.nodes < 1.0)
+        r, _ = self._row_sums_and_apply(np.zeros((n, 1)))
+        self._lse_coef = float(self.weights[~self._inner].sum()) * r
+        w_inner = float(self.weights[self._inner].sum())
+        for group in self.groups:
+            d = self.scale * (1.0 - group[3]) * w_inner
+            self._blocks(self._lse_coef, group)[:] += (
+                d * self._blocks(self.pi, group) ** 2
+            )
+        self._label = None
 
     @classmethod
     def build(
@@ -300,24 +314,15 @@ class MixupPlan:
         lse = BACKENDS[backend]
         dtype = Z.dtype
         binary = Z.shape[1] == 1
+        label_grad = self._label_gradient(Y)  # Y-dependent, cached
         if binary:  # sigmoid model = softmax over the logits (0, z)
             Z = np.hstack([np.zeros_like(Z), Z])
-            Y = np.hstack([1.0 - Y, Y])
-        Zo = np.ascontiguousarray(Z[self.order])
-        Yo = np.asarray(Y[self.order], dtype=np.float64)
-        # Label term: C_same sum_i r_i y_i.z_i + C_cross <Y, W Z> (W symmetric).
-        lam, w, a = self.nodes, self.weights, self.label_share
-        c_same = float(w @ (a * lam + (1 - a) * (1 - lam)))
-        c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
-        r, WY = self._row_sums_and_apply(Yo)
-        Z64 = Zo.astype(np.float64)
-        value = -(c_same * np.sum(r[:, None] * Yo * Z64) + c_cross * np.sum(WY * Z64))
-        grad = -(c_same * r[:, None] * Yo + c_cross * WY)
-        # Log-sum-exp term. At the endpoints (l = 0 or 1) the mixed logits are
-        # training logits: sum_ij W_ij LSE(z_i) = sum_i r_i LSE(z_i), O(n K).
-        inner = (self.nodes > 0.0) & (self.nodes < 1.0)
-        d = np.zeros(self.n_samples)  # coefficient of LSE(z_i) of each sample
-        d += float(self.weights[~inner].sum()) * r
+        Zo = Z[self.order]
+        # Label term: linear in Z, sum_ij W_ij y~_ijq . u_ijq = <label_grad, Z>.
+        value = -float(np.vdot(label_grad, Zo))
+        grad = -label_grad
+        # Log-sum-exp term at the interior nodes, block group by block group.
+        inner = self._inner
         for group in self.groups:
             start, count, size, c = group
             Zb = self._blocks(Zo, group)
@@ -325,21 +330,49 @@ class MixupPlan:
             v, g = lse(Zb, pb, self.nodes[inner].astype(dtype), self.weights[inner])
             value += self.scale * c * v
             self._blocks(grad, group)[:] += self.scale * c * g
-            # Self-pairs at their exact share: (1 - c) pi_i^2 LSE(z_i).
-            d_inner = self.scale * (1.0 - c) * float(self.weights[inner].sum())
-            self._blocks(d, group)[:] += d_inner * self._blocks(self.pi, group) ** 2
-        z64 = Zo.astype(np.float64)
-        value += float(d @ special.logsumexp(z64, axis=1))
-        grad += d[:, None] * special.softmax(z64, axis=1)
+        # Terms in LSE(z_i) alone: endpoints and self-pair corrections.
+        lse_z, softmax_z = _lse_softmax(Zo)
+        value += float(self._lse_coef @ lse_z)
+        grad += self._lse_coef[:, None] * softmax_z
         dZ = np.empty(Zo.shape, dtype=dtype)
         dZ[self.order] = grad
         if binary:
             dZ = dZ[:, 1:]  # the logit z is the second column of (0, z)
         return float(value), dZ
 
+    def _label_gradient(self, Y):
+        """``G`` with label term ``<G, Z>`` (rows in the order), for targets ``Y``;
+        computed once per ``Y`` object (a fit evaluates with one ``Y``).
+
+        With row sums ``r`` and the symmetric ``W``::
+
+            sum_q w_q sum_ij W_ij (a_q y_i + (1 - a_q) y_j) . (l_q z_i + (1 - l_q) z_j)
+            = c_same sum_i r_i y_i . z_i + c_cross <W Y, Z>
+        """
+        if self._label is not None and self._label[0] is Y:
+            return self._label[1]
+        Yf = np.hstack([1.0 - Y, Y]) if Y.shape[1] == 1 else Y
+        Yo = np.asarray(Yf[self.order], dtype=np.float64)
+        lam, w, a = self.nodes, self.weights, self.label_share
+        c_same = float(w @ (a * lam + (1 - a) * (1 - lam)))
+        c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
+        r, WY = self._row_sums_and_apply(Yo)
+        G = (c_same * r[:, None] * Yo + c_cross * WY).astype(Y.dtype)
+        self._label = (Y, G)
+        return G
+
     def loss(self, Z, Y, backend="gemm"):
         """Value of the Mixup loss (see :meth:`loss_gradient`)."""
         return self.loss_gradient(Z, Y, backend)[0]
+
+
+def _lse_softmax(Z):
+    """Row-wise log-sum-exp (float64) and softmax (dtype of ``Z``)."""
+    zmax = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - zmax)
+    s = E.sum(axis=1, keepdims=True)
+    E /= s
+    return (np.log(s) + zmax)[:, 0].astype(np.float64), E
 
 
 # ------------------------------------------------------------------ backends
@@ -377,7 +410,10 @@ def _run_tiles(tile_fn, Zb, pb, nodes, weights):
                 Zb[blocks], pb[blocks], rows, nodes, weights
             )
             value += v
-            grad[blocks, rows] += g_anchor
+            if rows == slice(None):  # whole blocks: anchors are the partners
+                g_partner += g_anchor
+            else:
+                grad[blocks, rows] += g_anchor
             grad[blocks] += g_partner
         return value, grad
 
@@ -401,24 +437,26 @@ def _gemm_lse(Zb, pb, nodes, weights):
 
     def tile(Zt, p, rows, nodes, weights):  # Zt: shifted logits, max 0 per row
         value = 0.0
-        g_anchor = np.zeros(Zt[:, rows].shape)
-        g_partner = np.zeros(Zt.shape)
-        pa = p[:, rows]
+        Za, pa = Zt[:, rows], p[:, rows]
+        ZtT = np.ascontiguousarray(Zt.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
+        g_anchor = np.zeros(Za.shape, dtype=Zt.dtype)
+        g_partner = np.zeros(Zt.shape, dtype=Zt.dtype)
         for lam, w in zip(nodes, weights, strict=True):
-            A = np.exp(lam * Zt[:, rows])  # (G, r, K)
-            B = np.exp((1 - lam) * Zt)  # (G, m, K)
-            S = np.matmul(A, B.transpose(0, 2, 1))  # (G, r, m)
+            A = np.exp(lam * Za)  # (G, r, K)
+            Bt = np.exp((1 - lam) * ZtT)  # (G, K, m)
+            S = np.matmul(A, Bt)  # (G, r, m): sum_k exp(l z~_ik + (1 - l) z~_jk)
             if S.min() <= tiny:  # sums underflow: this tile, this node, direct
                 v, ga, gp = _direct_tile(Zt, p, rows, [lam], [w])
                 value, g_anchor, g_partner = value + v, g_anchor + ga, g_partner + gp
                 continue
             L = np.log(S)
             value += w * float(np.sum(np.matmul(pa[:, None, :], L) @ p[:, :, None]))
-            np.reciprocal(S, out=S)
-            RB = np.matmul(S, p[..., None] * B)  # (G, r, K)
-            g_anchor += (w * lam) * (pa[..., None] * A * RB)
-            RA = np.matmul(S.transpose(0, 2, 1), pa[..., None] * A)  # (G, m, K)
-            g_partner += (w * (1 - lam)) * (p[..., None] * B * RA)
+            R = np.reciprocal(S, out=S)
+            pB = p[..., None] * Bt.transpose(0, 2, 1)  # (G, m, K)
+            pA = pa[..., None] * A
+            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij); d/dz_j: (1 - l) sum_i ...
+            g_anchor += (w * lam) * (pA * np.matmul(R, pB))
+            g_partner += (w * (1 - lam)) * (pB * np.matmul(R.transpose(0, 2, 1), pA))
         return value, g_anchor, g_partner
 
     value, grad = _run_tiles(tile, Zs, pb, nodes, weights)
