@@ -160,17 +160,17 @@ def speed_table(quick, repeat):
             base = times["sklearn LogisticRegression"]
             base1 = times.get("sklearn LogisticRegression, 1 thread", np.nan)
             mixup = label.startswith("MixupLogistic")
+            n_iter = int(np.max(model.n_iter_))
             print(
-                f"| {name:44s} | {label:38s} | {t:6.2f} | {int(np.max(model.n_iter_)):4d} "
+                f"| {name:44s} | {label:38s} | {t:6.2f} | {n_iter:4d} "
                 f"| {t / base:5.2f} | {t / base1:8.2f} | {peak / X.nbytes:6.2f} "
                 f"| {model.score(X, y):5.3f} "
                 f"| {plan_label(len(y)) if mixup else '':>4s} "
                 f"| {distance(model, reference) if mixup else np.nan:6.2%} |",
                 flush=True,
             )
-        print(
-            f"|   reference: {'all pairs, 24 nodes, tol 1e-8' if exact else '64 partners'}"
-        )
+        ref = "all pairs, 24 nodes, tol 1e-8" if exact else "64 partners"
+        print(f"|   reference: {ref}")
 
 
 def distance_datasets():

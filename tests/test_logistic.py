@@ -15,10 +15,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from skmixup._mixing import beta_quadrature
-from skmixup.linear_model import MixupLogisticRegression
+from skmixup.linear_model import (
+    MixupLogisticRegression,
+    MixupRegularizedLogisticRegression,
+)
 from skmixup.linear_model import _plan as _plan_module
 from skmixup.linear_model._loss import MixupLoss
 from skmixup.linear_model._plan import BACKENDS, MixupPlan, lobatto_beta_quadrature
+from skmixup.theory import mixup_loss
 
 
 def _data(n=60, d=4, K=3, seed=0):
@@ -438,6 +442,92 @@ def test_max_iter_warns():
     assert record[0].filename == __file__
 
 
+def test_abnormal_solver_stop_warns_like_sklearn():
+    # Features scaled by 1e50: L-BFGS-B's line search fails at once (status 2)
+    # and returns the starting point; scikit-learn's LogisticRegression warns
+    # there, and so must we, instead of returning zeros silently.
+    X, y = _data(n=60, K=3)
+    with pytest.warns(ConvergenceWarning) as sk_record:
+        LogisticRegression().fit(X * 1e50, y)
+    assert any("status=2" in str(w.message) for w in sk_record)
+    for est in (MixupLogisticRegression(), MixupRegularizedLogisticRegression()):
+        with pytest.warns(ConvergenceWarning, match="status=2") as record:
+            est.fit(X * 1e50, y)
+        assert record[0].filename == __file__
+        assert est.n_iter_.shape == (1,)
+
+
+def test_n_iter_has_sklearn_shape():
+    X, y = _data(n=60, K=3)
+    for K_y in (y, y % 2):
+        ours = MixupLogisticRegression().fit(X, K_y)
+        ref = LogisticRegression().fit(X, K_y)
+        assert ours.n_iter_.shape == ref.n_iter_.shape == (1,)
+        assert ours.n_iter_.dtype == ref.n_iter_.dtype
+    streamed = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
+    assert streamed.n_iter_.shape == (1,)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_sparsify_and_densify(K):
+    X, y = _data(n=60, K=K)
+    clf = MixupLogisticRegression(C=0.05).fit(X, y)
+    dense_proba = clf.predict_proba(X)
+    dense_loss = clf.mixup_loss(X, y)
+    clf.sparsify()
+    assert sparse.issparse(clf.coef_)
+    np.testing.assert_allclose(clf.predict_proba(X), dense_proba)
+    assert clf.mixup_loss(X, y) == pytest.approx(dense_loss, rel=1e-12)
+    clf.set_params(warm_start=True).fit(X, y)  # warm start from a sparse coef_
+    assert isinstance(clf.coef_, np.ndarray)
+    clf.sparsify().densify()
+    assert isinstance(clf.coef_, np.ndarray)
+
+
+def test_mixup_loss_is_the_training_objective_with_sampled_partners():
+    # Above the all-pairs budget the plan samples partner blocks; the
+    # estimator's mixup_loss must rebuild the very plan of fit (same seed), so
+    # that it reports the objective that fit minimised (ridge excluded).
+    from skmixup.linear_model._plan import MixupPlan
+
+    X, y = _data(n=2100, d=5, K=3)
+    clf = MixupLogisticRegression(n_partners=6, random_state=3, C=np.inf).fit(X, y)
+    plan = MixupPlan.build(
+        np.ones(len(y)),
+        mixup_alpha=1.0,
+        n_partners=6,
+        random_state=np.random.RandomState(3),
+    )
+    loss = MixupLoss(3, 5, True, plan)
+    coef = np.concatenate([clf.coef_.ravel(), clf.intercept_])
+    expected = loss.loss(coef, X, np.eye(3)[y], None)
+    assert clf.mixup_loss(X, y) == pytest.approx(expected, rel=1e-12)
+    # theory.mixup_loss with the estimator's settings is the same number.
+    theory = mixup_loss(
+        clf,
+        X,
+        y,
+        mixup_alpha=1.0,
+        n_partners=6,
+        n_quadrature="auto",
+        method="pairs",
+        random_state=3,
+    )
+    assert theory == pytest.approx(expected, rel=1e-12)
+
+
+def test_estimator_mixup_loss_does_not_call_up_into_theory(monkeypatch):
+    import skmixup.theory
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the estimator called skmixup.theory.mixup_loss")
+
+    monkeypatch.setattr(skmixup.theory, "mixup_loss", forbidden)
+    X, y = _data(n=30, K=2)
+    for est in (MixupLogisticRegression(), MixupRegularizedLogisticRegression()):
+        assert np.isfinite(est.fit(X, y).mixup_loss(X, y))
+
+
 def test_max_iter_zero_returns_the_starting_point():
     X, y = _data(n=60, K=3)
     clf = MixupLogisticRegression(random_state=0).fit(X, y)
@@ -529,3 +619,68 @@ def test_invalid_parameters_raise(params, match):
     X, y = _data(n=20)
     with pytest.raises(ValueError, match=match):
         MixupLogisticRegression(**params).fit(X, y)
+
+
+def _mixed_frame(n=240, seed=0):
+    """The canonical real-data frame: numeric columns with NaN and different
+    units, object and category columns, a string target."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(seed)
+    income = rng.lognormal(10, 1, n)
+    age = rng.uniform(18, 90, n)
+    city = rng.choice(["paris", "lyon", "nice"], n)
+    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
+    score = np.log(income) - 10 + (age - 50) / 20 + (city == "nice") + rng.randn(n)
+    y = np.where(score > 0.5, "churn", np.where(score > -0.5, "stay", "upgrade"))
+    income[rng.rand(n) < 0.1] = np.nan
+    age[rng.rand(n) < 0.1] = np.nan
+    frame = pd.DataFrame({"income": income, "age": age, "city": city, "plan": plan})
+    return frame, y
+
+
+def _canonical_pipeline(clf):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    num = make_pipeline(SimpleImputer(), StandardScaler())
+    cat = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    pre = ColumnTransformer(
+        [("num", num, ["income", "age"]), ("cat", cat, ["city", "plan"])]
+    )
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+@pytest.mark.parametrize(
+    "clf",
+    [
+        MixupLogisticRegression(random_state=0),
+        MixupLogisticRegression(n_partners=3, random_state=0),
+        MixupRegularizedLogisticRegression(),
+    ],
+    ids=["exact", "sampled", "regularized"],
+)
+@pytest.mark.parametrize("binary", [False, True])
+def test_canonical_mixed_pipeline(clf, binary):
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    frame, y = _mixed_frame()
+    if binary:
+        y = np.where(y == "stay", "stay", "move")
+    pipe = _canonical_pipeline(clf).fit(frame, y)
+    assert set(pipe.predict(frame)) <= set(y)
+    assert pipe.score(frame, y) > 0.5
+    proba = pipe.predict_proba(frame)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    Xt = pipe[:-1].transform(frame)
+    assert np.isfinite(pipe[-1].mixup_loss(Xt, y))
+    clone_back = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(clone_back.predict(frame), pipe.predict(frame))
+    assert cross_val_score(clone(pipe), frame, y, cv=3).mean() > 0.4
+    search = GridSearchCV(clone(pipe), {"clf__mixup_alpha": [0.2, 1.0]}, cv=2).fit(
+        frame, y
+    )
+    assert search.best_params_["clf__mixup_alpha"] in (0.2, 1.0)
