@@ -104,8 +104,8 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
     penalty_terms_ : dict
         ``{"R1": float, "R2": float}`` at the solution (both are reported whatever
         ``terms`` is), with the training set's weighted ``x_bar`` and ``Sigma_X``.
-    n_iter_ : int
-        Number of L-BFGS-B iterations.
+    n_iter_ : ndarray of shape (1,)
+        Number of L-BFGS-B iterations, as scikit-learn's ``LogisticRegression``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
