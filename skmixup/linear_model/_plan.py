@@ -49,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
+from sklearn.utils import check_random_state
 
 from skmixup._mixing import (
     beta_quadrature,
@@ -69,7 +70,7 @@ AUTO_NODES = 4
 EXACT_WORK = 1 << 24
 # ... above it, blocks sized to this many pair evaluations, at least MIN_PARTNERS
 # partners per sample.
-SAMPLED_WORK = 3 << 20
+SAMPLED_WORK = 2 << 20
 MIN_PARTNERS = 15
 # Pair entries per tile (of each temporary): 256 kB in float64, so that a
 # tile stays in the CPU caches (measured fastest, and bounds the memory).
@@ -112,9 +113,11 @@ def encode_targets(classes, y):
 def quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form="pairs"):
     """Nodes ``l_q``, weights ``w_q`` and anchor label shares ``a_q``.
 
-    ``form="pairs"``: Gauss-Jacobi rule of ``Beta(alpha, beta)``, ``a_q = l_q``,
-    with the nodes ``l`` and ``1 - l`` folded into one when ``alpha == beta``.
-    ``form="dtilde"``: the rule of ``D~`` (Lemma 3.1), ``a_q = 1``.
+    ``form="pairs"`` (Eq. (1) as written): the Gauss-Lobatto rule of
+    ``Beta(alpha, beta)`` with ``n_quadrature`` interior nodes
+    (:func:`lobatto_beta_quadrature`), ``a_q = l_q``, and the nodes ``l`` and
+    ``1 - l`` folded into one when ``alpha == beta``. ``form="dtilde"``
+    (Lemma 3.1): the Gauss-Jacobi rule of ``D~``, ``a_q = 1``.
     """
     if n_quadrature == "auto":
         n_quadrature = AUTO_NODES
@@ -233,18 +236,23 @@ class MixupPlan:
             p = self.pi[start : start + count * size].reshape(count, size)
             total += c * np.sum(p.sum(1) ** 2) + (1.0 - c) * np.sum(p * p)
         self.scale = 1.0 / total
-        # Coefficient of LSE(z_i) of each position: at the endpoints (l = 0 or 1)
-        # the mixed logits are training logits, sum_ij W_ij LSE(z_i) = sum_i r_i
-        # LSE(z_i); the self-pairs of sampled blocks keep their exact share
-        # pi_i^2 instead of c pi_i^2 (the backends weight every pair by c).
+        # Coefficient of L_i = LSE(z_i) of each position. The parts of the
+        # objective that are O(n K) for all pairs are computed over all pairs,
+        # and only the rest is sampled (a control variate, exact in expectation):
+        # * endpoints (l = 0 or 1): the mixed logits are training logits, and
+        #   sum_ij pi_i pi_j LSE(z_i) = sum_i pi_i L_i;
+        # * interior nodes: the backends sum c pi_i pi_j LSE(u_ij) over the
+        #   in-block pairs; the secant l L_i + (1 - l) L_j (which carries each
+        #   partner's own level, and equals LSE(u_ii) on self-pairs) is
+        #   subtracted over those pairs, c pi_i Pi_b L_i, and added over all
+        #   pairs, pi_i L_i. For all pairs (c = 1, Pi_b = 1) this is a no-op.
         self._inner = (self.nodes > 0.0) & (self.nodes < 1.0)
-        r, _ = self._row_sums_and_apply(np.zeros((n, 1)))
-        self._lse_coef = float(self.weights[~self._inner].sum()) * r
+        self._lse_coef = self.pi.copy()
         w_inner = float(self.weights[self._inner].sum())
         for group in self.groups:
-            d = self.scale * (1.0 - group[3]) * w_inner
-            self._blocks(self._lse_coef, group)[:] += (
-                d * self._blocks(self.pi, group) ** 2
+            p = self._blocks(self.pi, group)
+            self._blocks(self._lse_coef, group)[:] -= (
+                w_inner * self.scale * group[3] * p * p.sum(1, keepdims=True)
             )
         self._label = None
 
@@ -260,14 +268,15 @@ class MixupPlan:
         random_state=None,
         form="pairs",
     ):
-        """The plan for these settings; ``random_state`` (a RandomState) draws the
-        order of the blocks (nothing is drawn for all pairs)."""
+        """The plan for these settings; ``random_state`` (anything
+        ``check_random_state`` takes) draws the order of the blocks (nothing is
+        drawn for all pairs)."""
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         n = sample_weight.size
         P, (nodes, weights, share) = resolve_settings(
             n, mixup_alpha, mixup_beta, n_partners, n_quadrature, form
         )
-        order = None if P is None else random_state.permutation(n)
+        order = None if P is None else check_random_state(random_state).permutation(n)
         return cls(sample_weight, nodes, weights, share, P, order)
 
     @property
@@ -279,21 +288,6 @@ class MixupPlan:
     def _blocks(self, M, group):
         start, count, size, _ = group
         return M[start : start + count * size].reshape(count, size, *M.shape[1:])
-
-    def _row_sums_and_apply(self, M):
-        """Row sums ``r = W 1`` and ``W M`` (rows in the order), ``O(n K)``."""
-        r = np.empty(self.n_samples)
-        WM = np.empty(M.shape, dtype=np.float64)
-        for group in self.groups:
-            _, _, _, c = group
-            p = self._blocks(self.pi, group)
-            Mb = self._blocks(M, group)
-            rb, WMb = self._blocks(r, group), self._blocks(WM, group)
-            pm = np.einsum("gi,gik->gk", p, Mb)
-            rb[:] = c * p * (p.sum(1, keepdims=True) - p) + p * p
-            WMb[:] = c * p[..., None] * (pm[:, None, :] - p[..., None] * Mb)
-            WMb += (p * p)[..., None] * Mb
-        return self.scale * r, self.scale * WM
 
     # ------------------------------------------------------------ objective
     def loss_gradient(self, Z, Y, backend="gemm"):
@@ -345,10 +339,11 @@ class MixupPlan:
         """``G`` with label term ``<G, Z>`` (rows in the order), for targets ``Y``;
         computed once per ``Y`` object (a fit evaluates with one ``Y``).
 
-        With row sums ``r`` and the symmetric ``W``::
+        The label term is linear in ``Z``, so it is taken over all pairs
+        (``W = pi pi^T``, also for sampled plans)::
 
-            sum_q w_q sum_ij W_ij (a_q y_i + (1 - a_q) y_j) . (l_q z_i + (1 - l_q) z_j)
-            = c_same sum_i r_i y_i . z_i + c_cross <W Y, Z>
+            sum_q w_q sum_ij pi_i pi_j (a_q y_i + (1 - a_q) y_j) . u_ijq
+            = c_same sum_i pi_i y_i . z_i + c_cross <pi (pi^T Y), Z>
         """
         if self._label is not None and self._label[0] is Y:
             return self._label[1]
@@ -357,7 +352,8 @@ class MixupPlan:
         lam, w, a = self.nodes, self.weights, self.label_share
         c_same = float(w @ (a * lam + (1 - a) * (1 - lam)))
         c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
-        r, WY = self._row_sums_and_apply(Yo)
+        # The label term is linear in Z: taken over all pairs (W = pi pi^T).
+        r, WY = self.pi, self.pi[:, None] * (self.pi @ Yo)[None, :]
         G = (c_same * r[:, None] * Yo + c_cross * WY).astype(Y.dtype)
         self._label = (Y, G)
         return G
@@ -442,7 +438,8 @@ def _gemm_lse(Zb, pb, nodes, weights):
         ZtT = np.ascontiguousarray(Zt.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
         g_anchor = np.zeros(Za.shape, dtype=Zt.dtype)
         g_partner = np.zeros(Zt.shape, dtype=Zt.dtype)
-        for lam, w in zip(nodes, weights, strict=True):
+        for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
+            # Python floats: float32 tables stay float32 (NEP 50 promotion).
             A = np.exp(lam * Za)  # (G, r, K)
             Bt = np.exp((1 - lam) * ZtT)  # (G, K, m)
             S = np.matmul(A, Bt)  # (G, r, m): sum_k exp(l z~_ik + (1 - l) z~_jk)
