@@ -34,9 +34,11 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
     where ``z_i = W x_i + b``. With all pairs, ``w_ij = s_i s_j / (sum s)^2`` and
     this is the paper's Eq. (1) (Zhang et al., 2021) exactly. With sampled
     partners, one seeded random order of the samples is cut into blocks of at
-    least ``n_partners + 1`` samples and each sample is paired with its block; the
-    weights keep the self-pair's exact share and scale the others so that the
-    objective is an unbiased estimate of Eq. (1). The expectation over ``lambda``
+    least ``n_partners + 1`` samples and each sample is paired with its block;
+    the parts of the objective that are cheap over all pairs (the label term and
+    the secant ``lambda LSE(z_i) + (1 - lambda) LSE(z_j)``) are taken over all
+    pairs and the blocks estimate the rest, so that the objective is an unbiased
+    estimate of Eq. (1). The expectation over ``lambda``
     is a Gauss-Lobatto quadrature with ``n_quadrature`` interior nodes (the
     endpoints ``lambda = 0, 1`` cost nothing: the mixed point is then a training
     point). The problem is convex and solved with L-BFGS-B; one evaluation costs
@@ -70,8 +72,8 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         their block (an unbiased estimate of Eq. (1)). ``"auto"``: all pairs while
         ``n^2`` times the number of node evaluations stays within ``2^24``
         (``n`` up to 2,896 with ``mixup_alpha == mixup_beta``, 2,048 otherwise);
-        above, blocks sized to about ``3 * 2^20`` pair evaluations, at least 15
-        partners (30 partners at 50,000 samples).
+        above, blocks sized to about ``2^21`` pair evaluations, at least 15
+        partners (19 partners at 50,000 samples).
     n_quadrature : int or "auto", default="auto"
         Interior nodes of the Gauss-Lobatto rule for ``lambda ~ Beta(mixup_alpha,
         mixup_beta)`` (exact for polynomials of degree ``2 n_quadrature + 1``).

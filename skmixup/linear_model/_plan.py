@@ -23,12 +23,15 @@ the label share of the anchor and ``W`` symmetric pair weights that sum to one.
 **Pairs.** All pairs: ``W_ij = pi_i pi_j`` with ``pi`` the normalised sample
 weights, exactly Eq. (1). Sampled partners (``n_partners = P``): one random order
 of the samples is cut into blocks of at least ``P + 1`` consecutive samples and
-every sample is paired with the members of its block, itself included. Keeping
-self-pairs at their exact share ``pi_i^2`` and scaling the other in-block pairs by
-``c_b = (n - 1) / (m_b - 1)`` (``m_b`` the block size: each other sample is in a
-given sample's block with probability ``(m_b - 1) / (n - 1)``) makes the sampled
-objective an unbiased estimate of Eq. (1); the weights are then normalised to sum
-to one (a no-op for equal sample weights).
+every sample is paired with the members of its block. Scaling the in-block pairs
+by ``c_b = (n - 1) / (m_b - 1)`` (``m_b`` the block size: each other sample is in
+a given sample's block with probability ``(m_b - 1) / (n - 1)``) makes the sampled
+sum an unbiased estimate of the all-pairs one (the weights are normalised to sum
+to one, a no-op for equal sample weights). Only what is not cheap over all pairs
+is sampled (a control variate): the label term is linear in ``Z`` and the secant
+``l LSE(z_i) + (1 - l) LSE(z_j)`` sums over all pairs to ``sum_i pi_i
+LSE(z_i)``, so both are taken over all pairs, and the blocks estimate the
+residual ``LSE(u_ij) - l LSE(z_i) - (1 - l) LSE(z_j)`` (zero on self-pairs).
 
 **Backends.** The label term is linear in ``Z`` and costs ``O(n K)``. The
 log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
@@ -69,7 +72,8 @@ AUTO_NODES = 4
 # 2 folded nodes, of 2,048 samples with 4 nodes) ...
 EXACT_WORK = 1 << 24
 # ... above it, blocks sized to this many pair evaluations, at least MIN_PARTNERS
-# partners per sample.
+# partners per sample (19 at 50,000 samples: within 2% of a 64-partner fit on
+# make_classification 50k x 100 x 10, benchmarks/bench_linear.py).
 SAMPLED_WORK = 2 << 20
 MIN_PARTNERS = 15
 # Pair entries per tile (of each temporary): 256 kB in float64, so that a
@@ -314,7 +318,7 @@ class MixupPlan:
             Z = np.hstack([np.zeros_like(Z), Z])
         Zo = Z[self.order]
         # Label term: linear in Z, sum_ij W_ij y~_ijq . u_ijq = <label_grad, Z>.
-        value = -float(np.vdot(label_grad, Zo))
+        value = -float(np.vdot(label_grad, Zo.astype(np.float64)))
         grad = -label_grad
         # Log-sum-exp term at the interior nodes, block group by block group.
         inner = self._inner
@@ -354,7 +358,7 @@ class MixupPlan:
         c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
         # The label term is linear in Z: taken over all pairs (W = pi pi^T).
         r, WY = self.pi, self.pi[:, None] * (self.pi @ Yo)[None, :]
-        G = (c_same * r[:, None] * Yo + c_cross * WY).astype(Y.dtype)
+        G = c_same * r[:, None] * Yo + c_cross * WY  # float64
         self._label = (Y, G)
         return G
 
@@ -448,7 +452,10 @@ def _gemm_lse(Zb, pb, nodes, weights):
                 value, g_anchor, g_partner = value + v, g_anchor + ga, g_partner + gp
                 continue
             L = np.log(S)
-            value += w * float(np.sum(np.matmul(pa[:, None, :], L) @ p[:, :, None]))
+            # Sums in float64 past the first stage: float32 rounding noise in the
+            # value would double L-BFGS-B's line-search evaluations.
+            row = np.matmul(pa[:, None, :], L)[:, 0, :].astype(np.float64)
+            value += w * float(np.einsum("gj,gj->", row, p))
             R = np.reciprocal(S, out=S)
             pB = p[..., None] * Bt.transpose(0, 2, 1)  # (G, m, K)
             pA = pa[..., None] * A
