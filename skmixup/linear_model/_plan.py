@@ -395,77 +395,88 @@ def _tiles(count, size):
     ]
 
 
-def _run_tiles(tile_fn, Zb, pb, nodes, weights):
-    """Sum ``tile_fn`` over the tiles of a block group, on worker threads (numpy
-    and BLAS release the GIL). Returns the value and the gradient (float64)."""
-    count, size, K = Zb.shape
-    tiles = _tiles(count, size)
-    work = count * size * size * nodes.size
+def _run_tiles(tile_fn, shape, tiles, work):
+    """Sum ``tile_fn(blocks, rows, out) -> (value, g_anchor, g_partner, final)``
+    over the tiles of a block group of ``shape`` (count, size, K), on worker
+    threads (numpy and BLAS release the GIL); ``out`` is a per-thread scratch
+    array of ``shape`` that ``tile_fn`` may write ``g_partner`` into.
+
+    Returns the value, the gradient and the partner sums that are not
+    ``final`` (float64; the caller scales those once per node).
+    """
     n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
     chunks = [tiles[i::n_threads] for i in range(n_threads)]
 
     def run(chunk):
-        value, grad = 0.0, np.zeros(Zb.shape)
+        value = 0.0
+        g_anchor, g_partner = np.zeros(shape), np.zeros(shape)
+        out = None
         for blocks, rows in chunk:
-            v, g_anchor, g_partner = tile_fn(
-                Zb[blocks], pb[blocks], rows, nodes, weights
-            )
+            if out is None:
+                out = np.empty(shape, dtype=np.result_type(tile_fn.dtype))
+            v, ga, gp, final = tile_fn(blocks, rows, out)
             value += v
-            if rows == slice(None):  # whole blocks: anchors are the partners
-                g_partner += g_anchor
+            g_anchor[blocks, rows] += ga
+            if final:  # a complete partner gradient
+                g_anchor[blocks] += gp
             else:
-                grad[blocks, rows] += g_anchor
-            grad[blocks] += g_partner
-        return value, grad
+                g_partner[blocks] += gp
+        return value, g_anchor, g_partner
 
     if n_threads == 1:
         return run(chunks[0])
     with ThreadPoolExecutor(n_threads) as pool:
         results = list(pool.map(run, chunks))
-    return sum(r[0] for r in results), sum(r[1] for r in results)
+    return tuple(sum(r[k] for r in results) for k in range(3))
 
 
 def _gemm_lse(Zb, pb, nodes, weights):
     """``sum_q w_q sum_{blocks} sum_{i,j} pi_i pi_j LSE(l_q z_i + (1 - l_q) z_j)``
-    and its gradient, by matrix products of exponential tables (``"gemm"``)."""
+    and its gradient, by matrix products of exponential tables (``"gemm"``).
+
+    The tables ``A = exp(l Z~)`` and ``B = exp((1 - l) Z~)`` of a node are built
+    once for the whole group and sliced by the tiles."""
+    count, size, _ = Zb.shape
     zmax = Zb.max(axis=-1)
     Zs = Zb - zmax[..., None]
+    ZsT = np.ascontiguousarray(Zs.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
     # Shifts: sum_q w_q sum_ij pi_i pi_j (l_q m_i + (1 - l_q) m_j)
     # = sum_q w_q sum_b Pi_b sum_{i in b} pi_i m_i (the pair weights are symmetric).
     p64, m64 = pb.astype(np.float64), zmax.astype(np.float64)
-    shift = float(np.sum(weights)) * float(np.sum(p64.sum(1) * (p64 * m64).sum(1)))
+    value = float(np.sum(weights)) * float(np.sum(p64.sum(1) * (p64 * m64).sum(1)))
+    grad = np.zeros(Zb.shape)
     tiny = np.finfo(Zb.dtype).tiny * 1e6
+    tiles = _tiles(count, size)
+    for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
+        # Python floats: float32 tables stay float32 (NEP 50 promotion).
+        A = np.exp(lam * Zs)  # (G, m, K)
+        Bt = np.exp((1 - lam) * ZsT)  # (G, K, m)
+        pA = pb[..., None] * A
+        pB = pb[..., None] * Bt.transpose(0, 2, 1)  # (G, m, K), contiguous
 
-    def tile(Zt, p, rows, nodes, weights):  # Zt: shifted logits, max 0 per row
-        value = 0.0
-        Za, pa = Zt[:, rows], p[:, rows]
-        ZtT = np.ascontiguousarray(Zt.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
-        g_anchor = np.zeros(Za.shape, dtype=Zt.dtype)
-        g_partner = np.zeros(Zt.shape, dtype=Zt.dtype)
-        for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
-            # Python floats: float32 tables stay float32 (NEP 50 promotion).
-            A = np.exp(lam * Za)  # (G, r, K)
-            Bt = np.exp((1 - lam) * ZtT)  # (G, K, m)
-            S = np.matmul(A, Bt)  # (G, r, m): sum_k exp(l z~_ik + (1 - l) z~_jk)
-            if S.min() <= tiny:  # sums underflow: this tile, this node, direct
-                v, ga, gp = _direct_tile(Zt, p, rows, [lam], [w])
-                value, g_anchor, g_partner = value + v, g_anchor + ga, g_partner + gp
-                continue
+        def tile(blocks, rows, out, lam=lam, w=w, A=A, Bt=Bt, pA=pA, pB=pB):
+            S = np.matmul(A[blocks, rows], Bt[blocks])  # (G', r, m)
+            if S.min() <= tiny:  # sums underflow: this tile and node, direct
+                v, ga, gp = _direct_tile(Zs[blocks], pb[blocks], rows, [lam], [w])
+                return v, ga, gp, True
             L = np.log(S)
-            # Sums in float64 past the first stage: float32 rounding noise in the
-            # value would double L-BFGS-B's line-search evaluations.
-            row = np.matmul(pa[:, None, :], L)[:, 0, :].astype(np.float64)
-            value += w * float(np.einsum("gj,gj->", row, p))
+            # Sums in float64 past the first stage: float32 rounding noise in
+            # the value would double L-BFGS-B's line-search evaluations.
+            row = np.matmul(pb[blocks, rows][:, None, :], L)[:, 0, :]
+            v = w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
             R = np.reciprocal(S, out=S)
-            pB = p[..., None] * Bt.transpose(0, 2, 1)  # (G, m, K)
-            pA = pa[..., None] * A
-            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij); d/dz_j: (1 - l) sum_i ...
-            g_anchor += (w * lam) * (pA * np.matmul(R, pB))
-            g_partner += (w * (1 - lam)) * (pB * np.matmul(R.transpose(0, 2, 1), pA))
-        return value, g_anchor, g_partner
+            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pA_i (R pB)_i;
+            # d/dz_j: (1 - l) pB_j (R^T pA)_j, scaled by pB once per node.
+            g_anchor = (w * lam) * (pA[blocks, rows] * np.matmul(R, pB[blocks]))
+            RtA = np.matmul(R.transpose(0, 2, 1), pA[blocks, rows], out=out[blocks])
+            return v, g_anchor, RtA, False
 
-    value, grad = _run_tiles(tile, Zs, pb, nodes, weights)
-    return value + shift, grad
+        tile.dtype = Zb.dtype
+        v, g_anchor, g_partner = _run_tiles(tile, Zb.shape, tiles, count * size**2)
+        value += v
+        grad += g_anchor
+        grad += (w * (1 - lam)) * pB * g_partner
+    return value, grad
 
 
 def _direct_tile(Z, p, rows, nodes, weights):
@@ -489,7 +500,15 @@ def _direct_tile(Z, p, rows, nodes, weights):
 
 def _direct_lse(Zb, pb, nodes, weights):
     """``"direct"`` backend: the log-sum-exp term with explicit mixed logits."""
-    return _run_tiles(_direct_tile, Zb, pb, nodes, weights)
+    count, size, _ = Zb.shape
+
+    def tile(blocks, rows, out):
+        return *_direct_tile(Zb[blocks], pb[blocks], rows, nodes, weights), True
+
+    tile.dtype = np.float64
+    work = count * size * size * nodes.size
+    value, g_anchor, g_partner = _run_tiles(tile, Zb.shape, _tiles(count, size), work)
+    return value, g_anchor + g_partner
 
 
 BACKENDS = {"gemm": _gemm_lse, "direct": _direct_lse}
