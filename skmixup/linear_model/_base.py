@@ -206,20 +206,25 @@ class _BaseMixupLinearClassifier(
         e.g. the line search fails on badly scaled features)."""
         if result.status == 0:
             return
-        if result.status == 1 or n_iter >= self.max_iter:
-            advice = "Increase max_iter or tol, or scale the data."
-        else:
-            advice = (
-                "The solution may be far from the minimum: scale the features "
-                "(e.g. StandardScaler) or increase tol."
-            )
         message = result.message
         if isinstance(message, bytes):  # pragma: no cover - old scipy
             message = message.decode()
+        name = type(self).__name__
+        if result.status == 1 or n_iter >= self.max_iter:
+            text = (
+                f"{name} did not converge in max_iter={self.max_iter} iterations "
+                f"(L-BFGS-B status={result.status}: {message}). Increase max_iter "
+                "or tol, or scale the data."
+            )
+        else:
+            text = (
+                f"{name}: L-BFGS-B stopped abnormally after {n_iter} iteration(s) "
+                f"(status={result.status}): {message}. The solution may be far "
+                "from the minimum: scale the features (e.g. StandardScaler) or "
+                "increase tol."
+            )
         warnings.warn(
-            f"{type(self).__name__}: L-BFGS-B failed to converge after {n_iter} "
-            f"iteration(s) (max_iter={self.max_iter}, status={result.status}): "
-            f"{message}. {advice}",
+            text,
             ConvergenceWarning,
             stacklevel=5,  # past _solve, fit and sklearn's _fit_context wrapper
         )
