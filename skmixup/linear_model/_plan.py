@@ -409,8 +409,7 @@ def _run_tiles(tile_fn, shape, tiles, work):
 
     def run(chunk):
         value = 0.0
-        g_anchor, g_partner = np.zeros(shape), np.zeros(shape)
-        out = None
+        g_anchor, g_partner, out = np.zeros(shape), None, None
         for blocks, rows in chunk:
             if out is None:
                 out = np.empty(shape, dtype=np.result_type(tile_fn.dtype))
@@ -420,14 +419,20 @@ def _run_tiles(tile_fn, shape, tiles, work):
             if final:  # a complete partner gradient
                 g_anchor[blocks] += gp
             else:
+                if g_partner is None:
+                    g_partner = np.zeros(shape)
                 g_partner[blocks] += gp
         return value, g_anchor, g_partner
 
     if n_threads == 1:
-        return run(chunks[0])
-    with ThreadPoolExecutor(n_threads) as pool:
-        results = list(pool.map(run, chunks))
-    return tuple(sum(r[k] for r in results) for k in range(3))
+        results = [run(chunks[0])]
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            results = list(pool.map(run, chunks))
+    value = sum(r[0] for r in results)
+    g_anchor = sum(r[1] for r in results)
+    partners = [r[2] for r in results if r[2] is not None]
+    return value, g_anchor, sum(partners) if partners else 0.0
 
 
 def _gemm_lse(Zb, pb, nodes, weights):
@@ -447,15 +452,22 @@ def _gemm_lse(Zb, pb, nodes, weights):
     grad = np.zeros(Zb.shape)
     tiny = np.finfo(Zb.dtype).tiny * 1e6
     tiles = _tiles(count, size)
+    # One block (all pairs): the partner tables of a node are shared by every
+    # row tile, so they are built once per node. Many small blocks (sampled
+    # partners): each tile builds the tables of its own blocks (cache-hot).
+    shared = count == 1
     for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
         # Python floats: float32 tables stay float32 (NEP 50 promotion).
-        A = np.exp(lam * Zs)  # (G, m, K)
-        Bt = np.exp((1 - lam) * ZsT)  # (G, K, m)
-        pA = pb[..., None] * A
-        pB = pb[..., None] * Bt.transpose(0, 2, 1)  # (G, m, K), contiguous
+        if shared:
+            tables = _exp_tables(Zs, ZsT, pb, lam)
 
-        def tile(blocks, rows, out, lam=lam, w=w, A=A, Bt=Bt, pA=pA, pB=pB):
-            S = np.matmul(A[blocks, rows], Bt[blocks])  # (G', r, m)
+        def tile(blocks, rows, out, lam=lam, w=w, tables=tables if shared else None):
+            if tables is None:
+                A, Bt, pA, pB = _exp_tables(Zs[blocks], ZsT[blocks], pb[blocks], lam)
+            else:
+                A, Bt, pA, pB = (t[blocks] for t in tables)
+            A, pA = A[:, rows], pA[:, rows]
+            S = np.matmul(A, Bt)  # (G', r, m)
             if S.min() <= tiny:  # sums underflow: this tile and node, direct
                 v, ga, gp = _direct_tile(Zs[blocks], pb[blocks], rows, [lam], [w])
                 return v, ga, gp, True
@@ -466,17 +478,28 @@ def _gemm_lse(Zb, pb, nodes, weights):
             v = w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
             R = np.reciprocal(S, out=S)
             # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pA_i (R pB)_i;
-            # d/dz_j: (1 - l) pB_j (R^T pA)_j, scaled by pB once per node.
-            g_anchor = (w * lam) * (pA[blocks, rows] * np.matmul(R, pB[blocks]))
-            RtA = np.matmul(R.transpose(0, 2, 1), pA[blocks, rows], out=out[blocks])
-            return v, g_anchor, RtA, False
+            # d/dz_j: (1 - l) pB_j (R^T pA)_j (shared tables: scaled once per node).
+            g_anchor = (w * lam) * (pA * np.matmul(R, pB))
+            RtA = np.matmul(R.transpose(0, 2, 1), pA, out=out[blocks])
+            if shared:
+                return v, g_anchor, RtA, False
+            return v, g_anchor, (w * (1 - lam)) * (pB * RtA), True
 
         tile.dtype = Zb.dtype
         v, g_anchor, g_partner = _run_tiles(tile, Zb.shape, tiles, count * size**2)
         value += v
         grad += g_anchor
-        grad += (w * (1 - lam)) * pB * g_partner
+        if shared:
+            grad += (w * (1 - lam)) * tables[3] * g_partner
     return value, grad
+
+
+def _exp_tables(Zs, ZsT, p, lam):
+    """``A = exp(l Z~)`` (G, m, K), ``B^T = exp((1 - l) Z~^T)`` (G, K, m), and
+    ``p A``, ``p B`` (G, m, K) for a node ``l``."""
+    A = np.exp(lam * Zs)
+    Bt = np.exp((1 - lam) * ZsT)
+    return A, Bt, p[..., None] * A, p[..., None] * Bt.transpose(0, 2, 1)
 
 
 def _direct_tile(Z, p, rows, nodes, weights):
