@@ -1,7 +1,7 @@
 """Framework-free Mixup mathematics.
 
 Everything here is plain numpy/scipy and knows nothing of scikit-learn estimators
-or torch. Notation follows Zhang et al. (ICLR 2021), Sections 2-3:
+or torch. Notation (Zhang et al., ICLR 2021, Lemma 3.1):
 
 * ``lambda ~ Beta(alpha, beta)`` is the Mixup weight of the *anchor* sample ``i``;
   the mixed input is ``lambda * x_i + (1 - lambda) * x_j``.
@@ -27,7 +27,7 @@ __all__ = [
     "sample_beta",
     "sample_dtilde",
     "draw_partners",
-    "draw_shifted_partners",
+    "check_n_partners",
     "mix_rows",
 ]
 
@@ -186,11 +186,7 @@ def draw_partners(n_samples, n_partners, random_state, sample_weight=None):
         Weight of each drawn pair within its anchor (rows sum to one); for ``"all"``
         the weight of partner ``j``, shared by every anchor.
     """
-    if isinstance(n_partners, str):
-        if n_partners != "all":
-            raise ValueError(
-                f"n_partners must be an int >= 1 or 'all', got {n_partners!r}."
-            )
+    if check_n_partners(n_partners, ("all",)) == "all":
         if sample_weight is None:
             return None, np.full(n_samples, 1.0 / n_samples)
         sw = np.asarray(sample_weight, dtype=float)
@@ -203,45 +199,26 @@ def draw_partners(n_samples, n_partners, random_state, sample_weight=None):
     return partners, np.full(partners.shape, 1.0 / n_partners)
 
 
-def draw_shifted_partners(n_samples, n_partners, random_state):
-    """Seeded uniform partners laid out as cyclic shifts of one random order.
+def check_n_partners(n_partners, options=("all", "auto")):
+    """Return ``n_partners`` (an int >= 1 or one of ``options``) or raise.
 
-    A random permutation ``order`` of the samples and the consecutive shifts
-    ``s_p = (c + p) % n_samples``, ``p = 0, ..., n_partners - 1``, with ``c`` drawn
-    uniformly from ``{0, ..., n_samples - 1}``, give the sample at position ``t`` of
-    ``order`` the partners at positions ``(t + s_p) % n_samples``. Each shift is
-    marginally uniform, so (the order being uniformly random) each partner is
-    marginally uniform over all samples, itself included, exactly as with
-    independent draws: the sampled Mixup objective is the same unbiased estimate of
-    Eq. (1). But the partners of a position are a window of consecutive positions,
-    so a compiled kernel reads per-sample tables through a sliding window that stays
-    in cache instead of gathering them from memory.
-
-    Parameters
-    ----------
-    n_samples : int
-    n_partners : int
-    random_state : numpy.random.RandomState
-
-    Returns
-    -------
-    partners : ndarray of shape (n_samples, n_partners)
-        Partner sample indices of each sample.
-    pair_weight : ndarray of shape (n_samples, n_partners)
-        ``1 / n_partners``.
-    order : ndarray of shape (n_samples,)
-        The permutation: ``order[t]`` is the sample at position ``t``.
-    positions : ndarray of shape (n_samples, n_partners)
-        ``positions[t, p]``: position in ``order`` of the ``p``-th partner of the
-        sample at position ``t``.
+    Raises
+    ------
+    TypeError
+        If it is neither an int (bools excluded) nor a string.
+    ValueError
+        If it is an int < 1 or a string not in ``options``.
     """
-    n, P = int(n_samples), int(n_partners)
-    order = random_state.permutation(n)
-    shifts = (random_state.randint(n) + np.arange(P)) % n
-    positions = (np.arange(n)[:, None] + shifts[None, :]) % n
-    partners = np.empty((n, P), dtype=np.intp)
-    partners[order] = order[positions]
-    return partners, np.full((n, P), 1.0 / P), order, positions
+    allowed = " or ".join(["an int >= 1", *(repr(o) for o in options)])
+    if isinstance(n_partners, str):
+        if n_partners not in options:
+            raise ValueError(f"n_partners must be {allowed}, got {n_partners!r}.")
+        return n_partners
+    if isinstance(n_partners, bool) or not isinstance(n_partners, numbers.Integral):
+        raise TypeError(f"n_partners must be {allowed}, got {n_partners!r}.")
+    if n_partners < 1:
+        raise ValueError(f"n_partners must be {allowed}, got {n_partners}.")
+    return int(n_partners)
 
 
 def mix_rows(X, i, j, lam):

@@ -16,7 +16,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from scipy import sparse, special
+from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, check_random_state
@@ -24,13 +24,14 @@ from sklearn.utils.validation import _check_sample_weight
 
 from skmixup._mixing import (
     beta_quadrature,
+    check_n_partners,
     draw_partners,
     dtilde_quadrature,
     mix_rows,
     mixing_moments,
 )
-from skmixup.linear_model._loss import MixupLoss
 from skmixup.linear_model._penalty import logit_mixup_terms
+from skmixup.linear_model._plan import MixupPlan, encode_targets
 
 __all__ = [
     "MixupApproximation",
@@ -41,9 +42,7 @@ __all__ = [
     "mixup_radius",
 ]
 
-# Elements of the (anchors, partners, nodes, classes) block of `method="pairs"`, and
-# mixed rows per `predict_log_proba` call for general models.
-_BLOCK_ELEMENTS = 1 << 16
+# Mixed rows per `predict_log_proba` call for general models.
 _BLOCK_ROWS = 1 << 15
 
 
@@ -143,15 +142,25 @@ def mixup_loss(
         First parameter of ``Beta(mixup_alpha, mixup_beta)``, ``> 0``.
     mixup_beta : float, default=None
         Second parameter; ``None`` means ``mixup_alpha``.
-    n_partners : int or "all", default="all"
+    n_partners : int, "all" or "auto", default="all"
         ``"all"`` sums over all ``n^2`` ordered pairs (``i = j`` included), as
-        Eq. (1) does; an int draws that many partners per sample with
-        ``random_state`` (an unbiased estimate).
+        Eq. (1) does; an int ``P >= 1`` pairs each sample with the members of its
+        block of at least ``P + 1`` samples in an order drawn with
+        ``random_state`` (an unbiased estimate; for a linear classifier this is
+        the plan of :class:`~skmixup.linear_model.MixupLogisticRegression`, so
+        its settings and ``random_state`` give its training objective); any
+        other classifier gets ``P`` independent draws per sample. ``"auto"``:
+        the estimators' default (all pairs up to a work budget), all pairs for
+        non-linear classifiers.
     n_quadrature : int, default=32
-        Gauss-Jacobi nodes for the expectation over ``lambda`` (per component of
-        ``D~``).
+        Quadrature nodes for the expectation over ``lambda``: for a linear
+        classifier with ``method="pairs"`` the interior nodes of a Gauss-Lobatto
+        rule of ``Beta(alpha, beta)`` (the endpoints are free), otherwise
+        Gauss-Jacobi nodes (per component of ``D~``).
     method : {"dtilde", "pairs"}, default="dtilde"
         Lemma 3.1's form (label unmixed) or Eq. (1) as written (labels mixed).
+        Both use the same evaluation for linear classifiers (see
+        :class:`~skmixup.linear_model.MixupLogisticRegression`).
     random_state : int, RandomState instance or None, default=None
         Seeds the partner draws (unused with ``n_partners="all"``).
     sample_weight : array-like of shape (n_samples,), default=None
@@ -185,26 +194,33 @@ def mixup_loss(
     torch_theory = _torch_theory(estimator)
     if torch_theory is not None:  # a float64 CPU copy of the network
         estimator = torch_theory.float64_classifier(estimator)
+    n_partners = check_n_partners(n_partners)
     X = _check_X(X)
     sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
     if np.any(sw < 0) or not sw.sum() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum.")
     rng = check_random_state(random_state)
-    partners, pair_weight = draw_partners(X.shape[0], n_partners, rng, sw)
-    if method == "dtilde":
-        nodes, weights = dtilde_quadrature(mixup_alpha, mixup_beta, n_quadrature)
-    else:
-        nodes, weights = beta_quadrature(mixup_alpha, mixup_beta, n_quadrature)
-    sw = sw / sw.sum()
     if _is_linear(estimator):
         Z, Y = _linear_logits(estimator, X, y)
-        if method == "dtilde":
-            loss = MixupLoss(
-                Z.shape[1], 0, False, nodes, weights, partners, pair_weight
-            )
-            return float(loss.logit_loss_gradient(Z, Y, sw)[0])
-        return _pairs_loss_logits(Z, Y, sw, partners, pair_weight, nodes, weights)
+        plan = MixupPlan.build(
+            sw,
+            mixup_alpha=mixup_alpha,
+            mixup_beta=mixup_beta,
+            n_partners=n_partners,
+            n_quadrature=n_quadrature,
+            random_state=rng,
+            form=method,
+        )
+        return plan.loss(Z, Y)
     if hasattr(estimator, "predict_proba"):
+        if n_partners == "auto":
+            n_partners = "all"
+        partners, pair_weight = draw_partners(X.shape[0], n_partners, rng, sw)
+        if method == "dtilde":
+            nodes, weights = dtilde_quadrature(mixup_alpha, mixup_beta, n_quadrature)
+        else:
+            nodes, weights = beta_quadrature(mixup_alpha, mixup_beta, n_quadrature)
+        sw = sw / sw.sum()
         return _explicit_loss(
             estimator, X, y, sw, partners, pair_weight, nodes, weights, method
         )
@@ -239,7 +255,7 @@ def approximate_mixup_loss(
         + z^c_i z^{c\\top}_i)\\big),
 
     and ``R3 = 0`` because the model is linear in ``x``. For two classes with one
-    coefficient row this is the paper's logistic form (section 3.2 of the notes,
+    coefficient row this is the paper's logistic form (Lemma 3.1, logistic model:
     ``H_i = sigma_i (1 - sigma_i)``); the multiclass form is derived for this
     library. The expansion needs neither centered data nor a zero intercept.
 
@@ -485,7 +501,8 @@ def _linear_logits(estimator, X, y):
             raise NotFittedError(
                 f"{type(estimator).__name__} has no {attr}; fit it first."
             )
-    W = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
+    W = estimator.coef_
+    W = np.atleast_2d(W.toarray() if sparse.issparse(W) else np.asarray(W, np.float64))
     b = np.broadcast_to(
         np.asarray(estimator.intercept_, dtype=np.float64), (W.shape[0],)
     )
@@ -500,45 +517,21 @@ def _linear_logits(estimator, X, y):
             "row (binary sigmoid) or one row per class (softmax)."
         )
     Z = np.asarray(X @ W.T, dtype=np.float64) + b
-    codes = _encode(classes, y, X.shape[0])
-    if W.shape[0] == 1:
-        return Z, codes[:, None].astype(np.float64)
-    return Z, np.eye(classes.size)[codes]
+    Y = encode_targets(classes, y)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {np.shape(y)}.")
+    if W.shape[0] != 1 and classes.size == 2:  # two softmax rows
+        Y = np.column_stack([1.0 - Y[:, 0], Y[:, 0]])
+    return Z, Y
 
 
 def _encode(classes, y, n_samples):
+    """Class index of each label (``classes`` need not be sorted)."""
     y = np.asarray(y)
     if y.shape != (n_samples,):
         raise ValueError(f"y must have shape ({n_samples},), got {y.shape}.")
-    unknown = np.setdiff1d(y, classes)
-    if unknown.size:
-        raise ValueError(f"y contains labels {unknown} not in classes_.")
-    order = np.argsort(classes)
-    return order[np.searchsorted(classes, y, sorter=order)]
-
-
-def _pairs_loss_logits(Z, Y, sw, partners, pair_weight, nodes, weights):
-    """Eq. (1) on logits: mixed logits and mixed labels, quadrature over Beta."""
-    n, K = Z.shape
-    P = n if partners is None else partners.shape[1]
-    lam = nodes[None, None, :, None]
-    rows = max(1, _BLOCK_ELEMENTS // (P * nodes.size * K))
-    total = 0.0
-    for start in range(0, n, rows):
-        sl = slice(start, min(start + rows, n))
-        if partners is None:
-            zr, yr, pw = Z[None, :, None, :], Y[None, :, None, :], pair_weight[None]
-        else:
-            idx = partners[sl]
-            zr, yr, pw = Z[idx][:, :, None], Y[idx][:, :, None], pair_weight[sl]
-        U = lam * Z[sl][:, None, None, :] + (1 - lam) * zr  # (c, P, Q, K)
-        Yt = lam * Y[sl][:, None, None, :] + (1 - lam) * yr
-        if K == 1:
-            loss = np.logaddexp(0.0, U[..., 0]) - Yt[..., 0] * U[..., 0]
-        else:
-            loss = special.logsumexp(U, axis=-1) - np.einsum("cpqk,cpqk->cpq", Yt, U)
-        total += float(sw[sl] @ ((loss @ weights) * pw).sum(axis=1))
-    return total
+    Y = encode_targets(classes, y)
+    return Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
 
 
 def _explicit_loss(estimator, X, y, sw, partners, pair_weight, nodes, weights, method):

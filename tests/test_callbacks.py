@@ -179,7 +179,7 @@ def test_scikit_learn_without_the_callback_api(tmp_path):
         "assert not hasattr(est, 'set_callbacks')\n"
         "est.partial_fit(X, y, classes=[0, 1, 2])\n"
         "import warnings; warnings.simplefilter('ignore')\n"
-        "print(est.fit(X, y).n_iter_)\n"
+        "print(int(est.fit(X, y).n_iter_[0]))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120

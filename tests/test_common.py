@@ -51,14 +51,6 @@ try:  # MixupNeuralNetClassifier is a skorch net (a BaseEstimator), found only
 except ImportError:
     _HAS_TORCH = False
 
-_SW_STOCHASTIC = (
-    "Mixup draws partners at random: a weight of 2 equals a duplicated row in "
-    "expectation over the draws, not in one realisation (as for sklearn's "
-    "SGDClassifier; scikit-learn#16298). tests/test_logistic.py checks the "
-    "expectation over seeds, and exact equivalence with n_partners='all' (the "
-    "objective averaged over every partner draw)."
-)
-
 _SW_MINIBATCH = (
     "Minibatch training with Mixup: a weight of 2 and a repeated row give other "
     "batches and partner draws, so the fits agree in expectation, not in one "
@@ -82,10 +74,6 @@ _SKORCH_INIT = (
 )
 
 EXPECTED_FAILED_CHECKS = {
-    "MixupLogisticRegression": {
-        "check_sample_weight_equivalence_on_dense_data": _SW_STOCHASTIC,
-        "check_sample_weight_equivalence_on_sparse_data": _SW_STOCHASTIC,
-    },
     "MixupMLPClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _SW_MINIBATCH,
     },

@@ -211,7 +211,7 @@ def test_protocol_is_built_from_the_settings():
     assert "2 stratified train/test split(s)" in text
     assert "7 stratified train/test split(s)" in text
     assert "eps in (0.0, 0.4)" in text and "ERM, 2.0" in text
-    assert "MixupLogisticRegression(C=0.5, n_partners=8" in text
+    assert "MixupLogisticRegression(C=0.5, n_partners='auto'" in text
     assert "LogisticRegression(C=0.5)" in text and "C=1" not in text
 
 

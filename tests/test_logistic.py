@@ -1,9 +1,6 @@
 """Behaviour of MixupLogisticRegression and of its loss object."""
 
-import os
 import pickle
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -17,14 +14,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from skmixup._mixing import (
-    beta_quadrature,
-    draw_partners,
-    draw_shifted_partners,
-    dtilde_quadrature,
+from skmixup._mixing import beta_quadrature
+from skmixup.linear_model import (
+    MixupLogisticRegression,
+    MixupRegularizedLogisticRegression,
 )
-from skmixup.linear_model import MixupLogisticRegression, _loss
+from skmixup.linear_model import _plan as _plan_module
 from skmixup.linear_model._loss import MixupLoss
+from skmixup.linear_model._plan import BACKENDS, MixupPlan, lobatto_beta_quadrature
+from skmixup.theory import mixup_loss
 
 
 def _data(n=60, d=4, K=3, seed=0):
@@ -93,20 +91,51 @@ def test_exact_loss_matches_monte_carlo_of_explicit_mixup(K, global_random_seed)
     assert abs(losses.mean() - exact) < 3 * se
 
 
+def _plan(n, rng, partners="all", n_nodes=4, a=1.0, b=1.0, sw=None, form="pairs"):
+    sw = np.ones(n) if sw is None else sw
+    return MixupPlan.build(
+        sw,
+        mixup_alpha=a,
+        mixup_beta=b,
+        n_partners=partners,
+        n_quadrature=n_nodes,
+        random_state=rng,
+        form=form,
+    )
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("form", ["pairs", "dtilde"])
+@pytest.mark.parametrize("a, b", [(1.0, 1.0), (0.2, 0.2), (5.0, 0.5)])
+def test_all_pairs_backends_equal_eq1_written_out(backend, K, form, a, b):
+    # Both backends, both forms (Lobatto/Beta with mixed labels, D~ with the
+    # anchor's label) equal the paper's double sum, to quadrature precision.
+    rng = np.random.RandomState(3)
+    n = 23
+    Z = rng.randn(n, K) * 2
+    y = rng.randint(0, max(K, 2), n)
+    Y = _targets(y, 2 if K == 1 else K)
+    value = _plan(n, rng, n_nodes=24, a=a, b=b, form=form).loss(Z, Y, backend)
+    assert value == pytest.approx(_pair_form_mixup_loss(Z, Y, a, b), abs=1e-11)
+
+
 @settings(deadline=None, max_examples=25)
 @given(
     K=st.sampled_from([1, 3]),
     fit_intercept=st.booleans(),
-    partners=st.sampled_from([2, "all"]),
+    partners=st.sampled_from([1, 3, "all"]),
     weighted=st.booleans(),
     use_sparse=st.booleans(),
+    backend=st.sampled_from(sorted(BACKENDS)),
+    form=st.sampled_from(["pairs", "dtilde"]),
     a=st.floats(0.1, 5.0),
     b=st.floats(0.1, 5.0),
-    n_nodes=st.sampled_from([3, 12]),
+    n_nodes=st.sampled_from([1, 3, 6]),
     seed=st.integers(0, 1000),
 )
 def test_gradient_matches_finite_differences(
-    K, fit_intercept, partners, weighted, use_sparse, a, b, n_nodes, seed
+    K, fit_intercept, partners, weighted, use_sparse, backend, form, a, b, n_nodes, seed
 ):
     rng = np.random.RandomState(seed)
     n, d = 15, 3
@@ -115,178 +144,124 @@ def test_gradient_matches_finite_differences(
     y = rng.randint(0, max(K, 2), n)
     Y = _targets(y, 2 if K == 1 else K)
     sw = rng.rand(n) + 0.1 if weighted else np.ones(n)
-    sw /= sw.sum()
-    nodes, weights = dtilde_quadrature(a, b, n_nodes)  # 12: two node groups
-    part, pw = draw_partners(n, partners, rng, sw)
-    loss = MixupLoss(K, d, fit_intercept, nodes, weights, part, pw)
+    plan = _plan(n, rng, partners, n_nodes, a, b, sw, form)
+    loss = MixupLoss(K, d, fit_intercept, plan, backend=backend)
     coef = rng.randn(loss.n_dof)
     Xin = sparse.csr_matrix(X) if use_sparse else X
-    value, grad = loss.loss_gradient(coef, Xin, Y, sw, l2_reg_strength=0.3)
+    value, grad = loss.loss_gradient(coef, Xin, Y, None, l2_reg_strength=0.3)
     h = 1e-6
     numeric = np.array(
         [
             (
-                loss.loss(coef + h * e, Xin, Y, sw, 0.3)
-                - loss.loss(coef - h * e, Xin, Y, sw, 0.3)
+                loss.loss(coef + h * e, Xin, Y, None, 0.3)
+                - loss.loss(coef - h * e, Xin, Y, None, 0.3)
             )
             / (2 * h)
             for e in np.eye(loss.n_dof)
         ]
     )
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
-    assert value == pytest.approx(loss.loss(coef, X, Y, sw, 0.3), rel=1e-12)
+    assert value == pytest.approx(loss.loss(coef, X, Y, None, 0.3), rel=1e-12)
+
+
+@pytest.mark.parametrize("K", [1, 4])
+@pytest.mark.parametrize("partners", [1, 6, "all"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backends_agree(K, partners, dtype):
+    # gemm (factorised exponentials, matrix products) against direct (mixed
+    # logits written out), sampled blocks and all pairs, alpha != beta, weights.
+    rng = np.random.RandomState(0)
+    n = 70
+    Z = (rng.randn(n, K) * 3).astype(dtype)
+    Y = rng.dirichlet(np.ones(K), n) if K > 1 else rng.rand(n, 1)  # soft labels
+    plan = _plan(n, rng, partners, 5, 2.0, 0.5, rng.rand(n) + 0.1)
+    value, dZ = plan.loss_gradient(Z, Y.astype(dtype), "gemm")
+    ref_value, ref_dZ = plan.loss_gradient(Z, Y, "direct")
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    assert dZ.dtype == dtype
+    assert value == pytest.approx(ref_value, rel=rtol)
+    np.testing.assert_allclose(dZ, ref_dZ, rtol=rtol * 100, atol=rtol * 1e-2)
 
 
 @pytest.mark.parametrize("partners", [3, "all"])
 def test_threaded_evaluation_equals_single_thread(monkeypatch, partners):
-    from skmixup.linear_model import _loss
-
     rng = np.random.RandomState(0)
-    n, d, K = 200, 5, 4
-    X, y = rng.randn(n, d), rng.randint(0, K, n)
-    sw = np.full(n, 1 / n)
-    nodes, weights = dtilde_quadrature(0.5, 0.5, 16)
-    part, pw = draw_partners(n, partners, rng)
-    loss = MixupLoss(K, d, True, nodes, weights, part, pw)
-    coef = rng.randn(loss.n_dof)
-    monkeypatch.setattr(_loss, "_n_threads", lambda: 1)
-    single = loss.loss_gradient(coef, X, np.eye(K)[y], sw)
-    monkeypatch.setattr(_loss, "_n_threads", lambda: 3)
-    monkeypatch.setattr(_loss, "_PARALLEL_MIN", 1)
-    threaded = loss.loss_gradient(coef, X, np.eye(K)[y], sw)
+    n, K = 300, 4
+    Z, Y = rng.randn(n, K), np.eye(K)[rng.randint(0, K, n)]
+    plan = _plan(n, rng, partners, 6, 0.5, 0.5)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
+    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 1)
+    single = plan.loss_gradient(Z, Y)
+    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    threaded = plan.loss_gradient(Z, Y)
     assert threaded[0] == pytest.approx(single[0], rel=1e-12)
     np.testing.assert_allclose(threaded[1], single[1], rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("K", [1, 3])
-@pytest.mark.parametrize("layout", ["shifted", "drawn"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n_nodes", [8, 20])  # 20: two node groups in both paths
-def test_numba_kernel_matches_the_numpy_evaluation(K, layout, dtype, n_nodes):
-    kernel = pytest.importorskip("skmixup.linear_model._numba_kernel")
+def test_sampled_blocks_are_an_unbiased_estimate_of_all_pairs():
+    # Averaged over block draws, the sampled objective equals Eq. (1): the
+    # in-block pairs are scaled by (n - 1) / (m - 1), self-pairs keep 1 / n^2.
     rng = np.random.RandomState(0)
-    n, d = 70, 4
-    X = rng.randn(n, d).astype(dtype)
-    Y = rng.dirichlet(np.ones(K), n) if K > 1 else rng.rand(n, 1)  # soft labels
-    Y = Y.astype(dtype)
-    if layout == "shifted":
-        sw = np.full(n, 1 / n)
-        part, pw, order, positions = draw_shifted_partners(n, 5, rng)
-        layout_kw = {"order": order, "positions": positions}
-    else:
-        sw = rng.rand(n) + 0.1
-        sw /= sw.sum()
-        part, pw = draw_partners(n, 5, rng, sw)
-        layout_kw = {}
-    nodes, weights = dtilde_quadrature(2.0, 0.5, n_nodes // 2)  # alpha != beta
-    loss = MixupLoss(K, d, True, nodes, weights, part, pw, **layout_kw)
-    Z = loss.logits(rng.randn(loss.n_dof) * 3, X)
-    sw = sw.astype(dtype)
-    expected = loss._numpy_loss_gradient(Z, Y, sw)
-    value, dZ = kernel.logit_loss_gradient(loss, Z, Y, sw)
-    rtol = 1e-11 if dtype == np.float64 else 2e-5
-    assert value == pytest.approx(expected[0], rel=rtol)
-    assert dZ.dtype == dtype
-    np.testing.assert_allclose(dZ, expected[1], rtol=rtol, atol=rtol * 1e-2)
+    n, K = 31, 3
+    Z, Y = rng.randn(n, K) * 2, np.eye(K)[rng.randint(0, K, n)]
+    exact = _plan(n, rng).loss(Z, Y)
+    draws = [_plan(n, rng, partners=2).loss(Z, Y) for _ in range(3000)]
+    se = np.std(draws) / np.sqrt(len(draws))
+    assert se > 0
+    assert abs(np.mean(draws) - exact) < 4 * se
 
 
-def test_fits_agree_with_and_without_numba(monkeypatch):
-    pytest.importorskip("numba")
-    X, y = _data(n=200, K=3)
-    fast = MixupLogisticRegression(random_state=0, tol=1e-8).fit(X, y)
-    monkeypatch.setattr(_loss, "USE_NUMBA", False)
-    slow = MixupLogisticRegression(random_state=0, tol=1e-8).fit(X, y)
-    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-6, atol=1e-8)
+def test_folded_symmetric_rule_equals_the_unfolded_rule():
+    # alpha == beta: the nodes l and 1 - l give the same term and are folded;
+    # the folded rule must equal the Beta rule with every node kept.
+    rng = np.random.RandomState(1)
+    n, K = 40, 3
+    Z, Y = rng.randn(n, K), np.eye(K)[rng.randint(0, K, n)]
+    folded = _plan(n, rng, n_nodes=5, a=0.7, b=0.7)
+    assert folded.nodes.size == 4  # 0, 1 and 5 interior nodes -> 1 + 3
+    unfolded = _plan(n, rng, n_nodes=5, a=0.7, b=0.7 * (1 + 1e-13))
+    assert unfolded.nodes.size == 7
+    assert folded.loss(Z, Y) == pytest.approx(unfolded.loss(Z, Y), rel=1e-11)
 
 
-_THREADED_SEARCH = """
-import joblib
-from sklearn.datasets import make_classification
-from sklearn.model_selection import GridSearchCV
-from skmixup.linear_model import MixupLogisticRegression
-X, y = make_classification(n_samples=600, n_classes=3, n_informative=4, random_state=0)
-with joblib.parallel_backend("threading"):
-    GridSearchCV(
-        MixupLogisticRegression(random_state=0), {"C": [0.1, 1.0, 10.0]}, cv=3, n_jobs=2
-    ).fit(X, y)
-import numba
-print(numba.threading_layer())
-"""
-
-
-def test_numba_kernel_survives_threads_under_the_workqueue_layer():
-    # numba's workqueue layer (no OpenMP or TBB, e.g. some macOS installs) aborts
-    # the process when two threads run parallel kernels at once; ours serializes.
-    pytest.importorskip("numba")
-    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
-    result = subprocess.run(
-        [sys.executable, "-c", _THREADED_SEARCH],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "workqueue"
-
-
-_FORKED_FITS = """
-import multiprocessing as mp
-import numpy as np
-from sklearn.datasets import make_classification
-from skmixup.linear_model import MixupLogisticRegression
-X, y = make_classification(n_samples=600, n_classes=3, n_informative=4, random_state=0)
-def norm(seed):
-    return np.linalg.norm(MixupLogisticRegression(random_state=seed).fit(X, y).coef_)
-parent = [norm(0), norm(1)]  # the parent runs the kernel first
-with mp.get_context("fork").Pool(2) as pool:
-    children = pool.map(norm, [0, 1])
-assert np.allclose(children, parent, rtol=1e-6), (children, parent)
-print("ok")
-"""
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_children_forked_after_the_kernel_ran_fall_back_to_numpy():
-    # GNU OpenMP cannot run in a child forked after the parent used it (numba
-    # terminates such a child); the child must use the numpy evaluation instead.
-    pytest.importorskip("numba")
-    result = subprocess.run(
-        [sys.executable, "-c", _FORKED_FITS],
-        capture_output=True,
-        text=True,
-        timeout=120,  # without the fallback the pool waits forever on dead children
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "ok"
-
-
-@pytest.mark.parametrize("use_numba", [True, False])
-def test_huge_logits_fall_back_to_the_exact_path(use_numba, monkeypatch):
-    if use_numba:
-        pytest.importorskip("numba")
-    monkeypatch.setattr(_loss, "USE_NUMBA", use_numba)
-    # Logit gaps beyond exp's range: the factorised exponentials underflow, and the
-    # loss must switch to the max-shifted evaluation instead of returning inf/nan.
-    X, y = _data(n=30, K=3)
-    sw = np.full(30, 1 / 30)
-    nodes, weights = dtilde_quadrature(1.0, 1.0, 16)
-    part, pw = draw_partners(30, 4, np.random.RandomState(0))
-    loss = MixupLoss(3, X.shape[1], True, nodes, weights, part, pw)
-    coef = np.random.RandomState(1).randn(loss.n_dof) * 500
-    value, grad = loss.loss_gradient(coef, X, np.eye(3)[y], sw)
-    assert np.isfinite(value) and np.all(np.isfinite(grad))
-    Z = loss.logits(coef, X)
-    # reference: direct evaluation with a per-entry maximum
-    ref = 0.0
-    for p in range(4):
-        U = (
-            nodes[:, None, None] * Z[None]
-            + (1 - nodes)[:, None, None] * Z[part[:, p]][None]
+def test_lobatto_rule_is_exact_for_polynomials():
+    nodes, weights = lobatto_beta_quadrature(0.3, 2.0, 4)
+    assert nodes[0] == 0.0 and nodes[-1] == 1.0
+    for k in range(10):  # exact up to degree 2 * 4 + 1
+        assert weights @ nodes**k == pytest.approx(
+            special.beta(0.3 + k, 2.0) / special.beta(0.3, 2.0), rel=1e-12
         )
-        ce = special.logsumexp(U, axis=-1) - U[:, np.arange(30), y]
-        ref += (weights @ ce).mean() / 4
-    assert value == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_huge_logits_fall_back_to_the_direct_evaluation(dtype):
+    # Logit gaps beyond exp's range: the factorised exponentials underflow, and
+    # gemm must hand the tile to the direct evaluation instead of returning inf.
+    rng = np.random.RandomState(1)
+    n, K = 30, 3
+    Z = (rng.randn(n, K) * 2000).astype(dtype)
+    Y = np.eye(K)[rng.randint(0, K, n)].astype(dtype)
+    plan = _plan(n, rng, partners=4)
+    value, grad = plan.loss_gradient(Z, Y, "gemm")
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    ref_value, ref_grad = plan.loss_gradient(Z.astype(np.float64), Y, "direct")
+    # float32: the shifted logits z - max(z) carry rounding errors ~1e-4 here.
+    atol = 1e-12 if dtype == np.float64 else 1e-6
+    assert value == pytest.approx(ref_value, rel=1e-6)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=atol)
+
+
+def test_auto_is_exact_within_the_budget_and_sampled_above():
+    from skmixup.linear_model._plan import EXACT_WORK, resolve_settings
+
+    n_exact = int(np.sqrt(EXACT_WORK / 2))  # 4 interior nodes, alpha == beta: 2
+    assert resolve_settings(n_exact, 1.0, None, "auto", "auto")[0] is None
+    assert resolve_settings(n_exact + 1, 1.0, None, "auto", "auto")[0] is not None
+    assert resolve_settings(n_exact, 5.0, 0.5, "auto", "auto")[0] is not None
+    P, _ = resolve_settings(50_000, 1.0, None, "auto", "auto")
+    assert 15 <= P < 100
+    assert resolve_settings(500, 1.0, None, 600, "auto")[0] is None  # P + 1 >= n
 
 
 # -------------------------------------------------------------- the estimator
@@ -352,11 +327,22 @@ def test_fitted_coef_minimises_the_objective():
 
 def test_same_seed_same_coef_and_different_seed_differs():
     X, y = _data(n=80, K=3)
-    c1 = MixupLogisticRegression(random_state=7).fit(X, y).coef_
-    c2 = MixupLogisticRegression(random_state=7).fit(X, y).coef_
-    c3 = MixupLogisticRegression(random_state=8).fit(X, y).coef_
+    c1 = MixupLogisticRegression(n_partners=4, random_state=7).fit(X, y).coef_
+    c2 = MixupLogisticRegression(n_partners=4, random_state=7).fit(X, y).coef_
+    c3 = MixupLogisticRegression(n_partners=4, random_state=8).fit(X, y).coef_
     np.testing.assert_array_equal(c1, c2)
     assert not np.allclose(c1, c3)
+
+
+def test_default_is_exact_on_small_data_whatever_the_seed():
+    # n_partners="auto" sums over all pairs within its work budget: the fit is
+    # the minimiser of Eq. (1) itself, so the seed does not matter.
+    X, y = _data(n=80, K=3)
+    c1 = MixupLogisticRegression(random_state=7).fit(X, y).coef_
+    c2 = MixupLogisticRegression(random_state=8).fit(X, y).coef_
+    c3 = MixupLogisticRegression(n_partners="all", random_state=9).fit(X, y).coef_
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(c1, c3)
 
 
 @pytest.mark.parametrize("K", [2, 3])
@@ -456,6 +442,92 @@ def test_max_iter_warns():
     assert record[0].filename == __file__
 
 
+def test_abnormal_solver_stop_warns_like_sklearn():
+    # Features scaled by 1e50: L-BFGS-B's line search fails at once (status 2)
+    # and returns the starting point; scikit-learn's LogisticRegression warns
+    # there, and so must we, instead of returning zeros silently.
+    X, y = _data(n=60, K=3)
+    with pytest.warns(ConvergenceWarning) as sk_record:
+        LogisticRegression().fit(X * 1e50, y)
+    assert any("status=2" in str(w.message) for w in sk_record)
+    for est in (MixupLogisticRegression(), MixupRegularizedLogisticRegression()):
+        with pytest.warns(ConvergenceWarning, match="status=2") as record:
+            est.fit(X * 1e50, y)
+        assert record[0].filename == __file__
+        assert est.n_iter_.shape == (1,)
+
+
+def test_n_iter_has_sklearn_shape():
+    X, y = _data(n=60, K=3)
+    for K_y in (y, y % 2):
+        ours = MixupLogisticRegression().fit(X, K_y)
+        ref = LogisticRegression().fit(X, K_y)
+        assert ours.n_iter_.shape == ref.n_iter_.shape == (1,)
+        assert ours.n_iter_.dtype == ref.n_iter_.dtype
+    streamed = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
+    assert streamed.n_iter_.shape == (1,)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_sparsify_and_densify(K):
+    X, y = _data(n=60, K=K)
+    clf = MixupLogisticRegression(C=0.05).fit(X, y)
+    dense_proba = clf.predict_proba(X)
+    dense_loss = clf.mixup_loss(X, y)
+    clf.sparsify()
+    assert sparse.issparse(clf.coef_)
+    np.testing.assert_allclose(clf.predict_proba(X), dense_proba)
+    assert clf.mixup_loss(X, y) == pytest.approx(dense_loss, rel=1e-12)
+    clf.set_params(warm_start=True).fit(X, y)  # warm start from a sparse coef_
+    assert isinstance(clf.coef_, np.ndarray)
+    clf.sparsify().densify()
+    assert isinstance(clf.coef_, np.ndarray)
+
+
+def test_mixup_loss_is_the_training_objective_with_sampled_partners():
+    # Above the all-pairs budget the plan samples partner blocks; the
+    # estimator's mixup_loss must rebuild the very plan of fit (same seed), so
+    # that it reports the objective that fit minimised (ridge excluded).
+    from skmixup.linear_model._plan import MixupPlan
+
+    X, y = _data(n=2100, d=5, K=3)
+    clf = MixupLogisticRegression(n_partners=6, random_state=3, C=np.inf).fit(X, y)
+    plan = MixupPlan.build(
+        np.ones(len(y)),
+        mixup_alpha=1.0,
+        n_partners=6,
+        random_state=np.random.RandomState(3),
+    )
+    loss = MixupLoss(3, 5, True, plan)
+    coef = np.concatenate([clf.coef_.ravel(), clf.intercept_])
+    expected = loss.loss(coef, X, np.eye(3)[y], None)
+    assert clf.mixup_loss(X, y) == pytest.approx(expected, rel=1e-12)
+    # theory.mixup_loss with the estimator's settings is the same number.
+    theory = mixup_loss(
+        clf,
+        X,
+        y,
+        mixup_alpha=1.0,
+        n_partners=6,
+        n_quadrature="auto",
+        method="pairs",
+        random_state=3,
+    )
+    assert theory == pytest.approx(expected, rel=1e-12)
+
+
+def test_estimator_mixup_loss_does_not_call_up_into_theory(monkeypatch):
+    import skmixup.theory
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the estimator called skmixup.theory.mixup_loss")
+
+    monkeypatch.setattr(skmixup.theory, "mixup_loss", forbidden)
+    X, y = _data(n=30, K=2)
+    for est in (MixupLogisticRegression(), MixupRegularizedLogisticRegression()):
+        assert np.isfinite(est.fit(X, y).mixup_loss(X, y))
+
+
 def test_max_iter_zero_returns_the_starting_point():
     X, y = _data(n=60, K=3)
     clf = MixupLogisticRegression(random_state=0).fit(X, y)
@@ -496,7 +568,7 @@ def test_partial_fit_needs_classes_first_and_checks_labels():
     with pytest.raises(ValueError, match="classes must be passed"):
         MixupLogisticRegression().partial_fit(X, y)
     clf = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not seen in fit"):
+    with pytest.raises(ValueError, match="not in classes_"):
         clf.partial_fit(X, np.full(30, 5))
 
 
@@ -547,3 +619,68 @@ def test_invalid_parameters_raise(params, match):
     X, y = _data(n=20)
     with pytest.raises(ValueError, match=match):
         MixupLogisticRegression(**params).fit(X, y)
+
+
+def _mixed_frame(n=240, seed=0):
+    """The canonical real-data frame: numeric columns with NaN and different
+    units, object and category columns, a string target."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(seed)
+    income = rng.lognormal(10, 1, n)
+    age = rng.uniform(18, 90, n)
+    city = rng.choice(["paris", "lyon", "nice"], n)
+    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
+    score = np.log(income) - 10 + (age - 50) / 20 + (city == "nice") + rng.randn(n)
+    y = np.where(score > 0.5, "churn", np.where(score > -0.5, "stay", "upgrade"))
+    income[rng.rand(n) < 0.1] = np.nan
+    age[rng.rand(n) < 0.1] = np.nan
+    frame = pd.DataFrame({"income": income, "age": age, "city": city, "plan": plan})
+    return frame, y
+
+
+def _canonical_pipeline(clf):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    num = make_pipeline(SimpleImputer(), StandardScaler())
+    cat = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    pre = ColumnTransformer(
+        [("num", num, ["income", "age"]), ("cat", cat, ["city", "plan"])]
+    )
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+@pytest.mark.parametrize(
+    "clf",
+    [
+        MixupLogisticRegression(random_state=0),
+        MixupLogisticRegression(n_partners=3, random_state=0),
+        MixupRegularizedLogisticRegression(),
+    ],
+    ids=["exact", "sampled", "regularized"],
+)
+@pytest.mark.parametrize("binary", [False, True])
+def test_canonical_mixed_pipeline(clf, binary):
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    frame, y = _mixed_frame()
+    if binary:
+        y = np.where(y == "stay", "stay", "move")
+    pipe = _canonical_pipeline(clf).fit(frame, y)
+    assert set(pipe.predict(frame)) <= set(y)
+    assert pipe.score(frame, y) > 0.5
+    proba = pipe.predict_proba(frame)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    Xt = pipe[:-1].transform(frame)
+    assert np.isfinite(pipe[-1].mixup_loss(Xt, y))
+    clone_back = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(clone_back.predict(frame), pipe.predict(frame))
+    assert cross_val_score(clone(pipe), frame, y, cv=3).mean() > 0.4
+    search = GridSearchCV(clone(pipe), {"clf__mixup_alpha": [0.2, 1.0]}, cv=2).fit(
+        frame, y
+    )
+    assert search.best_params_["clf__mixup_alpha"] in (0.2, 1.0)

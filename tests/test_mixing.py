@@ -9,7 +9,6 @@ from scipy import sparse, stats
 from skmixup._mixing import (
     beta_quadrature,
     draw_partners,
-    draw_shifted_partners,
     dtilde_quadrature,
     mix_rows,
     mixing_moments,
@@ -133,31 +132,6 @@ def test_draw_partners_is_seeded_and_weighted():
     assert none is None and w_all == pytest.approx(np.arange(1, 6) / 15)
 
 
-def test_shifted_partners_are_uniform_windows_of_a_random_order():
-    n, P = 9, 4
-    partners, pw, order, positions = draw_shifted_partners(
-        n, P, np.random.RandomState(5)
-    )
-    again = draw_shifted_partners(n, P, np.random.RandomState(5))
-    np.testing.assert_array_equal(partners, again[0])
-    assert np.allclose(pw, 1 / P) and sorted(order) == list(range(n))
-    # Sample order[t]'s partners sit at positions t + c, ..., t + c + P - 1.
-    rank = np.argsort(order)
-    np.testing.assert_array_equal(partners[order], order[positions])
-    steps = np.diff(positions, axis=1) % n
-    assert np.all(steps == 1)
-    np.testing.assert_array_equal((positions[:, 0] - np.arange(n)) % n, positions[0, 0])
-    assert np.all(rank[partners[order[0]]] == positions[0])
-    # Each partner is marginally uniform over all samples, itself included (as with
-    # independent draws): chi-square over seeds for sample 0's first two partners.
-    counts = np.zeros((2, n))
-    for seed in range(3000):
-        first_two = draw_shifted_partners(n, P, np.random.RandomState(seed))[0][0, :2]
-        counts[[0, 1], first_two] += 1
-    for row in counts:
-        assert stats.chisquare(row).pvalue > 1e-3
-
-
 def test_mix_rows_dense_and_sparse_agree():
     rng = np.random.RandomState(0)
     X = rng.randn(6, 4)
@@ -167,7 +141,7 @@ def test_mix_rows_dense_and_sparse_agree():
     expected = lam[:, None] * X[i] + (1 - lam[:, None]) * X[j]
     np.testing.assert_allclose(dense, expected)
     sp = mix_rows(sparse.csr_matrix(X), i, j, lam)
-    assert sparse.isspmatrix_csr(sp) or sparse.issparse(sp)
+    assert sparse.issparse(sp) and sp.format == "csr"  # as documented
     np.testing.assert_allclose(sp.toarray(), expected)
     assert mix_rows(X.astype(np.float32), i, j, lam).dtype == np.float32
 
@@ -191,3 +165,6 @@ def test_invalid_quadrature_and_partners():
         beta_quadrature(1.0, 1.0, n_nodes=0)
     with pytest.raises(ValueError, match="n_partners"):
         draw_partners(5, "some", np.random.RandomState(0))
+    for bad, err in ((2.5, TypeError), (0, ValueError), (True, TypeError)):
+        with pytest.raises(err, match="n_partners"):
+            draw_partners(5, bad, np.random.RandomState(0))

@@ -412,3 +412,22 @@ def test_errors():
         mixup_loss(clf, np.hstack([X, X]), y, mixup_alpha=1.0)
     with pytest.raises(TypeError, match="predict_proba"):
         mixup_loss(object(), X, y, mixup_alpha=1.0)
+
+
+@pytest.mark.parametrize(
+    "bad, err",
+    [(2.5, TypeError), (0, ValueError), (-3, ValueError), ("some", ValueError)],
+)
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_n_partners_is_validated(bad, err, model):
+    # 2.5 used to scale the loss by 0.8 silently, 0 to divide by zero.
+    X, y = _moons(30)
+    if model == "linear":
+        clf = LogisticRegression().fit(X, y)
+    else:
+        clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, y)
+    with pytest.raises(err, match="n_partners"):
+        mixup_loss(clf, X, y, mixup_alpha=1.0, n_partners=bad)

@@ -89,7 +89,7 @@ def approximation_experiment(
                     category=ConvergenceWarning,
                 )
                 model.set_params(max_iter=k).fit(X, y)
-            it = k if k == 0 else int(model.n_iter_)
+            it = k if k == 0 else int(model.n_iter_[0])
             if it in seen:  # converged before k
                 continue
             seen.add(it)

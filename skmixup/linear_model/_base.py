@@ -1,16 +1,18 @@
-"""Shared plumbing of skmixup's linear classifiers: validation, labels, solver."""
+"""The linear base class: it owns ``fit`` (prepare, rng, objective, solve, set
+coefficients) and the Mixup loss of the fitted model."""
 
 import numbers
 import warnings
 
 import numpy as np
-from scipy import optimize, special
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy import optimize, sparse, special
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model._base import LinearClassifierMixin
-from sklearn.preprocessing import LabelEncoder
+from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -19,14 +21,15 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
+from skmixup.linear_model._plan import MixupPlan, encode_targets
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
 
-# Up to this many samples, `mixup_loss` sums over all n^2 pairs.
-_ALL_PAIRS_MAX_SAMPLES = 2000
+# scipy.optimize.minimize's status when the callback raised StopIteration
+_CALLBACK_STOP = 99
 
 _MIXUP_CONSTRAINTS = {
-    "mixup_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-    "mixup_beta": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    **MIXUP_LAW_CONSTRAINTS,
     "C": [Interval(numbers.Real, 0, None, closed="right")],
     "fit_intercept": ["boolean"],
     "tol": [Interval(numbers.Real, 0, None, closed="left")],
@@ -38,18 +41,64 @@ _MIXUP_CONSTRAINTS = {
 
 
 class _BaseMixupLinearClassifier(
-    CallbackSupportMixin, LinearClassifierMixin, ClassifierMixin, BaseEstimator
+    CallbackSupportMixin,
+    LinearClassifierMixin,
+    SparseCoefMixin,
+    ClassifierMixin,
+    BaseEstimator,
 ):
     """Base class: a linear model ``z = X W^T + b`` fitted by minimising a smooth
     objective of its logits with scipy's L-BFGS-B.
 
-    Subclasses implement ``_make_objective(X, Y, sample_weight, random_state)``, which
-    returns a loss object with ``loss_gradient(coef, X, Y, sample_weight,
-    l2_reg_strength)`` and the coefficient layout of
-    :class:`skmixup.linear_model._loss._LinearModel`.
+    The base class owns :meth:`fit`: validate and encode the labels, resolve
+    ``random_state``, build the objective (``_make_objective(X, Y, sample_weight,
+    rng)``, supplied by the subclass: a loss object with ``loss_gradient(coef, X, Y,
+    sample_weight, l2_reg_strength)`` and the coefficient layout of
+    :class:`skmixup.linear_model._loss._LinearModel`), solve, set the
+    coefficients, then ``_finish_fit`` (a subclass hook). It also owns
+    :meth:`mixup_loss`, which evaluates the Mixup plan of ``_plan_settings()``.
     """
 
     # ----------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 is kept as float32.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples (a weight of 2 counts a sample
+            twice, as anchor and as partner).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
+        rng = check_random_state(getattr(self, "random_state", None))
+        objective = self._make_objective(X, Y, sample_weight, rng)
+        coef, n_iter = self._solve(
+            objective,
+            X,
+            Y,
+            sample_weight,
+            self._l2_reg_strength(sample_weight),
+            self._initial_coef(objective),
+        )
+        # scikit-learn's LogisticRegression shape: one solver run, shape (1,).
+        self.n_iter_ = np.array([n_iter], dtype=np.int32)
+        self._set_coef(objective, coef, X.dtype)
+        self._finish_fit(objective, coef, X, Y, sample_weight)
+        return self
+
+    def _finish_fit(self, objective, coef, X, Y, sample_weight):
+        """Subclass hook after the coefficients are set (default: nothing)."""
+
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
         X, y = validate_data(
             self,
@@ -77,27 +126,16 @@ class _BaseMixupLinearClassifier(
         return X, Y, sample_weight
 
     def _encode_labels(self, y, classes=None):
-        """Set ``classes_`` and return the target matrix ``Y`` (float64)."""
-        encoder = LabelEncoder()
-        if classes is None:
-            encoder.fit(y)
-        else:
-            encoder.fit(np.asarray(classes))
-            unknown = np.setdiff1d(y, encoder.classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels {unknown} that are not in classes."
-                )
-        self.classes_ = encoder.classes_
+        """Set ``classes_`` (from ``classes`` if given, else ``y``) and return the
+        target matrix ``Y`` (float64, :func:`~skmixup.linear_model._plan.
+        encode_targets`)."""
+        self.classes_ = np.unique(y if classes is None else np.asarray(classes))
         if self.classes_.size < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the "
                 f"data contains only one class: {self.classes_[0]!r}."
             )
-        codes = encoder.transform(y)
-        if self.classes_.size == 2:
-            return codes[:, None].astype(np.float64)
-        return np.eye(self.classes_.size)[codes]
+        return encode_targets(self.classes_, y)
 
     def _class_sample_weight(self, y, sample_weight):
         if self.class_weight is None:
@@ -111,8 +149,10 @@ class _BaseMixupLinearClassifier(
     def _initial_coef(self, objective):
         if self.warm_start and hasattr(self, "coef_"):
             if self.coef_.shape == (objective.n_classes, objective.n_features):
+                coef = self.coef_
+                coef = coef.toarray() if sparse.issparse(coef) else coef
                 b = self.intercept_ if objective.fit_intercept else None
-                return objective.pack(self.coef_, b).astype(np.float64)
+                return objective.pack(coef, b).astype(np.float64)
         return np.zeros(objective.n_dof)
 
     def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
@@ -133,49 +173,76 @@ class _BaseMixupLinearClassifier(
         def fun(coef):
             return objective.loss_gradient(coef, X, Y, sw, l2_reg_strength)
 
-        def report(intermediate_result):
-            x = intermediate_result.x  # sklearn callbacks: a stop ends L-BFGS
-            if task.step(lambda: self._coef_attributes(objective, x, X.dtype)):
-                raise StopIteration
-            if self.verbose:
-                print(  # noqa: T201 - verbose output, as scikit-learn's solvers print
-                    f"[{type(self).__name__}] iteration {report.n}: "
-                    f"objective {intermediate_result.fun:.8g}"
-                )
-            report.n += 1
-
-        report.n = 1
-
         # Pin the BLAS pools to one thread: the objective makes many small BLAS
         # calls, and on few cores numpy's and scipy's OpenBLAS pools (and OpenMP)
-        # oversubscribe them badly; the loss object runs its own worker threads.
+        # oversubscribe them badly; the Mixup plan runs its own worker threads.
         with threadpool_limits(limits=1, user_api="blas"):
-            result = self._minimize(fun, coef0, report)
-        n_iter = int(result.nit)
-        if result.status == 1 or (not result.success and n_iter >= self.max_iter):
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations (L-BFGS-B: {result.message}). Increase max_iter or tol, "
-                "or scale the data.",
-                ConvergenceWarning,
-                stacklevel=4,  # past fit and sklearn's _fit_context wrapper
+            result = optimize.minimize(
+                fun,
+                coef0,
+                method="L-BFGS-B",
+                jac=True,
+                options={
+                    "maxiter": self.max_iter,
+                    "maxls": 50,
+                    "gtol": self.tol,
+                    "ftol": 64 * np.finfo(float).eps,
+                },
+                callback=self._iteration_callback(task, objective, X.dtype),
             )
+        n_iter = int(result.nit)
+        self._check_solver_result(result, n_iter)
         task.end(lambda: self._coef_attributes(objective, result.x, X.dtype))
         return result.x, max(n_iter, 1)
 
-    def _minimize(self, fun, coef0, report):
-        return optimize.minimize(
-            fun,
-            coef0,
-            method="L-BFGS-B",
-            jac=True,
-            options={
-                "maxiter": self.max_iter,
-                "maxls": 50,
-                "gtol": self.tol,
-                "ftol": 64 * np.finfo(float).eps,
-            },
-            callback=report,
+    def _iteration_callback(self, task, objective, dtype):
+        """The per-iteration hook of L-BFGS-B (``callback(intermediate_result)``):
+        reports the iterate to scikit-learn's callbacks (a stop request ends
+        L-BFGS-B) and prints the objective when ``verbose``."""
+        name = type(self).__name__
+
+        def report(intermediate_result):
+            report.n += 1
+            x = intermediate_result.x
+            if task.step(lambda: self._coef_attributes(objective, x, dtype)):
+                raise StopIteration
+            if self.verbose:
+                print(  # noqa: T201 - verbose output, as scikit-learn's solvers print
+                    f"[{name}] iteration {report.n}: "
+                    f"objective {intermediate_result.fun:.8g}"
+                )
+
+        report.n = 0
+        return report
+
+    def _check_solver_result(self, result, n_iter):
+        """Warn as scikit-learn's ``LogisticRegression`` does when L-BFGS-B did not
+        converge: the iteration limit (status 1) or an abnormal stop (status 2,
+        e.g. the line search fails on badly scaled features). A stop requested by
+        a scikit-learn callback (``StopIteration``, status 99) is not a failure."""
+        if result.status in (0, _CALLBACK_STOP):
+            return
+        message = result.message
+        if isinstance(message, bytes):  # pragma: no cover - old scipy
+            message = message.decode()
+        name = type(self).__name__
+        if result.status == 1 or n_iter >= self.max_iter:
+            text = (
+                f"{name} did not converge in max_iter={self.max_iter} iterations "
+                f"(L-BFGS-B status={result.status}: {message}). Increase max_iter "
+                "or tol, or scale the data."
+            )
+        else:
+            text = (
+                f"{name}: L-BFGS-B stopped abnormally after {n_iter} iteration(s) "
+                f"(status={result.status}): {message}. The solution may be far "
+                "from the minimum: scale the features (e.g. StandardScaler) or "
+                "increase tol."
+            )
+        warnings.warn(
+            text,
+            ConvergenceWarning,
+            stacklevel=5,  # past _solve, fit and sklearn's _fit_context wrapper
         )
 
     def _coef_attributes(self, objective, coef, dtype):
@@ -193,19 +260,33 @@ class _BaseMixupLinearClassifier(
         )
 
     # --------------------------------------------------------------- Mixup loss
-    def _mixup_loss_settings(self):
-        """``(n_partners, n_quadrature, random_state)`` of :meth:`mixup_loss` above
-        ``_ALL_PAIRS_MAX_SAMPLES`` samples."""
-        return 8, 16, 0
+    def _plan_settings(self):
+        """``(n_partners, n_quadrature, random_state)`` of the Mixup plan."""
+        return "auto", "auto", 0
+
+    def _mixup_plan(self, sample_weight, rng):
+        """The Mixup plan for these sample weights (class weights folded in),
+        drawn from ``rng``: the plan of :meth:`fit` for the same inputs."""
+        n_partners, n_quadrature, _ = self._plan_settings()
+        return MixupPlan.build(
+            sample_weight,
+            mixup_alpha=self.mixup_alpha,
+            mixup_beta=self.mixup_beta,
+            n_partners=n_partners,
+            n_quadrature=n_quadrature,
+            random_state=rng,
+        )
 
     def mixup_loss(self, X, y, sample_weight=None):
-        """Exact expected Mixup loss of the fitted model (ridge not included).
+        """Expected Mixup loss of the fitted model (ridge term not included).
 
-        The mean soft-label cross-entropy of Eq. (1) of Zhang et al. (2021) with this
-        estimator's ``mixup_alpha`` and ``mixup_beta``. All ``n^2`` pairs are used for
-        up to 2000 samples; above that, seeded partner draws (the estimator's
-        ``n_partners`` and ``random_state`` where it has them, else 8 partners and
-        seed 0). For other settings use :func:`skmixup.theory.mixup_loss`.
+        The mean soft-label cross-entropy of Eq. (1) of Zhang et al. (2021) with
+        this estimator's ``mixup_alpha`` and ``mixup_beta``, evaluated with the
+        plan (pairs and quadrature nodes) that :meth:`fit` uses for the same
+        data: exact (all pairs) whenever the fit was; otherwise the same seeded
+        partner blocks as the fit when ``random_state`` is an int (the training
+        objective itself). For other settings use
+        :func:`skmixup.theory.mixup_loss`.
 
         Parameters
         ----------
@@ -215,36 +296,38 @@ class _BaseMixupLinearClassifier(
             Labels, among ``classes_``.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of anchors and partners (a weight of 2 equals a duplicated
-            row).
+            row); the class weights are folded in, as in :meth:`fit`.
 
         Returns
         -------
         loss : float
             Mean expected Mixup cross-entropy (nats per sample).
         """
-        from skmixup.theory import mixup_loss  # theory imports this package
-
         check_is_fitted(self)
         X = validate_data(
-            self, X, accept_sparse="csr", reset=False, dtype=[np.float64, np.float32]
+            self,
+            X,
+            accept_sparse="csr",
+            reset=False,
+            dtype=[np.float64, np.float32],
+            order="C",
         )
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
+        Y = encode_targets(self.classes_, y).astype(X.dtype)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        n_partners, n_quadrature, random_state = self._mixup_loss_settings()
-        if X.shape[0] <= _ALL_PAIRS_MAX_SAMPLES:
-            n_partners = "all"
-        return mixup_loss(
-            self,
-            X,
-            y,
-            mixup_alpha=self.mixup_alpha,
-            mixup_beta=self.mixup_beta,
-            n_partners=n_partners,
-            n_quadrature=n_quadrature,
-            random_state=random_state,
-            sample_weight=sample_weight,
-        )
+        sample_weight = self._class_sample_weight(y, sample_weight)
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must have at least one positive entry.")
+        rng = check_random_state(self._plan_settings()[2])
+        plan = self._mixup_plan(sample_weight, rng)
+        W = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_
+        Z = np.asarray(safe_sparse_dot(X, W.T.astype(X.dtype)))
+        Z += self.intercept_.astype(X.dtype)
+        return plan.loss(Z, Y)
 
     # -------------------------------------------------------------- prediction
     def predict_proba(self, X):

@@ -1,8 +1,8 @@
 """The second-order Mixup penalty ``R1 + R2`` of a linear classifier, in logit space.
 
 For a linear model ``z_i = W x_i + b`` every term of the second-order expansion of
-the Mixup loss (Lemma 3.1 and Eq. (3) of the paper) depends on ``X`` only through
-the logits ``Z``:
+the Mixup loss (Zhang et al., ICLR 2021, Lemma 3.1 and Eq. (3)) depends on ``X``
+only through the logits ``Z``:
 
 * ``x_bar`` and ``Sigma_X`` are the (weighted) mean and 1/n covariance of the
   inputs, so ``zc_i = W (x_i - x_bar) = z_i - z_bar`` with ``z_bar = sum_j w_j z_j``,
@@ -180,7 +180,7 @@ def _blocks(n, rows):
 class MixupPenaltyLoss(_LinearModel):
     """Cross-entropy plus the second-order Mixup penalty of a linear classifier.
 
-    The objective (Zhang et al., ICLR 2021, Lemma 3.1, Eq. (3), Section 4.1)::
+    The objective (Lemma 3.1 and Eq. (3) of Zhang et al., ICLR 2021)::
 
         L(W, b) = sum_i s_i CE(z_i, y_i) + [R1] + R2 + l2_reg_strength / 2 ||W||^2
 

@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 from scipy import optimize, sparse
-from sklearn.base import _fit_context
 from sklearn.utils._param_validation import StrOptions
 
 from skmixup._mixing import mixing_moments
@@ -105,8 +104,8 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
     penalty_terms_ : dict
         ``{"R1": float, "R2": float}`` at the solution (both are reported whatever
         ``terms`` is), with the training set's weighted ``x_bar`` and ``Sigma_X``.
-    n_iter_ : int
-        Number of L-BFGS-B iterations.
+    n_iter_ : ndarray of shape (1,)
+        Number of L-BFGS-B iterations, as scikit-learn's ``LogisticRegression``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -189,41 +188,18 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
         self.warm_start = warm_start
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model on the penalised objective.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 is kept as float32.
-        y : array-like of shape (n_samples,)
-            Target labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples; they also weight ``x_bar`` and
-            ``Sigma_X``.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
+    def _make_objective(self, X, Y, sample_weight, rng):
         m1, m2 = mixing_moments(self.mixup_alpha, self.mixup_beta)
-        objective = MixupPenaltyLoss(
+        return MixupPenaltyLoss(
             Y.shape[1], X.shape[1], self.fit_intercept, m1, m2, self.terms
         )
-        l2 = self._l2_reg_strength(sample_weight)
-        coef, self.n_iter_ = self._solve(
-            objective, X, Y, sample_weight, l2, self._initial_coef(objective)
-        )
+
+    def _finish_fit(self, objective, coef, X, Y, sample_weight):
         sw = (sample_weight / sample_weight.sum()).astype(X.dtype)
-        if l2 == 0.0:
+        if self._l2_reg_strength(sample_weight) == 0.0:
             self._check_bounded(objective, coef, X, Y.astype(X.dtype), sw)
-        self._set_coef(objective, coef, X.dtype)
         _, r1, r2 = objective.terms_at(coef, X, Y, sw)
         self.penalty_terms_ = {"R1": r1, "R2": r2}
-        return self
 
     def _check_bounded(self, objective, coef, X, Y, sw):
         """With ``C=np.inf``, warn when the data are linearly separable: the
@@ -246,7 +222,7 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
             f"||W|| = {np.linalg.norm(W):.3g}, a local minimum or an arbitrary "
             "point of a diverging path. Use a finite C.",
             UnboundedPenaltyWarning,
-            stacklevel=4,  # past fit and sklearn's _fit_context wrapper
+            stacklevel=5,  # past _finish_fit, fit and sklearn's _fit_context
         )
 
 

@@ -17,6 +17,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from skorch.utils import noop
 
+from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup.neural_network._module import MLPModule
 from skmixup.neural_network._net import _GENERATORS, MixupNeuralNetClassifier
 from skmixup.neural_network._persistence import (
@@ -192,8 +193,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
-        "mixup_beta": [Interval(Real, 0, None, closed="neither"), None],
+        **MIXUP_LAW_CONSTRAINTS,
         "mixup_prob": [Interval(Real, 0, 1, closed="both")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [

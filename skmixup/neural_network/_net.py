@@ -13,6 +13,7 @@ from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit, get_len, unpack_data
 from skorch.utils import get_map_location, to_tensor
 
+from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup._mixing import resolve_beta, sample_beta
 from skmixup.neural_network._data import (
     attach_sample_weight,
@@ -43,8 +44,7 @@ _MAX_SEED = 2**31 - 1
 _GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 
 _MIXUP_CONSTRAINTS = {
-    "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
-    "mixup_beta": [Interval(Real, 0, None, closed="neither"), None],
+    **MIXUP_LAW_CONSTRAINTS,
     "mixup_prob": [Interval(Real, 0, 1, closed="both")],
     "random_state": ["random_state"],
 }
@@ -645,5 +645,3 @@ def _mix_inputs(X, lam, partner):
         )
     lam = lam.to(device=X.device, dtype=X.dtype).reshape((-1,) + (1,) * (X.ndim - 1))
     return lam * X + (1.0 - lam) * X[partner]
-
-

@@ -1,0 +1,537 @@
+"""The Mixup plan of a linear classifier and its backends, in logit space.
+
+For a linear model the logits of a mixed input are the mix of the logits,
+``W (l x_i + (1 - l) x_j) + b = l z_i + (1 - l) z_j``, so the expected Mixup loss
+of the paper's Eq. (1) (Zhang et al., ICLR 2021) is a function of the ``n x K``
+logits ``Z`` alone::
+
+    L = sum_q w_q sum_{i,j} W_ij [ LSE(u_ijq) - (a_q y_i + (1 - a_q) y_j) . u_ijq ],
+    u_ijq = l_q z_i + (1 - l_q) z_j
+
+with ``LSE`` the log-sum-exp (softmax cross-entropy; the binary sigmoid model uses
+the logits ``(0, z)``), ``(l_q, w_q)`` a quadrature rule for ``lambda``, ``a_q``
+the label share of the anchor and ``W`` symmetric pair weights that sum to one.
+
+* Eq. (1) as written: ``lambda ~ Beta(alpha, beta)`` and mixed labels,
+  ``a_q = l_q`` (``form="pairs"``, used by the estimators). With ``alpha == beta``
+  the nodes ``l`` and ``1 - l`` give the same term (rename ``i <-> j``, ``W`` is
+  symmetric), so they are folded into one node of twice the weight: ``Q`` nodes
+  cost ``ceil(Q / 2)`` evaluations.
+* Lemma 3.1 (part 1): ``lambda ~ D~`` and the anchor's label, ``a_q = 1``
+  (``form="dtilde"``). For a loss affine in the label both forms are equal.
+
+**Pairs.** All pairs: ``W_ij = pi_i pi_j`` with ``pi`` the normalised sample
+weights, exactly Eq. (1). Sampled partners (``n_partners = P``): one random order
+of the samples is cut into blocks of at least ``P + 1`` consecutive samples and
+every sample is paired with the members of its block. Scaling the in-block pairs
+by ``c_b = (n - 1) / (m_b - 1)`` (``m_b`` the block size: each other sample is in
+a given sample's block with probability ``(m_b - 1) / (n - 1)``) makes the sampled
+sum an unbiased estimate of the all-pairs one (the weights are normalised to sum
+to one, a no-op for equal sample weights). Only what is not cheap over all pairs
+is sampled (a control variate): the label term is linear in ``Z`` and the secant
+``l LSE(z_i) + (1 - l) LSE(z_j)`` sums over all pairs to ``sum_i pi_i
+LSE(z_i)``, so both are taken over all pairs, and the blocks estimate the
+residual ``LSE(u_ij) - l LSE(z_i) - (1 - l) LSE(z_j)`` (zero on self-pairs).
+
+**Backends.** The label term is linear in ``Z`` and costs ``O(n K)``. The
+log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
+
+* ``"gemm"``: with ``z~ = z - max(z)`` (so ``z~ <= 0``),
+  ``sum_k exp(l z~_ik + (1 - l) z~_jk) = (A B^T)_ij`` with ``A = exp(l Z~)`` and
+  ``B = exp((1 - l) Z~)``: the sums of exponentials of a tile are one matrix
+  product, the loss needs one logarithm per pair, and the gradient two more
+  products with ``1 / S`` (``d/dz_i = l sum_j W_ij softmax(u_ij)`` and
+  ``d/dz_j = (1 - l) sum_i W_ij softmax(u_ij)``). A tile whose sums underflow
+  (logit gaps beyond ~1400 in float64, ~170 in float32) is handed to ``"direct"``.
+* ``"direct"``: the mixed logits written out, one log-sum-exp per pair and class
+  with its own maximum (slow, safe; the reference).
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy import special
+from sklearn.utils import check_random_state
+
+from skmixup._mixing import (
+    beta_quadrature,
+    check_n_partners,
+    dtilde_quadrature,
+    resolve_beta,
+)
+
+__all__ = ["MixupPlan", "BACKENDS", "encode_targets", "resolve_settings"]
+
+# Default ("auto") quadrature nodes of Beta(alpha, beta): with alpha == beta they
+# fold into 2 evaluations. Measured: 4 nodes move the fitted coefficients by
+# less than 0.2% from 32 nodes (benchmarks/bench_linear.py --quadrature).
+AUTO_NODES = 4
+# "auto" partners: all pairs while n^2 * (node evaluations) stays within this
+# many pair evaluations per objective evaluation (all pairs of 2,896 samples with
+# 2 folded nodes, of 2,048 samples with 4 nodes) ...
+EXACT_WORK = 1 << 24
+# ... above it, blocks sized to this many pair evaluations, at least MIN_PARTNERS
+# partners per sample (19 at 50,000 samples: within 2% of a 64-partner fit on
+# make_classification 50k x 100 x 10, benchmarks/bench_linear.py).
+SAMPLED_WORK = 2 << 20
+MIN_PARTNERS = 15
+# Pair entries per tile (of each temporary): 256 kB in float64, so that a
+# tile stays in the CPU caches (measured fastest, and bounds the memory).
+_TILE_ELEMENTS = 1 << 15
+# Below this many pair evaluations per objective evaluation, one thread.
+_PARALLEL_MIN = 1 << 18
+
+
+def _n_threads():
+    """Worker threads for the logit-space work: the CPUs this process may use."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def encode_targets(classes, y):
+    """Target matrix of labels ``y`` among ``classes``: ``(n, 1)`` of 0/1 for two
+    classes (sigmoid model), else one-hot ``(n, n_classes)``; float64.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 1-dimensional or holds labels not in ``classes``.
+    """
+    classes = np.asarray(classes)
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
+    unknown = np.setdiff1d(y, classes)
+    if unknown.size:
+        raise ValueError(f"y contains labels {unknown} that are not in classes_.")
+    sorter = np.argsort(classes, kind="stable")
+    codes = sorter[np.searchsorted(classes, y, sorter=sorter)]
+    if classes.size == 2:
+        return codes[:, None].astype(np.float64)
+    return np.eye(classes.size)[codes]
+
+
+def quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form="pairs"):
+    """Nodes ``l_q``, weights ``w_q`` and anchor label shares ``a_q``.
+
+    ``form="pairs"`` (Eq. (1) as written): the Gauss-Lobatto rule of
+    ``Beta(alpha, beta)`` with ``n_quadrature`` interior nodes
+    (:func:`lobatto_beta_quadrature`), ``a_q = l_q``, and the nodes ``l`` and
+    ``1 - l`` folded into one when ``alpha == beta``. ``form="dtilde"``
+    (Lemma 3.1): the Gauss-Jacobi rule of ``D~``, ``a_q = 1``.
+    """
+    if n_quadrature == "auto":
+        n_quadrature = AUTO_NODES
+    a, b = resolve_beta(mixup_alpha, mixup_beta)
+    if form == "dtilde":
+        nodes, weights = dtilde_quadrature(a, b, n_quadrature)
+        return nodes, weights, np.ones_like(nodes)
+    if form != "pairs":
+        raise ValueError(f"form must be 'pairs' or 'dtilde', got {form!r}.")
+    nodes, weights = lobatto_beta_quadrature(a, b, n_quadrature)
+    if a == b:  # symmetric rule (ascending nodes): keep l >= 1/2, double the weight
+        Q = nodes.size
+        nodes, weights = nodes[Q // 2 :], weights[Q // 2 :] * 2.0
+        if Q % 2:
+            weights[0] /= 2.0  # the middle node l = 1/2 is its own mirror
+    return nodes, weights, nodes.copy()
+
+
+def lobatto_beta_quadrature(mixup_alpha, mixup_beta, n_interior):
+    """Gauss-Lobatto rule for ``lambda ~ Beta(alpha, beta)``: the endpoints 0 and
+    1 and ``n_interior`` nodes inside, exact for polynomials of degree
+    ``2 n_interior + 1``.
+
+    The interior nodes are those of the Gauss-Jacobi rule of ``Beta(alpha + 1,
+    beta + 1)`` (whose density is ``lambda (1 - lambda)`` times that of
+    ``Beta(alpha, beta)``, up to ``c = E[lambda (1 - lambda)]``), with weights
+    ``c w_q / (l_q (1 - l_q))``; the endpoint weights make the rule exact for
+    ``1`` and ``lambda``. At an endpoint the mixed point is a training point,
+    so those nodes cost ``O(n K)`` instead of ``O(n^2 K)``.
+
+    Returns
+    -------
+    nodes, weights : ndarray of shape (n_interior + 2,)
+        Ascending nodes (``0`` first, ``1`` last); the weights sum to one.
+    """
+    a, b = resolve_beta(mixup_alpha, mixup_beta)
+    inner, w = beta_quadrature(a + 1.0, b + 1.0, n_interior)
+    c = a * b / ((a + b) * (a + b + 1.0))
+    w = c * w / (inner * (1.0 - inner))
+    w1 = a / (a + b) - float(w @ inner)
+    w0 = 1.0 - w1 - float(w.sum())
+    return np.concatenate([[0.0], inner, [1.0]]), np.concatenate([[w0], w, [w1]])
+
+
+def resolve_settings(
+    n_samples, mixup_alpha, mixup_beta, n_partners, n_quadrature, form="pairs"
+):
+    """``(P, rule)``: partners per sample (``None`` for all pairs) and the rule.
+
+    ``n_partners="auto"`` is all pairs while ``n_samples^2 * n_nodes <=
+    EXACT_WORK`` (``n_nodes`` after folding), else the block size that spends
+    ``SAMPLED_WORK`` pair evaluations, with at least ``MIN_PARTNERS`` partners.
+    """
+    n_partners = check_n_partners(n_partners)
+    rule = quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form)
+    n_nodes = max(1, int(np.sum((rule[0] > 0.0) & (rule[0] < 1.0))))  # n^2 work each
+    if n_partners == "auto":
+        if n_samples * n_samples * n_nodes <= EXACT_WORK:
+            n_partners = "all"
+        else:
+            n_partners = max(MIN_PARTNERS, SAMPLED_WORK // (n_samples * n_nodes) - 1)
+    if n_partners == "all" or n_partners + 1 >= n_samples:
+        return None, rule
+    return n_partners, rule
+
+
+class MixupPlan:
+    """Pairs, pair weights and quadrature rule of one Mixup objective.
+
+    Built once per fit (or per loss evaluation in :mod:`skmixup.theory`) by
+    :meth:`build`; :meth:`loss_gradient` evaluates the objective and its gradient
+    with respect to the logits with any backend of ``BACKENDS``.
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative sample weights (anchors and partners), positive sum.
+    nodes, weights, label_share : ndarray of shape (n_nodes,)
+        Quadrature rule (:func:`quadrature_rule`).
+    n_partners : int or None
+        Partners per sample (blocks of at least ``n_partners + 1`` samples), or
+        ``None`` for all pairs.
+    order : ndarray of shape (n_samples,), default=None
+        Random order of the samples cut into blocks (required with partners).
+    """
+
+    def __init__(self, sample_weight, nodes, weights, label_share, n_partners, order):
+        pi = np.asarray(sample_weight, dtype=np.float64)
+        pi = pi / pi.sum()
+        n = pi.size
+        self.n_samples = n
+        self.nodes = np.asarray(nodes, dtype=np.float64)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.label_share = np.asarray(label_share, dtype=np.float64)
+        self.n_partners = n_partners
+        if n_partners is None:
+            self.order = np.arange(n)
+            sizes = np.array([n])
+        else:
+            self.order = np.asarray(order, dtype=np.intp)
+            n_blocks = n // (n_partners + 1)
+            sizes = np.full(n_blocks, n // n_blocks)
+            sizes[: n % n_blocks] += 1  # larger blocks first
+        self.pi = pi[self.order]  # by position in the order
+        # Groups of consecutive equal-size blocks: (start, n_blocks, size, c).
+        self.groups = []
+        start = 0
+        for size in np.unique(sizes)[::-1]:
+            count = int(np.sum(sizes == size))
+            c = 1.0 if n_partners is None else (n - 1.0) / (size - 1.0)
+            self.groups.append((start, count, int(size), c))
+            start += count * int(size)
+        # Normalise the pair weights to sum to one (no-op for equal weights).
+        total = 0.0
+        for start, count, size, c in self.groups:
+            p = self.pi[start : start + count * size].reshape(count, size)
+            total += c * np.sum(p.sum(1) ** 2) + (1.0 - c) * np.sum(p * p)
+        self.scale = 1.0 / total
+        # Coefficient of L_i = LSE(z_i) of each position. The parts of the
+        # objective that are O(n K) for all pairs are computed over all pairs,
+        # and only the rest is sampled (a control variate, exact in expectation):
+        # * endpoints (l = 0 or 1): the mixed logits are training logits, and
+        #   sum_ij pi_i pi_j LSE(z_i) = sum_i pi_i L_i;
+        # * interior nodes: the backends sum c pi_i pi_j LSE(u_ij) over the
+        #   in-block pairs; the secant l L_i + (1 - l) L_j (which carries each
+        #   partner's own level, and equals LSE(u_ii) on self-pairs) is
+        #   subtracted over those pairs, c pi_i Pi_b L_i, and added over all
+        #   pairs, pi_i L_i. For all pairs (c = 1, Pi_b = 1) this is a no-op.
+        self._inner = (self.nodes > 0.0) & (self.nodes < 1.0)
+        self._lse_coef = self.pi.copy()
+        w_inner = float(self.weights[self._inner].sum())
+        for group in self.groups:
+            p = self._blocks(self.pi, group)
+            self._blocks(self._lse_coef, group)[:] -= (
+                w_inner * self.scale * group[3] * p * p.sum(1, keepdims=True)
+            )
+        self._label = None
+
+    @classmethod
+    def build(
+        cls,
+        sample_weight,
+        *,
+        mixup_alpha,
+        mixup_beta=None,
+        n_partners="auto",
+        n_quadrature="auto",
+        random_state=None,
+        form="pairs",
+    ):
+        """The plan for these settings; ``random_state`` (anything
+        ``check_random_state`` takes) draws the order of the blocks (nothing is
+        drawn for all pairs)."""
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        n = sample_weight.size
+        P, (nodes, weights, share) = resolve_settings(
+            n, mixup_alpha, mixup_beta, n_partners, n_quadrature, form
+        )
+        order = None if P is None else check_random_state(random_state).permutation(n)
+        return cls(sample_weight, nodes, weights, share, P, order)
+
+    @property
+    def exact(self):
+        """Whether the plan sums over all pairs (Eq. (1) exactly)."""
+        return self.n_partners is None
+
+    # ------------------------------------------------------------- weights
+    def _blocks(self, M, group):
+        start, count, size, _ = group
+        return M[start : start + count * size].reshape(count, size, *M.shape[1:])
+
+    # ------------------------------------------------------------ objective
+    def loss_gradient(self, Z, Y, backend="gemm"):
+        """Mixup loss and its gradient with respect to the logits ``Z``.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_samples, K)
+            Logits; ``K = 1`` is the sigmoid model (targets in [0, 1]).
+        Y : ndarray of shape (n_samples, K)
+            Targets (one-hot, or any rows of probabilities).
+        backend : {"gemm", "direct"}, default="gemm"
+
+        Returns
+        -------
+        value : float
+        dZ : ndarray of shape (n_samples, K), of the dtype of ``Z``.
+        """
+        lse = BACKENDS[backend]
+        dtype = Z.dtype
+        binary = Z.shape[1] == 1
+        label_grad = self._label_gradient(Y)  # Y-dependent, cached
+        if binary:  # sigmoid model = softmax over the logits (0, z)
+            Z = np.hstack([np.zeros_like(Z), Z])
+        Zo = Z[self.order]
+        # Label term: linear in Z, sum_ij W_ij y~_ijq . u_ijq = <label_grad, Z>.
+        value = -float(np.vdot(label_grad, Zo.astype(np.float64)))
+        grad = -label_grad
+        # Log-sum-exp term at the interior nodes, block group by block group.
+        inner = self._inner
+        for group in self.groups:
+            start, count, size, c = group
+            Zb = self._blocks(Zo, group)
+            pb = self._blocks(self.pi, group).astype(dtype)
+            v, g = lse(Zb, pb, self.nodes[inner].astype(dtype), self.weights[inner])
+            value += self.scale * c * v
+            self._blocks(grad, group)[:] += self.scale * c * g
+        # Terms in LSE(z_i) alone: endpoints and self-pair corrections.
+        lse_z, softmax_z = _lse_softmax(Zo)
+        value += float(self._lse_coef @ lse_z)
+        grad += self._lse_coef[:, None] * softmax_z
+        dZ = np.empty(Zo.shape, dtype=dtype)
+        dZ[self.order] = grad
+        if binary:
+            dZ = dZ[:, 1:]  # the logit z is the second column of (0, z)
+        return float(value), dZ
+
+    def _label_gradient(self, Y):
+        """``G`` with label term ``<G, Z>`` (rows in the order), for targets ``Y``;
+        computed once per ``Y`` object (a fit evaluates with one ``Y``).
+
+        The label term is linear in ``Z``, so it is taken over all pairs
+        (``W = pi pi^T``, also for sampled plans)::
+
+            sum_q w_q sum_ij pi_i pi_j (a_q y_i + (1 - a_q) y_j) . u_ijq
+            = c_same sum_i pi_i y_i . z_i + c_cross <pi (pi^T Y), Z>
+        """
+        if self._label is not None and self._label[0] is Y:
+            return self._label[1]
+        Yf = np.hstack([1.0 - Y, Y]) if Y.shape[1] == 1 else Y
+        Yo = np.asarray(Yf[self.order], dtype=np.float64)
+        lam, w, a = self.nodes, self.weights, self.label_share
+        c_same = float(w @ (a * lam + (1 - a) * (1 - lam)))
+        c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
+        # The label term is linear in Z: taken over all pairs (W = pi pi^T).
+        r, WY = self.pi, self.pi[:, None] * (self.pi @ Yo)[None, :]
+        G = c_same * r[:, None] * Yo + c_cross * WY  # float64
+        self._label = (Y, G)
+        return G
+
+    def loss(self, Z, Y, backend="gemm"):
+        """Value of the Mixup loss (see :meth:`loss_gradient`)."""
+        return self.loss_gradient(Z, Y, backend)[0]
+
+
+def _lse_softmax(Z):
+    """Row-wise log-sum-exp (float64) and softmax (dtype of ``Z``)."""
+    zmax = Z.max(axis=1, keepdims=True)
+    E = np.exp(Z - zmax)
+    s = E.sum(axis=1, keepdims=True)
+    E /= s
+    return (np.log(s) + zmax)[:, 0].astype(np.float64), E
+
+
+# ------------------------------------------------------------------ backends
+def _tiles(count, size):
+    """Tiles of a group of ``count`` blocks of ``size``: ``(blocks, rows)`` slices.
+
+    Small blocks are batched whole; one large block (all pairs) is cut in rows.
+    """
+    if size * size <= _TILE_ELEMENTS:
+        per = max(1, _TILE_ELEMENTS // (size * size))
+        return [
+            (slice(g, min(g + per, count)), slice(None)) for g in range(0, count, per)
+        ]
+    rows = max(16, _TILE_ELEMENTS // size)
+    return [
+        (slice(g, g + 1), slice(i, min(i + rows, size)))
+        for g in range(count)
+        for i in range(0, size, rows)
+    ]
+
+
+def _run_tiles(tile_fn, shape, tiles, work):
+    """Sum ``tile_fn(blocks, rows, out) -> (value, g_anchor, g_partner, final)``
+    over the tiles of a block group of ``shape`` (count, size, K), on worker
+    threads (numpy and BLAS release the GIL); ``out`` is a per-thread scratch
+    array of ``shape`` that ``tile_fn`` may write ``g_partner`` into.
+
+    Returns the value, the gradient and the partner sums that are not
+    ``final`` (float64; the caller scales those once per node).
+    """
+    n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
+    chunks = [tiles[i::n_threads] for i in range(n_threads)]
+
+    def run(chunk):
+        value = 0.0
+        g_anchor, g_partner, out = np.zeros(shape), None, None
+        for blocks, rows in chunk:
+            if out is None:
+                out = np.empty(shape, dtype=np.result_type(tile_fn.dtype))
+            v, ga, gp, final = tile_fn(blocks, rows, out)
+            value += v
+            g_anchor[blocks, rows] += ga
+            if final:  # a complete partner gradient
+                g_anchor[blocks] += gp
+            else:
+                if g_partner is None:
+                    g_partner = np.zeros(shape)
+                g_partner[blocks] += gp
+        return value, g_anchor, g_partner
+
+    if n_threads == 1:
+        results = [run(chunks[0])]
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            results = list(pool.map(run, chunks))
+    value = sum(r[0] for r in results)
+    g_anchor = sum(r[1] for r in results)
+    partners = [r[2] for r in results if r[2] is not None]
+    return value, g_anchor, sum(partners) if partners else 0.0
+
+
+def _gemm_lse(Zb, pb, nodes, weights):
+    """``sum_q w_q sum_{blocks} sum_{i,j} pi_i pi_j LSE(l_q z_i + (1 - l_q) z_j)``
+    and its gradient, by matrix products of exponential tables (``"gemm"``).
+
+    The tables ``A = exp(l Z~)`` and ``B = exp((1 - l) Z~)`` of a node are built
+    once for the whole group and sliced by the tiles."""
+    count, size, _ = Zb.shape
+    zmax = Zb.max(axis=-1)
+    Zs = Zb - zmax[..., None]
+    ZsT = np.ascontiguousarray(Zs.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
+    # Shifts: sum_q w_q sum_ij pi_i pi_j (l_q m_i + (1 - l_q) m_j)
+    # = sum_q w_q sum_b Pi_b sum_{i in b} pi_i m_i (the pair weights are symmetric).
+    p64, m64 = pb.astype(np.float64), zmax.astype(np.float64)
+    value = float(np.sum(weights)) * float(np.sum(p64.sum(1) * (p64 * m64).sum(1)))
+    grad = np.zeros(Zb.shape)
+    tiny = np.finfo(Zb.dtype).tiny * 1e6
+    tiles = _tiles(count, size)
+    # One block (all pairs): the partner tables of a node are shared by every
+    # row tile, so they are built once per node. Many small blocks (sampled
+    # partners): each tile builds the tables of its own blocks (cache-hot).
+    shared = count == 1
+    for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
+        # Python floats: float32 tables stay float32 (NEP 50 promotion).
+        if shared:
+            tables = _exp_tables(Zs, ZsT, pb, lam)
+
+        def tile(blocks, rows, out, lam=lam, w=w, tables=tables if shared else None):
+            if tables is None:
+                A, Bt, pA, pB = _exp_tables(Zs[blocks], ZsT[blocks], pb[blocks], lam)
+            else:
+                A, Bt, pA, pB = (t[blocks] for t in tables)
+            A, pA = A[:, rows], pA[:, rows]
+            S = np.matmul(A, Bt)  # (G', r, m)
+            if S.min() <= tiny:  # sums underflow: this tile and node, direct
+                v, ga, gp = _direct_tile(Zs[blocks], pb[blocks], rows, [lam], [w])
+                return v, ga, gp, True
+            L = np.log(S)
+            # Sums in float64 past the first stage: float32 rounding noise in
+            # the value would double L-BFGS-B's line-search evaluations.
+            row = np.matmul(pb[blocks, rows][:, None, :], L)[:, 0, :]
+            v = w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
+            R = np.reciprocal(S, out=S)
+            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pA_i (R pB)_i;
+            # d/dz_j: (1 - l) pB_j (R^T pA)_j (shared tables: scaled once per node).
+            g_anchor = (w * lam) * (pA * np.matmul(R, pB))
+            RtA = np.matmul(R.transpose(0, 2, 1), pA, out=out[blocks])
+            if shared:
+                return v, g_anchor, RtA, False
+            return v, g_anchor, (w * (1 - lam)) * (pB * RtA), True
+
+        tile.dtype = Zb.dtype
+        v, g_anchor, g_partner = _run_tiles(tile, Zb.shape, tiles, count * size**2)
+        value += v
+        grad += g_anchor
+        if shared:
+            grad += (w * (1 - lam)) * tables[3] * g_partner
+    return value, grad
+
+
+def _exp_tables(Zs, ZsT, p, lam):
+    """``A = exp(l Z~)`` (G, m, K), ``B^T = exp((1 - l) Z~^T)`` (G, K, m), and
+    ``p A``, ``p B`` (G, m, K) for a node ``l``."""
+    A = np.exp(lam * Zs)
+    Bt = np.exp((1 - lam) * ZsT)
+    return A, Bt, p[..., None] * A, p[..., None] * Bt.transpose(0, 2, 1)
+
+
+def _direct_tile(Z, p, rows, nodes, weights):
+    """One tile with the mixed logits written out (per-pair maximum)."""
+    Z = Z.astype(np.float64)
+    p = p.astype(np.float64)
+    Za, pa = Z[:, rows], p[:, rows]
+    W = pa[:, :, None] * p[:, None, :]  # (G, r, m)
+    value = 0.0
+    g_anchor = np.zeros(Za.shape)
+    g_partner = np.zeros(Z.shape)
+    for lam, w in zip(nodes, weights, strict=True):
+        U = lam * Za[:, :, None, :] + (1 - lam) * Z[:, None, :, :]  # (G, r, m, K)
+        lse = special.logsumexp(U, axis=-1)
+        value += w * float(np.sum(W * lse))
+        P = np.exp(U - lse[..., None]) * W[..., None]
+        g_anchor += (w * lam) * P.sum(axis=2)
+        g_partner += (w * (1 - lam)) * P.sum(axis=1)
+    return value, g_anchor, g_partner
+
+
+def _direct_lse(Zb, pb, nodes, weights):
+    """``"direct"`` backend: the log-sum-exp term with explicit mixed logits."""
+    count, size, _ = Zb.shape
+
+    def tile(blocks, rows, out):
+        return *_direct_tile(Zb[blocks], pb[blocks], rows, nodes, weights), True
+
+    tile.dtype = np.float64
+    work = count * size * size * nodes.size
+    value, g_anchor, g_partner = _run_tiles(tile, Zb.shape, _tiles(count, size), work)
+    return value, g_anchor + g_partner
+
+
+BACKENDS = {"gemm": _gemm_lse, "direct": _direct_lse}
