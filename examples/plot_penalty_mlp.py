@@ -110,10 +110,7 @@ for name, accs in curves.items():
 # %%
 # Plot
 # ----
-import matplotlib
 
-if __name__ == "__main__":
-    matplotlib.use("Agg")  # a file, not a window, when run as a script
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -124,5 +121,4 @@ ax.set_ylabel("robust accuracy (test)")
 ax.set_title("tanh MLP on breast_cancer")
 ax.legend()
 fig.tight_layout()
-if __name__ == "__main__":
-    fig.savefig("plot_penalty_mlp.png", dpi=100)
+plt.show()
