@@ -237,22 +237,24 @@ def _robust_summary(rows):
     return lines
 
 
-# (family named in the summary, its ERM model, prefix of its Mixup models); the
-# penalty MLP's ERM counterpart is the MLP trained with mixup_prob=0.
+# (family named in the summary, its ERM model, prefix of its Mixup models, what
+# its Mixup models add to ERM); the penalty MLP's ERM counterpart is the MLP
+# trained with mixup_prob=0.
 _SUMMARY_FAMILIES = (
-    ("logistic regression", ERM_LOGISTIC_NAME, "MixupLogistic"),
-    ("the MLP", ERM_MLP_NAME, "MixupMLP"),
+    ("logistic regression", ERM_LOGISTIC_NAME, "MixupLogistic", "Mixup"),
+    ("the MLP", ERM_MLP_NAME, "MixupMLP", "Mixup"),
     (
         "the penalty MLP (MixupRegularizedMLPClassifier)",
         ERM_MLP_NAME,
         "MixupRegularizedMLP",
+        "the explicit penalty",
     ),
 )
 
 
 def _gap_summary(rows):
     lines = []
-    for family, erm, prefix in _SUMMARY_FAMILIES:
+    for family, erm, prefix, what in _SUMMARY_FAMILIES:
         fam = [r for r in rows if r["model"] == erm or r["model"].startswith(prefix)]
         if not fam:
             continue
@@ -272,7 +274,7 @@ def _gap_summary(rows):
                     f"(smallest Mixup gap, at {best['mixup']})"
                 )
         lines.append(
-            f"Generalization, {family}: Mixup gave a smaller log-loss gap (test CE - "
+            f"Generalization, {family}: {what} gave a smaller log-loss gap (test CE - "
             f"train CE) than ERM in {smaller} of {total} (data set, alpha) cases; "
             + "; ".join(parts)
             + "."
@@ -282,7 +284,7 @@ def _gap_summary(rows):
 
 def _calibration_summary(rows):
     lines = []
-    for family, erm, prefix in _SUMMARY_FAMILIES:
+    for family, erm, prefix, what in _SUMMARY_FAMILIES:
         better, total, parts = 0, 0, []
         for dataset in dict.fromkeys(r["dataset"] for r in rows):
             rs = [r for r in rows if r["dataset"] == dataset]
@@ -299,7 +301,7 @@ def _calibration_summary(rows):
             )
         if total:
             lines.append(
-                f"Calibration, {family}: Mixup had a lower test ECE than ERM in "
+                f"Calibration, {family}: {what} had a lower test ECE than ERM in "
                 f"{better} of {total} (data set, alpha) cases; "
                 + "; ".join(parts)
                 + "."
