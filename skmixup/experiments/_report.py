@@ -496,7 +496,7 @@ def _plot_robust(plt, path, rows):
 
 def _families(rows):
     """``{family: rows}``: logistic models and MLPs (an ERM row in each), and the
-    penalty MLP (whose ERM is the MLP's)."""
+    penalty MLP, whose ERM row is the MLP's."""
     out = {}
     for r in rows:
         if r["model"].startswith("MixupRegularizedMLP"):
@@ -504,6 +504,9 @@ def _families(rows):
         else:
             family = "MLP" if "MLP" in r["model"] else "logistic"
         out.setdefault(family, []).append(r)
+    if "penalty MLP" in out:
+        erm = [r for r in out.get("MLP", []) if r["model"] == ERM_MLP_NAME]
+        out["penalty MLP"] = erm + out["penalty MLP"]
     return out
 
 
