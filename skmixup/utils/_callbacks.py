@@ -10,19 +10,44 @@ skmixup's estimators, in one place.
   search) or when scikit-learn has no callback API, so estimators call it
   unconditionally.
 * :class:`EpochCallback` is a skorch callback that calls :meth:`FitTask.step` at
-  the end of every epoch (duck-typed: this module does not import skorch).
+  the end of every epoch (duck-typed: this module does not import skorch), and
+  :func:`report_epoch` is that step for a skorch net that reports its own epochs.
+  A stop request ends the epoch loop the way skorch's callbacks do, by raising
+  :class:`CallbackStop` (a ``KeyboardInterrupt`` that skorch's ``partial_fit``
+  catches).
+* :class:`SkorchCallbackSupportMixin` is :class:`CallbackSupportMixin` for skorch
+  nets, whose ``get_params`` would otherwise list the callback state (skorch takes
+  every attribute not ending in ``_`` for a parameter), and
+  :func:`callback_management` tears the callbacks down after a ``fit`` that
+  scikit-learn's ``_fit_context`` does not wrap.
 
 ``ProgressBar`` then shows the iterations or epochs, and ``ScoringMonitor`` scores
 the model after each of them (``step`` receives the attributes that make a copy of
 the estimator predict as at that point).
 """
 
+import contextlib
+
 try:  # scikit-learn >= 1.9
     from sklearn.callback import CallbackSupportMixin as _SklearnCallbackSupport
+    from sklearn.callback._callback_support import callback_management_context
 except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
 
     class _SklearnCallbackSupport:
         pass
+
+    callback_management_context = None
+
+# What scikit-learn's callback API stores on an estimator (set_callbacks, the
+# propagation by a meta-estimator, the context of a fit in progress).
+CALLBACK_STATE = frozenset(
+    {
+        "_skl_callbacks",
+        "_parent_callback_ctx",
+        "_callback_fit_ctx",
+        "_skl_callbacks_to_teardown",
+    }
+)
 
 
 class CallbackSupportMixin(_SklearnCallbackSupport):
@@ -31,6 +56,30 @@ class CallbackSupportMixin(_SklearnCallbackSupport):
     On older scikit-learn the mixin adds nothing, and :func:`begin_fit` reports
     nothing.
     """
+
+
+class SkorchCallbackSupportMixin(CallbackSupportMixin):
+    """:class:`CallbackSupportMixin` for a skorch net (put it before the net's class).
+
+    skorch's ``get_params`` lists every attribute that does not end in ``_``; the
+    callback state is not a parameter, so that ``clone``, ``set_params`` and skops
+    (which saves the parameters) never see it.
+    """
+
+    def _get_param_names(self):
+        return [k for k in super()._get_param_names() if k not in CALLBACK_STATE]
+
+
+def callback_management(estimator):
+    """Context manager that tears down ``estimator``'s callbacks after a fit.
+
+    scikit-learn's ``_fit_context`` (the decorator of ``fit``) does it for the
+    estimators it wraps; a skorch net's ``fit`` uses this instead. Nothing happens
+    on scikit-learn without the callback API.
+    """
+    if callback_management_context is None:  # pragma: no cover - sklearn < 1.9
+        return contextlib.nullcontext()
+    return callback_management_context(estimator)
 
 
 class FitTask:
@@ -134,8 +183,7 @@ class EpochCallback:
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        if self.task_ is not None:
-            self.task_.step({})
+        report_epoch(self.task_, {})
 
     def on_train_begin(self, net, **kwargs):
         pass
@@ -153,3 +201,19 @@ class EpochCallback:
 
     def __getstate__(self):  # a pickled network keeps no fit in progress
         return {}
+
+
+class CallbackStop(KeyboardInterrupt):
+    """A scikit-learn callback asked to stop training (skorch's way to stop)."""
+
+
+def report_epoch(task, attributes):
+    """Report the end of an epoch of a skorch training loop to ``task``.
+
+    ``task`` may be None (no fit reported). If a callback asks to stop,
+    :class:`CallbackStop` is raised, which skorch's ``partial_fit`` catches as it
+    catches the ``KeyboardInterrupt`` of its own callbacks (``EarlyStopping``):
+    training ends after this epoch and ``fit`` returns the net.
+    """
+    if task is not None and task.step(attributes):
+        raise CallbackStop("a scikit-learn callback asked to stop training")
