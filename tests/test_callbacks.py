@@ -200,6 +200,14 @@ def test_a_callback_stop_ends_net_training_and_is_no_ctrl_c():
     assert len(net.history) == 2
     assert net._interrupt is None  # not recorded as Ctrl-C
     assert net.predict(X32).shape == y_idx.shape
+    # when skorch's EarlyStopping stops training, its last epoch is reported too
+    from skorch.callbacks import EarlyStopping
+
+    rec = Recorder()
+    stopper = EarlyStopping(monitor="train_loss", patience=2, threshold=10.0)
+    net = _net(max_epochs=50, callbacks=[stopper]).set_callbacks(rec)
+    net.fit(X32, y_idx)
+    assert _iterations(rec, "epoch") == len(net.history) == 3
     # MixupMLPClassifier (which re-raises Ctrl-C) stops and returns as well
     mlp = _mlp(max_iter=50, tol=0.0, n_iter_no_change=50)
     mlp.set_callbacks(Recorder(stop_after=3)).fit(X, y)

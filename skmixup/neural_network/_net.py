@@ -449,11 +449,10 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
     def notify(self, method_name, **cb_kwargs):
         """skorch's ``notify``; marks a callback's ``KeyboardInterrupt`` as a stop
         request. Each epoch's end is reported to scikit-learn's callbacks too."""
+        task = self._fit_task_ if method_name == "on_epoch_end" else None
         try:
-            result = super().notify(method_name, **cb_kwargs)
-            if method_name == "on_epoch_end":
-                report_epoch(self._fit_task_, {"_in_fit_loop": False})
-            return result
+            with report_epoch(task, {"_in_fit_loop": False}):
+                return super().notify(method_name, **cb_kwargs)
         except KeyboardInterrupt as exc:
             exc._skmixup_callback_stop = True
             raise

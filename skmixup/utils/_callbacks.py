@@ -10,8 +10,9 @@ skmixup's estimators, in one place.
   search) or when scikit-learn has no callback API, so estimators call it
   unconditionally.
 * :class:`EpochCallback` is a skorch callback that calls :meth:`FitTask.step` at
-  the end of every epoch (duck-typed: this module does not import skorch), and
-  :func:`report_epoch` is that step for a skorch net that reports its own epochs.
+  the end of every epoch (:func:`end_epoch`; duck-typed: this module does not
+  import skorch), and :func:`report_epoch` reports the epoch that a skorch net's
+  ``on_epoch_end`` notification ends.
   A stop request ends the epoch loop the way skorch's callbacks do, by raising
   :class:`CallbackStop` (a ``KeyboardInterrupt`` that skorch's ``partial_fit``
   catches).
@@ -183,7 +184,7 @@ class EpochCallback:
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        report_epoch(self.task_, {})
+        end_epoch(self.task_, {})
 
     def on_train_begin(self, net, **kwargs):
         pass
@@ -207,13 +208,30 @@ class CallbackStop(KeyboardInterrupt):
     """A scikit-learn callback asked to stop training (skorch's way to stop)."""
 
 
+@contextlib.contextmanager
 def report_epoch(task, attributes):
-    """Report the end of an epoch of a skorch training loop to ``task``.
+    """Report to ``task`` the epoch that the ``with`` block ends (skorch's
+    ``on_epoch_end`` notification).
 
-    ``task`` may be None (no fit reported). If a callback asks to stop,
+    ``task`` may be None (nothing reported). The epoch is reported after the
+    block, so that skorch's callbacks have recorded it; if one of them stops
+    training (``EarlyStopping`` raises ``KeyboardInterrupt``), the finished
+    epoch is reported all the same. If a scikit-learn callback asks to stop,
     :class:`CallbackStop` is raised, which skorch's ``partial_fit`` catches as it
-    catches the ``KeyboardInterrupt`` of its own callbacks (``EarlyStopping``):
-    training ends after this epoch and ``fit`` returns the net.
+    catches its own callbacks' ``KeyboardInterrupt``: training ends after this
+    epoch and ``fit`` returns the net.
     """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if task is not None:
+            task.step(attributes)  # training stops anyway
+        raise
+    end_epoch(task, attributes)
+
+
+def end_epoch(task, attributes):
+    """Report a finished epoch to ``task`` (if not None); raise
+    :class:`CallbackStop` if a scikit-learn callback asks to stop."""
     if task is not None and task.step(attributes):
         raise CallbackStop("a scikit-learn callback asked to stop training")
