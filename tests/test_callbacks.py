@@ -181,6 +181,18 @@ def test_net_reports_epochs_and_fits_as_without_callbacks():
     np.testing.assert_allclose(again.predict_proba(X32), net.predict_proba(X32))
 
 
+def test_net_pickled_during_fit_holds_no_fit_in_progress(tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    checkpoint = Checkpoint(monitor=None, f_pickle="net.pkl", dirname=str(tmp_path))
+    net = _net(max_epochs=2, callbacks=[checkpoint]).set_callbacks(Recorder())
+    net.fit(X32, y_idx)
+    saved = pickle.loads((tmp_path / "net.pkl").read_bytes())
+    assert saved._fit_task_ is None and not hasattr(saved, "_callback_fit_ctx")
+    assert len(saved._skl_callbacks) == 1  # the callbacks stay, as on any estimator
+    np.testing.assert_allclose(saved.predict_proba(X32), net.predict_proba(X32))
+
+
 def test_net_scoring_monitor_scores_every_epoch():
     monitor = callback.ScoringMonitor(scoring="accuracy")
     net = _net().set_callbacks(monitor).fit(X32, y_idx)

@@ -37,6 +37,7 @@ from skmixup.neural_network._runtime import (
     torch_runtime,
 )
 from skmixup.utils._callbacks import (
+    FIT_IN_PROGRESS,
     SkorchCallbackSupportMixin,
     begin_fit,
     callback_management,
@@ -591,7 +592,8 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         for key in _GENERATORS:  # numpy: plain pickle, no torch storage
             if key in state:
                 state[key] = ("torch.Generator", state[key].get_state().numpy())
-        state.pop("_batch_mixing", None)
+        for key in ("_batch_mixing", "_fit_task_", *FIT_IN_PROGRESS):
+            state.pop(key, None)  # a fit in progress (pickled by a Checkpoint)
         return state
 
     def __getstate__(self):

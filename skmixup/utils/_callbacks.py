@@ -39,16 +39,14 @@ except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
 
     callback_management_context = None
 
-# What scikit-learn's callback API stores on an estimator (set_callbacks, the
-# propagation by a meta-estimator, the context of a fit in progress).
-CALLBACK_STATE = frozenset(
-    {
-        "_skl_callbacks",
-        "_parent_callback_ctx",
-        "_callback_fit_ctx",
-        "_skl_callbacks_to_teardown",
-    }
+# What scikit-learn's callback API stores on an estimator: the callbacks
+# (set_callbacks), and during a fit its context and the meta-estimator's.
+FIT_IN_PROGRESS = (
+    "_parent_callback_ctx",
+    "_callback_fit_ctx",
+    "_skl_callbacks_to_teardown",
 )
+CALLBACK_STATE = frozenset({"_skl_callbacks", *FIT_IN_PROGRESS})
 
 
 class CallbackSupportMixin(_SklearnCallbackSupport):
