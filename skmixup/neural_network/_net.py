@@ -36,6 +36,13 @@ from skmixup.neural_network._runtime import (
     sigint_recorder,
     torch_runtime,
 )
+from skmixup.utils._callbacks import (
+    FIT_IN_PROGRESS,
+    SkorchCallbackSupportMixin,
+    begin_fit,
+    callback_management,
+    report_epoch,
+)
 
 __all__ = ["MixupNeuralNetClassifier"]
 
@@ -67,7 +74,7 @@ def uncompiled(module):
     return getattr(module, "_orig_mod", module)
 
 
-class MixupNeuralNetClassifier(NeuralNetClassifier):
+class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
     """A skorch :class:`~skorch.NeuralNetClassifier` trained with Mixup.
 
     Each training batch ``(x_1..x_B, y_1..y_B)`` is paired with a random
@@ -214,6 +221,7 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
     # stream with module_, criterion_ and optimizer_: an LRScheduler's optimizer
     # state then moves to the CPU with them and stays the net's optimizer.
     cuda_dependent_attributes_ = ["callbacks_"]
+    _fit_task_ = None  # scikit-learn callbacks' report of the fit in progress
 
     def __init__(
         self,
@@ -386,9 +394,20 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         X = check_net_input(X, caller)
         check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
         y = check_net_target(y, _n_rows(X), caller)
-        X = attach_sample_weight(X, sample_weight, caller)
-        with torch_runtime(), self._global_rng_if_needed():
-            super().partial_fit(X, y, _routing_method=routing, **fit_params)
+        epochs = fit_params.get("epochs")
+        epochs = self.max_epochs if epochs is None else epochs
+        with callback_management(self):
+            task = begin_fit(
+                self, X, y, max_subtasks=epochs, task_name=routing, subtask_name="epoch"
+            )
+            X = attach_sample_weight(X, sample_weight, caller)
+            self._fit_task_ = task
+            try:
+                with torch_runtime(), self._global_rng_if_needed():
+                    super().partial_fit(X, y, _routing_method=routing, **fit_params)
+            finally:
+                del self._fit_task_
+            task.end({})
         return self
 
     @property
@@ -430,9 +449,11 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
 
     def notify(self, method_name, **cb_kwargs):
         """skorch's ``notify``; marks a callback's ``KeyboardInterrupt`` as a stop
-        request."""
+        request. Each epoch's end is reported to scikit-learn's callbacks too."""
+        task = self._fit_task_ if method_name == "on_epoch_end" else None
         try:
-            return super().notify(method_name, **cb_kwargs)
+            with report_epoch(task, {"_in_fit_loop": False}):
+                return super().notify(method_name, **cb_kwargs)
         except KeyboardInterrupt as exc:
             exc._skmixup_callback_stop = True
             raise
@@ -571,7 +592,8 @@ class MixupNeuralNetClassifier(NeuralNetClassifier):
         for key in _GENERATORS:  # numpy: plain pickle, no torch storage
             if key in state:
                 state[key] = ("torch.Generator", state[key].get_state().numpy())
-        state.pop("_batch_mixing", None)
+        for key in ("_batch_mixing", "_fit_task_", *FIT_IN_PROGRESS):
+            state.pop(key, None)  # a fit in progress (pickled by a Checkpoint)
         return state
 
     def __getstate__(self):

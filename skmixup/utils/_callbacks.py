@@ -10,19 +10,43 @@ skmixup's estimators, in one place.
   search) or when scikit-learn has no callback API, so estimators call it
   unconditionally.
 * :class:`EpochCallback` is a skorch callback that calls :meth:`FitTask.step` at
-  the end of every epoch (duck-typed: this module does not import skorch).
+  the end of every epoch (:func:`end_epoch`; duck-typed: this module does not
+  import skorch), and :func:`report_epoch` reports the epoch that a skorch net's
+  ``on_epoch_end`` notification ends.
+  A stop request ends the epoch loop the way skorch's callbacks do, by raising
+  :class:`CallbackStop` (a ``KeyboardInterrupt`` that skorch's ``partial_fit``
+  catches).
+* :class:`SkorchCallbackSupportMixin` is :class:`CallbackSupportMixin` for skorch
+  nets, whose ``get_params`` would otherwise list the callback state (skorch takes
+  every attribute not ending in ``_`` for a parameter), and
+  :func:`callback_management` tears the callbacks down after a ``fit`` that
+  scikit-learn's ``_fit_context`` does not wrap.
 
 ``ProgressBar`` then shows the iterations or epochs, and ``ScoringMonitor`` scores
 the model after each of them (``step`` receives the attributes that make a copy of
 the estimator predict as at that point).
 """
 
+import contextlib
+
 try:  # scikit-learn >= 1.9
     from sklearn.callback import CallbackSupportMixin as _SklearnCallbackSupport
+    from sklearn.callback._callback_support import callback_management_context
 except ImportError:  # pragma: no cover - older scikit-learn: no callbacks
 
     class _SklearnCallbackSupport:
         pass
+
+    callback_management_context = None
+
+# What scikit-learn's callback API stores on an estimator: the callbacks
+# (set_callbacks), and during a fit its context and the meta-estimator's.
+FIT_IN_PROGRESS = (
+    "_parent_callback_ctx",
+    "_callback_fit_ctx",
+    "_skl_callbacks_to_teardown",
+)
+CALLBACK_STATE = frozenset({"_skl_callbacks", *FIT_IN_PROGRESS})
 
 
 class CallbackSupportMixin(_SklearnCallbackSupport):
@@ -31,6 +55,30 @@ class CallbackSupportMixin(_SklearnCallbackSupport):
     On older scikit-learn the mixin adds nothing, and :func:`begin_fit` reports
     nothing.
     """
+
+
+class SkorchCallbackSupportMixin(CallbackSupportMixin):
+    """:class:`CallbackSupportMixin` for a skorch net (put it before the net's class).
+
+    skorch's ``get_params`` lists every attribute that does not end in ``_``; the
+    callback state is not a parameter, so that ``clone``, ``set_params`` and skops
+    (which saves the parameters) never see it.
+    """
+
+    def _get_param_names(self):
+        return [k for k in super()._get_param_names() if k not in CALLBACK_STATE]
+
+
+def callback_management(estimator):
+    """Context manager that tears down ``estimator``'s callbacks after a fit.
+
+    scikit-learn's ``_fit_context`` (the decorator of ``fit``) does it for the
+    estimators it wraps; a skorch net's ``fit`` uses this instead. Nothing happens
+    on scikit-learn without the callback API.
+    """
+    if callback_management_context is None:  # pragma: no cover - sklearn < 1.9
+        return contextlib.nullcontext()
+    return callback_management_context(estimator)
 
 
 class FitTask:
@@ -134,8 +182,7 @@ class EpochCallback:
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        if self.task_ is not None:
-            self.task_.step({})
+        end_epoch(self.task_, {})
 
     def on_train_begin(self, net, **kwargs):
         pass
@@ -153,3 +200,36 @@ class EpochCallback:
 
     def __getstate__(self):  # a pickled network keeps no fit in progress
         return {}
+
+
+class CallbackStop(KeyboardInterrupt):
+    """A scikit-learn callback asked to stop training (skorch's way to stop)."""
+
+
+@contextlib.contextmanager
+def report_epoch(task, attributes):
+    """Report to ``task`` the epoch that the ``with`` block ends (skorch's
+    ``on_epoch_end`` notification).
+
+    ``task`` may be None (nothing reported). The epoch is reported after the
+    block, so that skorch's callbacks have recorded it; if one of them stops
+    training (``EarlyStopping`` raises ``KeyboardInterrupt``), the finished
+    epoch is reported all the same. If a scikit-learn callback asks to stop,
+    :class:`CallbackStop` is raised, which skorch's ``partial_fit`` catches as it
+    catches its own callbacks' ``KeyboardInterrupt``: training ends after this
+    epoch and ``fit`` returns the net.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if task is not None:
+            task.step(attributes)  # training stops anyway
+        raise
+    end_epoch(task, attributes)
+
+
+def end_epoch(task, attributes):
+    """Report a finished epoch to ``task`` (if not None); raise
+    :class:`CallbackStop` if a scikit-learn callback asks to stop."""
+    if task is not None and task.step(attributes):
+        raise CallbackStop("a scikit-learn callback asked to stop training")
