@@ -406,3 +406,20 @@ def test_net_skorch_dataloader_still_works():
 
 
 # The CUDA tests are in tests/test_nn_runtime.py (marked cuda).
+
+
+def test_fitted_net_params_hold_no_fit_state():
+    # skorch lists every attribute not ending in "_" as a parameter: the state of a
+    # fit (mixing draws, the fit-loop flag, a recorded Ctrl-C) must not be one, or
+    # clone would pass it to __init__.
+    from sklearn.base import clone
+
+    from skmixup.neural_network._net import _FIT_STATE
+
+    X, y = make_classification(n_samples=40, n_features=6, random_state=0)
+    net = _net(max_epochs=1).fit(X.astype(np.float32), y)
+    for name in _FIT_STATE:
+        assert hasattr(net, name)
+    params = net.get_params(deep=False)
+    assert not set(_FIT_STATE) & set(params)
+    assert not set(_FIT_STATE) & set(clone(net).get_params(deep=False))

@@ -48,6 +48,8 @@ __all__ = ["MixupNeuralNetClassifier"]
 
 _MAX_SEED = 2**31 - 1
 # Rows per forward/backward pass of the input gradient (memory bound).
+# attributes that hold the state of a fit in progress, not parameters
+_FIT_STATE = ("_batch_mixing", "_in_fit_loop", "_interrupt")
 _GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 
 _MIXUP_CONSTRAINTS = {
@@ -260,6 +262,11 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         return constraints
 
     # ------------------------------------------------------------------ setup
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_" as a parameter; the state
+        # of a fit in progress is not one (clone must not pass it to __init__)
+        return [k for k in super()._get_param_names() if k not in _FIT_STATE]
+
     def initialize(self):
         """Seed the generators, then initialise module, criterion, etc."""
         _validate_mixup_params(self)
