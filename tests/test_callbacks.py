@@ -139,6 +139,14 @@ def test_mlp_reports_epochs_and_pickles():
     np.testing.assert_allclose(again.predict_proba(X), est.predict_proba(X))
 
 
+def test_mlp_reports_the_epoch_on_which_its_stopping_rule_fires():
+    rec = Recorder()
+    est = _mlp(max_iter=200, tol=10.0, n_iter_no_change=2).set_callbacks(rec)
+    est.fit(X, y)  # no loss improves by 10: the rule stops after 3 epochs
+    assert est.n_iter_ < est.max_iter
+    assert _iterations(rec, "epoch") == est.n_iter_
+
+
 def _net(**params):
     nn = pytest.importorskip("skmixup.neural_network")
     from skorch.toy import MLPModule

@@ -533,8 +533,10 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             sink=print if self.verbose else noop,
             **monitor,
         )
-        callbacks.append(("early_stopping", stopper))
+        # scikit-learn's callbacks see every epoch, also the one on which the
+        # stopping rule ends training (it raises in its own on_epoch_end)
         callbacks.append(("sklearn_callbacks", EpochCallback()))
+        callbacks.append(("early_stopping", stopper))
         return self._net_class(
             self._build_module(n_features, n_classes),
             optimizer=torch.optim.Adam,
