@@ -8,7 +8,8 @@ coefficients, and skmixup's computation, are float32, like the torch FGSM's). Fo
 each model the table gives the attacked samples per second of
 
 * ``skmixup fgsm`` (:func:`skmixup.metrics.fgsm` in raw units, ``feature_scale=1``,
-  numpy in the model's precision);
+  numpy in the model's precision, cache-sized row blocks on one thread per usable
+  core, BLAS at one thread each; the header says how many);
 * ART's FastGradientMethod with its default ``batch_size=32`` (timed on the first
   5,000 samples and scaled to all, as its time is linear in them) and with
   ``batch_size=1024``, through ``SklearnClassifier`` for the LogisticRegression. ART
@@ -317,6 +318,17 @@ def torch_model_rows(X, y, rows):
     )
 
 
+def _block_threads():
+    """Threads skmixup's attack uses for its row blocks (from the main thread)."""
+    from threadpoolctl import threadpool_info
+
+    from skmixup.metrics._blocks import block_workers
+
+    info = threadpool_info()
+    blas = [lib["num_threads"] for lib in info if lib["user_api"] == "blas"]
+    return block_workers(10**6, max(blas, default=os.cpu_count() or 1))
+
+
 def run(quick, threads, skip_art=False):
     n_samples = 5_000 if quick else 50_000
     X, y = make_classification(
@@ -352,7 +364,8 @@ def run(quick, threads, skip_art=False):
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"{os.cpu_count()} CPUs, load average {load}; threads: "
-        f"{'library defaults' if threads is None else threads}"
+        f"{'library defaults' if threads is None else threads}; skmixup block "
+        f"threads: {_block_threads()}"
     )
     rows = []
     for name, (model, data) in models.items():
