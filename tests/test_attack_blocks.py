@@ -259,3 +259,15 @@ def test_threaded_blocks_keep_a_dataframe(small_blocks, monkeypatch):
     )
     assert calls == [2]
     pd.testing.assert_frame_equal(threaded, serial)
+
+
+def test_ctrl_c_while_threads_start_is_raised_after_they_started():
+    reached_the_end = []
+    with pytest.raises(KeyboardInterrupt):
+        with _blocks._ctrl_c_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+            reached_the_end.append(True)
+    assert reached_the_end == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

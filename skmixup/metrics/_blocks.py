@@ -22,14 +22,16 @@ The thread pool is used only where it cannot oversubscribe the machine:
   call, or a joblib/loky worker process (which limits BLAS to its share of the
   cores), makes the loop serial.
 
-Ctrl-C interrupts the main thread while it waits; the blocks not started are
-cancelled and the running ones (milliseconds each) finish before
-``KeyboardInterrupt`` propagates. No thread outlives the call, so a fork after an
-attack is safe.
+Ctrl-C interrupts the main thread while it waits (a Ctrl-C that arrives while the
+threads start is raised once they have started, so that every thread is joined);
+the blocks not started are cancelled, and the running ones (milliseconds each)
+finish before ``KeyboardInterrupt`` propagates. No thread outlives the call, so a
+fork after an attack is safe.
 """
 
 import contextlib
 import contextvars
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,10 +79,14 @@ def _run_on_threads(tasks, work, workers):
         if not stop.is_set():
             context.run(work, *task)
 
+    futures = []
     with ThreadPoolExecutor(workers, thread_name_prefix="skmixup-block") as pool:
-        # Each block runs in a copy of the caller's context (numpy's errstate).
-        futures = [pool.submit(run, contextvars.copy_context(), t) for t in tasks]
         try:
+            # Threads start inside submit; a Ctrl-C there would leave one unjoined.
+            with _ctrl_c_deferred():
+                for task in tasks:
+                    # Each block runs in a copy of the caller's context (errstate).
+                    futures.append(pool.submit(run, contextvars.copy_context(), task))
             for future in futures:
                 future.result()
         except BaseException:  # KeyboardInterrupt too: cancel what has not started
@@ -88,6 +94,22 @@ def _run_on_threads(tasks, work, workers):
             for future in futures:
                 future.cancel()
             raise
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Hold a Ctrl-C (with Python's default handler) until the block exits."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
