@@ -50,10 +50,14 @@ EPS = 0.1
 ART_SMALL_BATCH_ROWS = 5_000
 
 
-def best_time(func, *, min_total=1.0, max_repeats=5):
-    """Best wall time of ``func()``: repeats until ``min_total`` s or max_repeats."""
+def best_time(func, *, min_total=1.0, max_repeats=5, min_repeats=3):
+    """Best wall time of ``func()``: at least ``min_repeats`` runs (one slow first
+    run on a busy machine is not a measurement), then until ``min_total`` s or
+    ``max_repeats``."""
     times, result = [], None
-    while len(times) < max_repeats and (not times or sum(times) < min_total):
+    while len(times) < min(min_repeats, max_repeats) or (
+        len(times) < max_repeats and sum(times) < min_total
+    ):
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
