@@ -51,9 +51,11 @@ ART_SMALL_BATCH_ROWS = 5_000
 
 
 def best_time(func, *, min_total=1.0, max_repeats=5, min_repeats=3):
-    """Best wall time of ``func()``: at least ``min_repeats`` runs (one slow first
-    run on a busy machine is not a measurement), then until ``min_total`` s or
-    ``max_repeats``."""
+    """Best wall time of ``func()`` over ``min_repeats`` to ``max_repeats`` runs.
+
+    After ``min_repeats`` runs (one slow run on a busy machine is no measurement)
+    it stops once the runs took ``min_total`` seconds.
+    """
     times, result = [], None
     while len(times) < min(min_repeats, max_repeats) or (
         len(times) < max_repeats and sum(times) < min_total
