@@ -273,3 +273,24 @@ def test_ctrl_c_while_threads_start_is_raised_after_they_started():
             reached_the_end.append(True)
     assert reached_the_end == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_scorer_in_a_threading_joblib_backend(small_blocks):
+    """Folds scored on joblib threads attack serially; the scores are the same."""
+    from joblib import parallel_backend
+    from sklearn.model_selection import cross_val_score
+
+    from skmixup.metrics import make_adversarial_scorer
+
+    X, y = _data(np.float64)
+    X = np.vstack([X, X])  # 2,000 scored rows per fold: several blocks
+    y = np.concatenate([y, y])
+    scorer = make_adversarial_scorer(attack="fgsm", eps=0.2)
+    model = LogisticRegression(max_iter=50)
+    original = _blas_threads()
+    serial = cross_val_score(model, X, y, cv=2, scoring=scorer)
+    with parallel_backend("threading", n_jobs=2):
+        threaded = cross_val_score(model, X, y, cv=2, scoring=scorer, n_jobs=2)
+    assert_array_equal(threaded, serial)
+    assert serial.min() < 1.0
+    assert _blas_threads() == original
