@@ -99,7 +99,8 @@ def _run_on_threads(tasks, work, workers):
 @contextlib.contextmanager
 def _ctrl_c_deferred():
     """Hold a Ctrl-C (with Python's default handler) until the block exits."""
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
     received = []
