@@ -8,7 +8,8 @@ coefficients, and skmixup's computation, are float32, like the torch FGSM's). Fo
 each model the table gives the attacked samples per second of
 
 * ``skmixup fgsm`` (:func:`skmixup.metrics.fgsm` in raw units, ``feature_scale=1``,
-  numpy in the model's precision);
+  numpy in the model's precision, cache-sized row blocks on one thread per usable
+  core, BLAS at one thread each; the header says how many);
 * ART's FastGradientMethod with its default ``batch_size=32`` (timed on the first
   5,000 samples and scaled to all, as its time is linear in them) and with
   ``batch_size=1024``, through ``SklearnClassifier`` for the LogisticRegression. ART
@@ -29,7 +30,10 @@ its cost is given relative to one ``predict_proba`` of that pipeline.
 
 Run ``python benchmarks/bench_attacks.py`` (``--quick`` uses 5,000 samples;
 ``--skip-art`` leaves ART out; ``--threads 1`` limits BLAS and torch threads for every
-method, which makes timings on a busy machine steadier).
+method, which makes timings on a busy machine steadier). ``--interleave N`` instead
+alternates, N times, skmixup with its blocks run serially, skmixup with its blocks
+on threads, and the torch FGSM, on the four scikit-learn models, and prints the
+best and median of each: a shared machine's load then hits all three alike.
 """
 
 import argparse
@@ -49,10 +53,16 @@ EPS = 0.1
 ART_SMALL_BATCH_ROWS = 5_000
 
 
-def best_time(func, *, min_total=1.0, max_repeats=5):
-    """Best wall time of ``func()``: repeats until ``min_total`` s or max_repeats."""
+def best_time(func, *, min_total=1.0, max_repeats=5, min_repeats=3):
+    """Best wall time of ``func()`` over ``min_repeats`` to ``max_repeats`` runs.
+
+    After ``min_repeats`` runs (one slow run on a busy machine is no measurement)
+    it stops once the runs took ``min_total`` seconds.
+    """
     times, result = [], None
-    while len(times) < max_repeats and (not times or sum(times) < min_total):
+    while len(times) < min(min_repeats, max_repeats) or (
+        len(times) < max_repeats and sum(times) < min_total
+    ):
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
@@ -201,8 +211,17 @@ def main(argv=None):
         help="limit BLAS and torch to this many threads for every method "
         "(default: the libraries' defaults, as a user runs them)",
     )
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        metavar="N",
+        help="alternate serial blocks, threaded blocks and torch N times instead",
+    )
     args = parser.parse_args(argv)
-    if args.threads is None:
+    if args.interleave:
+        interleaved(args.quick, args.interleave)
+    elif args.threads is None:
         run(args.quick, None, args.skip_art)
     else:
         from threadpoolctl import threadpool_limits
@@ -317,7 +336,59 @@ def torch_model_rows(X, y, rows):
     )
 
 
-def run(quick, threads, skip_art=False):
+def interleaved(quick, repeats):
+    """Serial blocks, threaded blocks and torch, alternated ``repeats`` times."""
+    import statistics
+
+    from skmixup.metrics import _blocks
+
+    X, y, models = _data_and_models(quick)
+    threaded = _blocks.block_workers
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; skmixup block threads: "
+        f"{_block_threads()}; best and median of {repeats} alternations"
+    )
+    for name, (model, data) in models.items():
+        layers = torch_layers(model)
+        times = {"serial": [], "threads": [], "torch": []}
+        for _ in range(repeats):
+            for method, spent in times.items():
+                if method == "torch":
+                    start = time.perf_counter()
+                    torch_fgsm(layers, data, y)
+                else:
+                    _blocks.block_workers = (
+                        threaded if method == "threads" else lambda n, b: 1
+                    )
+                    start = time.perf_counter()
+                    fgsm(model, data, y, eps=EPS, feature_scale=1)
+                spent.append(time.perf_counter() - start)
+        _blocks.block_workers = threaded
+        best = {k: min(v) for k, v in times.items()}
+        median = {k: statistics.median(v) for k, v in times.items()}
+        print(
+            f"{name:<24} best: serial {best['serial']:.4f} threads "
+            f"{best['threads']:.4f} torch {best['torch']:.4f} (torch / threads "
+            f"{best['torch'] / best['threads']:.2f}); median: serial "
+            f"{median['serial']:.4f} threads {median['threads']:.4f} torch "
+            f"{median['torch']:.4f} (torch / threads "
+            f"{median['torch'] / median['threads']:.2f})"
+        )
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+def _block_threads():
+    """Threads skmixup's attack uses for its row blocks (from the main thread)."""
+    from threadpoolctl import threadpool_info
+
+    from skmixup.metrics._blocks import block_workers
+
+    info = threadpool_info()
+    blas = [lib["num_threads"] for lib in info if lib["user_api"] == "blas"]
+    return block_workers(10**6, max(blas, default=os.cpu_count() or 1))
+
+
+def _data_and_models(quick):
     n_samples = 5_000 if quick else 50_000
     X, y = make_classification(
         n_samples=n_samples,
@@ -339,6 +410,13 @@ def run(quick, threads, skip_art=False):
                 MLPClassifier((256,), max_iter=3, random_state=0).fit(data, y),
                 data,
             )
+    return X, y, models
+
+
+def run(quick, threads, skip_art=False):
+    X, y, models = _data_and_models(quick)
+    n_samples = X.shape[0]
+    X32 = X.astype(np.float32)
     try:
         import art
 
@@ -352,7 +430,8 @@ def run(quick, threads, skip_art=False):
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"{os.cpu_count()} CPUs, load average {load}; threads: "
-        f"{'library defaults' if threads is None else threads}"
+        f"{'library defaults' if threads is None else threads}; skmixup block "
+        f"threads: {_block_threads()}"
     )
     rows = []
     for name, (model, data) in models.items():

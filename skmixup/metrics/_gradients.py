@@ -264,10 +264,10 @@ def _model_direction(model, X, y_idx, path):
         G = np.asarray(model._loss_input_gradient(X, model.classes_[y_idx]))
         return Direction(G.astype(np.float64), np.ones(len(X)), None, [f"{path}: own"])
     if is_linear_proba_model(model):
-        D, s, P = linear_direction(model, as_float(X, path), y_idx)
+        D, s, P = linear_direction(model, _float32_or_64(X, path), y_idx)
         return Direction(D, s, P, [f"{path}: analytic"])
     if isinstance(model, MLPClassifier):
-        D, s, P = mlp_direction(model, as_float(X, path), y_idx)
+        D, s, P = mlp_direction(model, _float32_or_64(X, path), y_idx)
         return Direction(D, s, P, [f"{path}: analytic"])
     forward = proba_forward(model, X, path)
     if forward is not None:
