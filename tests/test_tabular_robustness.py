@@ -319,6 +319,17 @@ def test_nan_gradient_is_an_error_not_a_silent_score():
         robust_accuracy_score(pipe, X, y, eps=0.1)
 
 
+def test_nan_input_to_a_multiclass_model_is_the_clear_error_not_a_warning():
+    # filterwarnings=error: numpy's "invalid value" warning must not come first
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    y = np.arange(30) % 3
+    clf = LogisticRegression().fit(X, y)
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN on observed values of movable"):
+        fgsm(clf, X, y, eps=0.1)
+
+
 # --------------------------------------------------------------------------------------
 # Units of eps
 # --------------------------------------------------------------------------------------

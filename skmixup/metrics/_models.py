@@ -72,13 +72,16 @@ def softmax_residual(ZT, y_idx):
     cols = np.arange(ZT.shape[1])
     z_y = ZT[y_idx, cols].copy()
     ZT[y_idx, cols] = -np.inf
-    top = ZT.max(axis=0)  # the largest other logit
-    ZT -= top
-    np.exp(ZT, out=ZT)  # exp(z_k - top), 0 at the true class
-    total = ZT.sum(axis=0)
-    lse_other = np.log(total) + top
-    lse = np.logaddexp(lse_other, z_y)
-    s = np.exp(lse_other - lse)
+    # A sample with a missing (NaN) logit gets NaN here, silently: the caller's
+    # one NaN check names the column and the fix.
+    with np.errstate(invalid="ignore"):
+        top = ZT.max(axis=0)  # the largest other logit
+        ZT -= top
+        np.exp(ZT, out=ZT)  # exp(z_k - top), 0 at the true class
+        total = ZT.sum(axis=0)
+        lse_other = np.log(total) + top
+        lse = np.logaddexp(lse_other, z_y)
+        s = np.exp(lse_other - lse)
     ZT /= total  # q
     P = ZT * s
     P[y_idx, cols] = np.exp(z_y - lse)
