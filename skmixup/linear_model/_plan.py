@@ -48,6 +48,7 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -423,17 +424,35 @@ def _run_tiles(tile_fn, grad, tiles, work):
     tiles' rows is summed per thread, allocated only then. ``g_partner=None``:
     the tile summed its partner term into ``scratch["partner"]`` itself.
 
-    Returns the value and the sum of the threads' ``scratch["partner"]`` (or
-    ``None``).
+    Tiles of whole blocks go to whichever thread is free; otherwise each thread
+    takes a fixed share, so that the per-thread sums do not depend on timing.
+    Returns the value (summed in tile order) and the sum of the threads'
+    ``scratch["partner"]`` (or ``None``).
     """
     n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
-    chunks = [tiles[i::n_threads] for i in range(n_threads)]
+    values = [0.0] * len(tiles)  # summed in tile order: deterministic
+    numbered = list(enumerate(tiles))
+    if all(rows == slice(None) for _, rows in tiles):
+        # Tiles of whole blocks write only their own entries: the threads take
+        # the next tile as they come free (a descheduled thread holds no one up).
+        shared, lock = iter(numbered), threading.Lock()
 
-    def run(chunk):
-        value, scratch, partner = 0.0, {}, None
-        for blocks, rows in chunk:
-            v, ga, gp = tile_fn(blocks, rows, scratch)
-            value += v
+        def chunk(i):
+            while True:
+                with lock:
+                    item = next(shared, None)
+                if item is None:
+                    return
+                yield item
+    else:  # partner sums per thread: a fixed share of the tiles per thread
+
+        def chunk(i):
+            return iter(numbered[i::n_threads])
+
+    def run(i):
+        scratch, partner = {}, None
+        for t, (blocks, rows) in chunk(i):
+            values[t], ga, gp = tile_fn(blocks, rows, scratch)
             grad[blocks, rows] += ga
             if gp is None:
                 continue
@@ -443,15 +462,15 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if partner is None:
                     partner = np.zeros(grad.shape)
                 partner[blocks] += gp
-        return value, scratch.get("partner"), partner
+        return scratch.get("partner"), partner
 
     if n_threads == 1:
-        results = [run(chunks[0])]
+        results = [run(0)]
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, chunks))
+            results = list(pool.map(run, range(n_threads)))
     total = None
-    for _, summed, partner in results:
+    for summed, partner in results:
         if partner is not None:
             grad += partner
         if summed is not None:
@@ -459,7 +478,7 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 total = summed
             else:
                 total += summed
-    return sum(r[0] for r in results), total
+    return sum(values), total
 
 
 def _gemm_lse(Zb, pb, nodes, weights, out):
