@@ -228,6 +228,7 @@ class MixupPlan:
             sizes = np.full(n_blocks, n // n_blocks)
             sizes[: n % n_blocks] += 1  # larger blocks first
         self.pi = pi[self.order]  # by position in the order
+        self._position = np.argsort(self.order)  # of each sample in the order
         # Groups of consecutive equal-size blocks: (start, n_blocks, size, c).
         self.groups = []
         start = 0
@@ -318,7 +319,7 @@ class MixupPlan:
         label_grad = self._label_gradient(Y)  # Y-dependent, cached
         if binary:  # sigmoid model = softmax over the logits (0, z)
             Z = np.hstack([np.zeros_like(Z), Z])
-        Zo = Z if self.exact else Z[self.order]  # all pairs: identity order
+        Zo = Z if self.exact else Z.take(self.order, axis=0)  # all pairs: identity
         # Label term: linear in Z, sum_ij W_ij y~_ijq . u_ijq = <label_grad, Z>.
         value = -float(np.vdot(label_grad, Zo.astype(np.float64, copy=False)))
         grad = np.negative(label_grad)
@@ -340,8 +341,7 @@ class MixupPlan:
         if self.exact:
             dZ = grad.astype(dtype, copy=False)
         else:
-            dZ = np.empty(Zo.shape, dtype=dtype)
-            dZ[self.order] = grad
+            dZ = grad.take(self._position, axis=0).astype(dtype, copy=False)
         if binary:
             dZ = dZ[:, 1:]  # the logit z is the second column of (0, z)
         return float(value), dZ
