@@ -47,6 +47,7 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
   with its own maximum (slow, safe; the reference).
 """
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -405,7 +406,7 @@ def _tiles(count, size):
 def _scratch(scratch, key, shape, dtype):
     """A per-thread scratch array of ``shape``, reused from tile to tile (one
     allocation of the largest tile's size, instead of one per tile)."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = scratch.get(key)
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = scratch[key] = np.empty(size, dtype=dtype)
