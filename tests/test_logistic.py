@@ -183,20 +183,56 @@ def test_backends_agree(K, partners, dtype):
     np.testing.assert_allclose(dZ, ref_dZ, rtol=rtol * 100, atol=rtol * 1e-2)
 
 
-@pytest.mark.parametrize("partners", [3, "all"])
-def test_threaded_evaluation_equals_single_thread(monkeypatch, partners):
+@pytest.mark.parametrize(
+    "partners, backend, dtype",
+    [
+        (3, "gemm", np.float64),  # tiles of whole small blocks
+        (100, "gemm", np.float64),  # large blocks cut in rows
+        ("all", "gemm", np.float64),  # one block: shared tables, BLAS accumulation
+        ("all", "gemm", np.float32),
+        (100, "direct", np.float64),
+        ("all", "direct", np.float64),
+    ],
+)
+def test_threaded_evaluation_equals_single_thread(
+    monkeypatch, partners, backend, dtype
+):
+    # The threads add their tiles' gradients into one shared array (disjoint
+    # entries) and sum the partner terms that cross tiles per thread.
     rng = np.random.RandomState(0)
     n, K = 300, 4
-    Z, Y = rng.randn(n, K), np.eye(K)[rng.randint(0, K, n)]
+    Z, Y = rng.randn(n, K).astype(dtype), np.eye(K)[rng.randint(0, K, n)]
     plan = _plan(n, rng, partners, 6, 0.5, 0.5)
     monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
     monkeypatch.setattr(_plan_module, "_n_threads", lambda: 1)
-    single = plan.loss_gradient(Z, Y)
+    single = plan.loss_gradient(Z, Y, backend)
     monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
-    threaded = plan.loss_gradient(Z, Y)
-    assert threaded[0] == pytest.approx(single[0], rel=1e-12)
-    np.testing.assert_allclose(threaded[1], single[1], rtol=1e-10, atol=1e-14)
+    threaded = plan.loss_gradient(Z, Y, backend)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert threaded[0] == pytest.approx(single[0], rel=rtol)
+    np.testing.assert_allclose(threaded[1], single[1], rtol=rtol * 100, atol=1e-14)
+    # ... and both equal the evaluation with one tile per block group.
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 20)
+    whole = plan.loss_gradient(Z, Y, backend)
+    assert whole[0] == pytest.approx(single[0], rel=rtol)
+    np.testing.assert_allclose(whole[1], single[1], rtol=rtol * 100, atol=1e-14)
+
+
+def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
+    # All pairs with huge logits: gemm hands row tiles to the direct evaluation,
+    # whose partner gradient spans other tiles' rows (summed per thread).
+    rng = np.random.RandomState(2)
+    n, K = 120, 3
+    Z, Y = rng.randn(n, K) * 2000, np.eye(K)[rng.randint(0, K, n)]
+    plan = _plan(n, rng)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)
+    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    value, grad = plan.loss_gradient(Z, Y, "gemm")
+    ref_value, ref_grad = plan.loss_gradient(Z, Y, "direct")
+    assert value == pytest.approx(ref_value, rel=1e-10)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-8, atol=1e-14)
 
 
 def test_sampled_blocks_are_an_unbiased_estimate_of_all_pairs():

@@ -168,7 +168,7 @@ class _BaseMixupLinearClassifier(
             )
             return coef0, 0
         sw = (sample_weight / sample_weight.sum()).astype(X.dtype)
-        Y = Y.astype(X.dtype)
+        Y = Y.astype(X.dtype, copy=False)
 
         def fun(coef):
             return objective.loss_gradient(coef, X, Y, sw, l2_reg_strength)

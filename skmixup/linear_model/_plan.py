@@ -47,11 +47,14 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
   with its own maximum (slow, safe; the reference).
 """
 
+import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
+from scipy.linalg import get_blas_funcs
 from sklearn.utils import check_random_state
 
 from skmixup._mixing import (
@@ -226,6 +229,7 @@ class MixupPlan:
             sizes = np.full(n_blocks, n // n_blocks)
             sizes[: n % n_blocks] += 1  # larger blocks first
         self.pi = pi[self.order]  # by position in the order
+        self._position = np.argsort(self.order)  # of each sample in the order
         # Groups of consecutive equal-size blocks: (start, n_blocks, size, c).
         self.groups = []
         start = 0
@@ -316,25 +320,37 @@ class MixupPlan:
         label_grad = self._label_gradient(Y)  # Y-dependent, cached
         if binary:  # sigmoid model = softmax over the logits (0, z)
             Z = np.hstack([np.zeros_like(Z), Z])
-        Zo = Z[self.order]
+        Zo = Z if self.exact else Z.take(self.order, axis=0)  # all pairs: identity
         # Label term: linear in Z, sum_ij W_ij y~_ijq . u_ijq = <label_grad, Z>.
-        value = -float(np.vdot(label_grad, Zo.astype(np.float64)))
-        grad = -label_grad
+        value = -float(np.vdot(label_grad, Zo.astype(np.float64, copy=False)))
+        grad = np.negative(label_grad)
+        zmax = _row_max(Zo)  # shifts of the log-sum-exps
         # Log-sum-exp term at the interior nodes, block group by block group.
         inner = self._inner
         for group in self.groups:
             start, count, size, c = group
             Zb = self._blocks(Zo, group)
             pb = self._blocks(self.pi, group).astype(dtype)
-            v, g = lse(Zb, pb, self.nodes[inner].astype(dtype), self.weights[inner])
-            value += self.scale * c * v
-            self._blocks(grad, group)[:] += self.scale * c * g
+            weights = self.scale * c * self.weights[inner]
+            nodes = self.nodes[inner].astype(dtype)
+            value += lse(
+                Zb,
+                pb,
+                nodes,
+                weights,
+                self._blocks(zmax, group),
+                self._blocks(grad, group),
+            )
         # Terms in LSE(z_i) alone: endpoints and self-pair corrections.
-        lse_z, softmax_z = _lse_softmax(Zo)
+        lse_z, softmax_z = _lse_softmax(Zo, zmax)
         value += float(self._lse_coef @ lse_z)
-        grad += self._lse_coef[:, None] * softmax_z
-        dZ = np.empty(Zo.shape, dtype=dtype)
-        dZ[self.order] = grad
+        softmax_z *= self._lse_coef[:, None]
+        grad += softmax_z
+        del softmax_z
+        if self.exact:
+            dZ = grad.astype(dtype, copy=False)
+        else:
+            dZ = grad.take(self._position, axis=0).astype(dtype, copy=False)
         if binary:
             dZ = dZ[:, 1:]  # the logit z is the second column of (0, z)
         return float(value), dZ
@@ -367,16 +383,26 @@ class MixupPlan:
         return self.loss_gradient(Z, Y, backend)[0]
 
 
-def _lse_softmax(Z):
-    """Row-wise log-sum-exp (float64) and softmax (dtype of ``Z``)."""
-    zmax = Z.max(axis=1, keepdims=True)
-    E = np.exp(Z - zmax)
-    s = E.sum(axis=1, keepdims=True)
+def _row_max(Z):
+    """Row maxima of ``Z`` (n, K): a loop over the few columns (numpy's reduction
+    over a short last axis is several times slower)."""
+    zmax = Z[:, 0].copy()
+    for k in range(1, Z.shape[1]):
+        np.maximum(zmax, Z[:, k], out=zmax)
+    return zmax
+
+
+def _lse_softmax(Z, zmax):
+    """Row-wise log-sum-exp (float64) and softmax (dtype of ``Z``), given the row
+    maxima ``zmax`` of ``Z``."""
+    zmax = zmax[:, None]
+    E = np.subtract(Z, zmax)
+    np.exp(E, out=E)
+    s = E @ np.ones((Z.shape[1], 1), dtype=E.dtype)  # row sums by BLAS (faster)
     E /= s
     return (np.log(s) + zmax)[:, 0].astype(np.float64), E
 
 
-# ------------------------------------------------------------------ backends
 def _tiles(count, size):
     """Tiles of a group of ``count`` blocks of ``size``: ``(blocks, rows)`` slices.
 
@@ -395,111 +421,182 @@ def _tiles(count, size):
     ]
 
 
-def _run_tiles(tile_fn, shape, tiles, work):
-    """Sum ``tile_fn(blocks, rows, out) -> (value, g_anchor, g_partner, final)``
-    over the tiles of a block group of ``shape`` (count, size, K), on worker
-    threads (numpy and BLAS release the GIL); ``out`` is a per-thread scratch
-    array of ``shape`` that ``tile_fn`` may write ``g_partner`` into.
+def _scratch(scratch, key, shape, dtype):
+    """A per-thread scratch array of ``shape``, reused from tile to tile (one
+    allocation of the largest tile's size, instead of one per tile)."""
+    size = math.prod(shape)
+    buf = scratch.get(key)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = scratch[key] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
 
-    Returns the value, the gradient and the partner sums that are not
-    ``final`` (float64; the caller scales those once per node).
+
+def _run_tiles(tile_fn, grad, tiles, work):
+    """Sum ``tile_fn(blocks, rows, scratch) -> (value, g_anchor, g_partner)`` over
+    the tiles of a block group, on worker threads (numpy and BLAS release the
+    GIL); ``scratch`` is a per-thread dict (:func:`_scratch`).
+
+    The gradients are added into ``grad`` (float64, shape (count, size, K)): the
+    anchor gradient into ``grad[blocks, rows]`` and, for a tile of whole blocks,
+    the partner gradient into ``grad[blocks]``. No other tile touches those
+    entries, so the threads share ``grad``. A partner gradient that spans other
+    tiles' rows is summed per thread, allocated only then. ``g_partner=None``:
+    the tile summed its partner term into ``scratch["partner"]`` itself.
+
+    Tiles of whole blocks go to whichever thread is free; otherwise each thread
+    takes a fixed share, so that the per-thread sums do not depend on timing.
+    Returns the value (summed in tile order) and the sum of the threads'
+    ``scratch["partner"]`` (or ``None``).
     """
     n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
-    chunks = [tiles[i::n_threads] for i in range(n_threads)]
+    values = [0.0] * len(tiles)  # summed in tile order: deterministic
+    numbered = list(enumerate(tiles))
+    if all(rows == slice(None) for _, rows in tiles):
+        # Tiles of whole blocks write only their own entries: the threads take
+        # the next tile as they come free (a descheduled thread holds no one up).
+        shared, lock = iter(numbered), threading.Lock()
 
-    def run(chunk):
-        value = 0.0
-        g_anchor, g_partner, out = np.zeros(shape), None, None
-        for blocks, rows in chunk:
-            if out is None:
-                out = np.empty(shape, dtype=np.result_type(tile_fn.dtype))
-            v, ga, gp, final = tile_fn(blocks, rows, out)
-            value += v
-            g_anchor[blocks, rows] += ga
-            if final:  # a complete partner gradient
-                g_anchor[blocks] += gp
+        def chunk(i):
+            while True:
+                with lock:
+                    item = next(shared, None)
+                if item is None:
+                    return
+                yield item
+    else:  # partner sums per thread: a fixed share of the tiles per thread
+
+        def chunk(i):
+            return iter(numbered[i::n_threads])
+
+    def run(i):
+        scratch, partner = {}, None
+        for t, (blocks, rows) in chunk(i):
+            values[t], ga, gp = tile_fn(blocks, rows, scratch)
+            grad[blocks, rows] += ga
+            if gp is None:
+                continue
+            if rows == slice(None):  # whole blocks: this tile's own entries
+                grad[blocks] += gp
             else:
-                if g_partner is None:
-                    g_partner = np.zeros(shape)
-                g_partner[blocks] += gp
-        return value, g_anchor, g_partner
+                if partner is None:
+                    partner = np.zeros(grad.shape)
+                partner[blocks] += gp
+        return scratch.get("partner"), partner
 
     if n_threads == 1:
-        results = [run(chunks[0])]
+        results = [run(0)]
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, chunks))
-    value = sum(r[0] for r in results)
-    g_anchor = sum(r[1] for r in results)
-    partners = [r[2] for r in results if r[2] is not None]
-    return value, g_anchor, sum(partners) if partners else 0.0
+            results = list(pool.map(run, range(n_threads)))
+    total = None
+    for summed, partner in results:
+        if partner is not None:
+            grad += partner
+        if summed is not None:
+            if total is None:
+                total = summed
+            else:
+                total += summed
+    return sum(values), total
 
 
-def _gemm_lse(Zb, pb, nodes, weights):
+def _gemm_lse(Zb, pb, nodes, weights, zmax, out):
     """``sum_q w_q sum_{blocks} sum_{i,j} pi_i pi_j LSE(l_q z_i + (1 - l_q) z_j)``
-    and its gradient, by matrix products of exponential tables (``"gemm"``).
+    by matrix products of exponential tables (``"gemm"``), given the row maxima
+    ``zmax`` (count, size) of ``Zb``; its gradient is added into ``out`` (float64,
+    of the shape of ``Zb``).
 
-    The tables ``A = exp(l Z~)`` and ``B = exp((1 - l) Z~)`` of a node are built
-    once for the whole group and sliced by the tiles."""
-    count, size, _ = Zb.shape
-    zmax = Zb.max(axis=-1)
-    Zs = Zb - zmax[..., None]
-    ZsT = np.ascontiguousarray(Zs.transpose(0, 2, 1))  # (G, K, m): BLAS-friendly
+    With one block (all pairs) the tables ``A = exp(l Z~)`` and ``B = exp((1 - l)
+    Z~)`` of a node are built once and sliced by the row tiles; with many small
+    blocks (sampled partners) each tile builds the tables of its own blocks,
+    while they are in cache."""
+    count, size, K = Zb.shape
+    ZsT = np.subtract(Zb, zmax[..., None]).transpose(0, 2, 1)
+    ZsT = np.ascontiguousarray(ZsT)  # (G, K, m): BLAS-friendly
+    Zs = ZsT.transpose(0, 2, 1)  # Z~ = Z - max(Z), (G, m, K)
     # Shifts: sum_q w_q sum_ij pi_i pi_j (l_q m_i + (1 - l_q) m_j)
     # = sum_q w_q sum_b Pi_b sum_{i in b} pi_i m_i (the pair weights are symmetric).
     p64, m64 = pb.astype(np.float64), zmax.astype(np.float64)
     value = float(np.sum(weights)) * float(np.sum(p64.sum(1) * (p64 * m64).sum(1)))
-    grad = np.zeros(Zb.shape)
     tiny = np.finfo(Zb.dtype).tiny * 1e6
     tiles = _tiles(count, size)
-    # One block (all pairs): the partner tables of a node are shared by every
-    # row tile, so they are built once per node. Many small blocks (sampled
-    # partners): each tile builds the tables of its own blocks (cache-hot).
     shared = count == 1
+    # float64: the shared partner term R^T (p A) is accumulated by BLAS itself
+    # (gemm with beta = 1), with no per-tile n x K product.
+    gemm = get_blas_funcs("gemm", dtype=np.float64) if Zb.dtype == np.float64 else None
+    tables = None
     for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
         # Python floats: float32 tables stay float32 (NEP 50 promotion).
         if shared:
+            tables = None  # the last node's tables go before these are built
             tables = _exp_tables(Zs, ZsT, pb, lam)
 
-        def tile(blocks, rows, out, lam=lam, w=w, tables=tables if shared else None):
+        def tile(blocks, rows, scratch, lam=lam, w=w, tables=tables):
             if tables is None:
-                A, Bt, pA, pB = _exp_tables(Zs[blocks], ZsT[blocks], pb[blocks], lam)
+                A, Bt, pB = _exp_tables(Zs[blocks], ZsT[blocks], pb[blocks], lam)
             else:
-                A, Bt, pA, pB = (t[blocks] for t in tables)
-            A, pA = A[:, rows], pA[:, rows]
-            S = np.matmul(A, Bt)  # (G', r, m)
+                A, Bt, pB = tables
+            A, pa = A[:, rows], pb[blocks, rows]
+            S = _scratch(scratch, "S", (*A.shape[:2], size), A.dtype)
+            np.matmul(A, Bt, out=S)  # (G', r, m)
             if S.min() <= tiny:  # sums underflow: this tile and node, direct
                 v, ga, gp = _direct_tile(Zs[blocks], pb[blocks], rows, [lam], [w])
-                return v, ga, gp, True
-            L = np.log(S)
-            # Sums in float64 past the first stage: float32 rounding noise in
-            # the value would double L-BFGS-B's line-search evaluations.
-            row = np.matmul(pb[blocks, rows][:, None, :], L)[:, 0, :]
-            v = w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
+                return v, ga, gp
             R = np.reciprocal(S, out=S)
-            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pA_i (R pB)_i;
+            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pi_i A_i (R pB)_i;
             # d/dz_j: (1 - l) pB_j (R^T pA)_j (shared tables: scaled once per node).
-            g_anchor = (w * lam) * (pA * np.matmul(R, pB))
-            RtA = np.matmul(R.transpose(0, 2, 1), pA, out=out[blocks])
+            g_anchor = np.matmul(R, pB)
+            g_anchor *= A
+            g_anchor *= ((w * lam) * pa)[..., None]
+            pA = pa[..., None] * A
+            if shared and gemm is not None:
+                acc = scratch.get("partner")
+                if acc is None:  # Fortran order: BLAS accumulates in place
+                    acc = scratch["partner"] = np.zeros((K, size)).T
+                scratch["partner"] = gemm(
+                    1.0, R[0].T, pA[0], beta=1.0, c=acc, overwrite_c=True
+                )
+                RtA = None
+            else:
+                RtA = _scratch(scratch, "RtA", (A.shape[0], size, K), A.dtype)
+                np.matmul(R.transpose(0, 2, 1), pA, out=RtA)
+            # The loss from R in place: log S = -log R. Sums in float64 past the
+            # first stage: float32 rounding noise in the value would double
+            # L-BFGS-B's line-search evaluations.
+            L = np.log(R, out=R)
+            row = np.matmul(pa[:, None, :], L)[:, 0, :]
+            v = -w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
+            if RtA is None:
+                return v, g_anchor, None
             if shared:
-                return v, g_anchor, RtA, False
-            return v, g_anchor, (w * (1 - lam)) * (pB * RtA), True
+                acc = scratch.get("partner")
+                if acc is None:
+                    acc = scratch["partner"] = np.zeros((size, K))
+                acc += RtA[0]
+                return v, g_anchor, None
+            RtA *= pB
+            RtA *= w * (1 - lam)
+            return v, g_anchor, RtA
 
-        tile.dtype = Zb.dtype
-        v, g_anchor, g_partner = _run_tiles(tile, Zb.shape, tiles, count * size**2)
+        v, g_partner = _run_tiles(tile, out, tiles, count * size**2)
         value += v
-        grad += g_anchor
-        if shared:
-            grad += (w * (1 - lam)) * tables[3] * g_partner
-    return value, grad
+        if g_partner is not None:  # shared tables: (1 - l) w pB_j (R^T pA)_j
+            g_partner *= tables[2][0]
+            g_partner *= w * (1 - lam)
+            out[0] += g_partner
+            del g_partner
+    return value
 
 
 def _exp_tables(Zs, ZsT, p, lam):
-    """``A = exp(l Z~)`` (G, m, K), ``B^T = exp((1 - l) Z~^T)`` (G, K, m), and
-    ``p A``, ``p B`` (G, m, K) for a node ``l``."""
-    A = np.exp(lam * Zs)
-    Bt = np.exp((1 - lam) * ZsT)
-    return A, Bt, p[..., None] * A, p[..., None] * Bt.transpose(0, 2, 1)
+    """``A = exp(l Z~)`` (G, m, K), ``B^T = exp((1 - l) Z~^T)`` (G, K, m) and
+    ``p B`` (G, m, K) for a node ``l``, with no temporaries beyond them."""
+    A = np.multiply(Zs, lam, out=np.empty(Zs.shape, dtype=Zs.dtype))
+    np.exp(A, out=A)
+    Bt = np.multiply(ZsT, 1 - lam)
+    np.exp(Bt, out=Bt)
+    pB = np.multiply(p[..., None], Bt.transpose(0, 2, 1), out=np.empty_like(A))
+    return A, Bt, pB
 
 
 def _direct_tile(Z, p, rows, nodes, weights):
@@ -521,17 +618,17 @@ def _direct_tile(Z, p, rows, nodes, weights):
     return value, g_anchor, g_partner
 
 
-def _direct_lse(Zb, pb, nodes, weights):
-    """``"direct"`` backend: the log-sum-exp term with explicit mixed logits."""
+def _direct_lse(Zb, pb, nodes, weights, zmax, out):
+    """``"direct"`` backend: the log-sum-exp term with explicit mixed logits (each
+    pair with its own maximum; ``zmax`` is not used); its gradient is added into
+    ``out``."""
     count, size, _ = Zb.shape
 
-    def tile(blocks, rows, out):
-        return *_direct_tile(Zb[blocks], pb[blocks], rows, nodes, weights), True
+    def tile(blocks, rows, scratch):
+        return _direct_tile(Zb[blocks], pb[blocks], rows, nodes, weights)
 
-    tile.dtype = np.float64
     work = count * size * size * nodes.size
-    value, g_anchor, g_partner = _run_tiles(tile, Zb.shape, _tiles(count, size), work)
-    return value, g_anchor + g_partner
+    return _run_tiles(tile, out, _tiles(count, size), work)[0]
 
 
 BACKENDS = {"gemm": _gemm_lse, "direct": _direct_lse}
