@@ -80,6 +80,18 @@ def encode_labels(classes, y):
     """Map labels to indices into ``classes``; unknown labels raise ValueError."""
     classes = np.asarray(classes)
     y = np.asarray(y)
+    if (
+        classes.dtype.kind in "iu"
+        and y.dtype.kind in "iu"
+        and np.array_equal(classes, np.arange(len(classes)))
+    ):  # labels 0..K-1 (the common case): they are their own indices
+        if y.size and (y.min() < 0 or y.max() >= len(classes)):
+            unknown = y[(y < 0) | (y >= len(classes))]
+            raise ValueError(
+                f"y contains labels not in the estimator's classes_ "
+                f"{classes.tolist()!r}: {np.unique(unknown).tolist()!r}."
+            )
+        return y.astype(np.intp, copy=False)
     sorter = np.argsort(classes, kind="stable")
     try:
         pos = np.searchsorted(classes, y, sorter=sorter)
