@@ -12,6 +12,8 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
 from sklearn.neural_network import MLPClassifier
 
+from skmixup.utils._torch import uncompiled
+
 # Rows per chunk in the torch paths (memory bound).
 _TORCH_ROWS = 2**16
 
@@ -214,7 +216,7 @@ def _torch_parts(net):
     """
     import torch
 
-    criterion = _uncompiled(net.criterion_)
+    criterion = uncompiled(net.criterion_)
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         kind = "logits"
     elif isinstance(criterion, torch.nn.NLLLoss):
@@ -227,12 +229,7 @@ def _torch_parts(net):
             f"BCEWithLogitsLoss criteria, got {type(criterion).__name__}; pass "
             "gradient='numerical' otherwise."
         )
-    return _uncompiled(net.module_), kind
-
-
-def _uncompiled(module):
-    """The module that ``torch.compile`` wrapped (skorch's ``compile=True``)."""
-    return getattr(module, "_orig_mod", module)
+    return uncompiled(net.module_), kind
 
 
 def skorch_direction(net, X, y_idx):

@@ -43,6 +43,7 @@ from skmixup.utils._callbacks import (
     callback_management,
     report_epoch,
 )
+from skmixup.utils._torch import uncompiled
 
 __all__ = ["MixupNeuralNetClassifier"]
 
@@ -69,11 +70,6 @@ def _validate_mixup_params(net):
     alpha, beta = resolve_beta(net.mixup_alpha, net.mixup_beta)
     net._mixup_law_ = (alpha, beta, float(net.mixup_prob))
     return net._mixup_law_
-
-
-def uncompiled(module):
-    """The module that ``torch.compile`` wrapped (``_orig_mod``), or ``module``."""
-    return getattr(module, "_orig_mod", module)
 
 
 class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
