@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from skmixup.metrics._blocks import run_blocks
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
+from skmixup.metrics._trees import exact_tree_values, tree_of
 from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
 from skmixup.metrics._validation import (
     TINY,
@@ -272,6 +273,14 @@ def pgd(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
     rng = check_random_state(random_state)
+    best = pgd_values(
+        estimator, data, eps, step, n_iter, norm, random_start, rng, gradient
+    )
+    return data.rebuild(best)
+
+
+def pgd_values(estimator, data, eps, step, n_iter, norm, random_start, rng, gradient):
+    """PGD on ``data``'s rows (checked arguments): the best iterates (float64)."""
     n, d = data.V.shape
     U = np.zeros((n, d))
     if random_start:
@@ -284,7 +293,7 @@ def pgd(
         )
 
     run_blocks(_block_tasks(estimator, data, gradient), attack_block)
-    return data.rebuild(best)
+    return best
 
 
 def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
@@ -304,11 +313,18 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         if it < n_iter:
             direction = loss_direction(estimator, data, X_adv, gradient)
             P = direction.proba
-        if P is None:
-            P = estimator.predict_proba(data.model_input(X_adv))
-        P = np.asarray(P, dtype=np.float64)
-        wrong = P.argmax(axis=1) != y_idx
-        loss = -np.log(np.maximum(P[rows, y_idx], TINY))
+        if data.is_regression:  # the squared error; P holds the predictions
+            if P is None:
+                P = estimator.predict(data.model_input(X_adv))
+            P = np.asarray(P, dtype=np.float64).reshape(n, -1)[:, 0]
+            wrong = np.zeros(n, dtype=bool)
+            loss = (P - data.y) ** 2
+        else:
+            if P is None:
+                P = estimator.predict_proba(data.model_input(X_adv))
+            P = np.asarray(P, dtype=np.float64)
+            wrong = P.argmax(axis=1) != y_idx
+            loss = -np.log(np.maximum(P[rows, y_idx], TINY))
         better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
         best[better] = X_adv[better]
         best_wrong |= wrong
@@ -385,7 +401,7 @@ def exact_attack(
     """
     eps = check_real(eps, "eps")
     norm = check_norm(norm)
-    if norm == "2" and clip is not None:
+    if norm == "2" and clip is not None and tree_of(estimator) is None:
         raise ValueError(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
@@ -393,19 +409,15 @@ def exact_attack(
     data = attack_input(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
+    if tree_of(estimator) is not None:
+        return data.rebuild(exact_tree_values(estimator, data, eps, norm)[0])
     Z, weights = _affine_scores(estimator, data)
     n, K = Z.shape
     rows = np.arange(n)
     y_idx = data.y_idx
     V = np.asarray(data.V, dtype=np.float64)
     scale = data.scale
-    moves = (scale > 0) & ~np.isnan(V)
-    lo = np.where(moves, -eps * scale, 0.0)
-    hi = np.where(moves, eps * scale, 0.0)
-    if data.low is not None:
-        lo = np.minimum(np.maximum(lo, np.nan_to_num(data.low - V)), 0.0)
-    if data.high is not None:
-        hi = np.maximum(np.minimum(hi, np.nan_to_num(data.high - V)), 0.0)
+    lo, hi, moves = data.box(eps)
     A_y = np.empty((n, V.shape[1]))
     for k in range(K):
         mask = y_idx == k
