@@ -10,6 +10,7 @@ from skmixup.metrics._attacks import fgsm, pgd
 from skmixup.metrics._display import RobustnessCurveDisplay
 from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score
+from skmixup.metrics._square import square_attack
 
 __all__ = [
     "RobustnessCurveDisplay",
@@ -19,4 +20,5 @@ __all__ = [
     "make_adversarial_scorer",
     "pgd",
     "robust_accuracy_score",
+    "square_attack",
 ]

@@ -20,8 +20,8 @@ from sklearn.utils import check_random_state
 from skmixup.metrics._blocks import run_blocks
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
-from skmixup.metrics._trees import exact_tree_values, tree_of
 from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
+from skmixup.metrics._trees import exact_tree_values, tree_of
 from skmixup.metrics._validation import (
     TINY,
     attack_input,

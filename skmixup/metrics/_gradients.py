@@ -47,10 +47,10 @@ from skmixup.metrics._jacobians import (
 from skmixup.metrics._models import (
     is_linear,
     is_linear_proba_model,
-    mlp_backward,
-    mlp_layers,
     linear_direction,
+    mlp_backward,
     mlp_direction,
+    mlp_layers,
     skorch_direction,
     skorch_net_of,
     skorch_output_gradient,

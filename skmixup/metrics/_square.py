@@ -207,19 +207,30 @@ def square_values(estimator, data, eps, norm, n_queries, rng, *, start=None):
         base = V[np.ix_(active, cols)]
         if norm == "inf":
             proposal = _box_proposal(
-                rng, current, base, lo[np.ix_(active, cols)], hi[np.ix_(active, cols)],
-                chosen, vertex_only=it == 0,
+                rng,
+                current,
+                base,
+                lo[np.ix_(active, cols)],
+                hi[np.ix_(active, cols)],
+                chosen,
+                vertex_only=it == 0,
             )
         else:
             proposal = _sphere_proposal(
-                rng, current, base, inv_scale[cols], eps, chosen, sub,
+                rng,
+                current,
+                base,
+                inv_scale[cols],
+                eps,
+                chosen,
+                sub,
                 _share(it, n_queries),
             )
-            proposal = _clip(
-                proposal,
-                None if data.low is None else data.low[cols],
-                None if data.high is None else data.high[cols],
-            )
+        proposal = _clip(  # also the rounding of base + offset (l_inf)
+            proposal,
+            None if data.low is None else data.low[cols],
+            None if data.high is None else data.high[cols],
+        )
         candidate = best[active]
         candidate[:, cols] = proposal
         new_loss, new_done = objective(candidate, active)
@@ -277,9 +288,9 @@ def _sphere_proposal(rng, current, base, inv_scale, eps, chosen, moves, share):
     U_chosen = np.where(chosen, U, 0.0)
     shrink = np.where(rng.random_sample((n, 1)) < 0.5, rng.random_sample((n, 1)), 1.0)
     U_rest = (U - U_chosen) * shrink
-    budget = np.sqrt(
-        np.maximum(eps**2 - np.einsum("ij,ij->i", U_rest, U_rest), 0.0)
-    )[:, None]
+    budget = np.sqrt(np.maximum(eps**2 - np.einsum("ij,ij->i", U_rest, U_rest), 0.0))[
+        :, None
+    ]
     moved = U_chosen + SPHERE_STEP * np.sqrt(share) * eps * step
     norm = np.linalg.norm(moved, axis=1, keepdims=True)
     moved *= budget / np.maximum(norm, TINY)
