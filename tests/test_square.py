@@ -246,17 +246,19 @@ def _mixed(n=160, seed=0):
     return df, np.where(signal > 0, "yes", "no")
 
 
+def _ordinal():
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+    )
+
+
 def _hgb_pipeline():
     pre = ColumnTransformer(
         [
             ("num", "passthrough", ["age", "income", "score"]),
             (
                 "cat",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=-1,
-                    encoded_missing_value=-1,
-                ),
+                _ordinal(),
                 ["city", "note", "flag"],
             ),
         ],
@@ -275,11 +277,7 @@ def _forest_pipeline():
             ("num", SimpleImputer(), ["age", "income", "score"]),
             (
                 "cat",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=-1,
-                    encoded_missing_value=-1,
-                ),
+                _ordinal(),
                 ["city", "note", "flag"],
             ),
         ]
@@ -467,3 +465,26 @@ def test_pgd_on_a_regression_pipeline_moves_the_prediction(diabetes):
     attacked = (model.predict(X_adv) - y) ** 2
     assert np.all(attacked >= clean - 1e-9)
     assert attacked.mean() > 1.2 * clean.mean()
+
+
+def test_skorch_regression_net_gradient_attacks(diabetes, torch_single_thread):
+    torch = pytest.importorskip("torch")
+    skorch = pytest.importorskip("skorch")
+    X, y = diabetes
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    y = ((y - y.mean()) / y.std()).astype(np.float32).reshape(-1, 1)
+    torch.manual_seed(0)
+    net = skorch.NeuralNetRegressor(
+        torch.nn.Sequential(
+            torch.nn.Linear(10, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+        ),
+        max_epochs=5,
+        lr=0.05,
+        train_split=None,
+        verbose=0,
+    ).fit(X, y)
+    clean = make_adversarial_scorer(attack="fgsm", eps=0.0, metric="r2")(net, X, y)
+    for attack in ["fgsm", "pgd"]:
+        params = {} if attack == "fgsm" else {"random_state": 0}
+        scorer = make_adversarial_scorer(attack=attack, eps=0.3, metric="r2", **params)
+        assert scorer(net, X, y) < clean - 0.05

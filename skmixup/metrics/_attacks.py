@@ -314,8 +314,8 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
             direction = loss_direction(estimator, data, X_adv, gradient)
             P = direction.proba
         if data.is_regression:  # the squared error; P holds the predictions
-            if P is None:
-                P = estimator.predict(data.model_input(X_adv))
+            if P is None:  # in X's precision (float32 torch models)
+                P = estimator.predict(data.model_input(_in_dtype(X_adv, data)))
             P = np.asarray(P, dtype=np.float64).reshape(n, -1)[:, 0]
             wrong = np.zeros(n, dtype=bool)
             loss = (P - data.y) ** 2
@@ -507,6 +507,11 @@ def _block_tasks(estimator, data, gradient):
     if len(blocks) == 1:
         return [(blocks[0], data)]
     return [(rows, data.subset(rows)) for rows in blocks]
+
+
+def _in_dtype(V, data):
+    """Attacked values of an array X in X's own float precision."""
+    return V.astype(data.dtype, copy=False) if data.kind == "array" else V
 
 
 def _clip(X, low, high):

@@ -242,15 +242,10 @@ def skorch_direction(net, X, y_idx):
     import torch
 
     module, kind = _torch_parts(net)
-    try:
-        param = next(module.parameters())
-        dtype, device = param.dtype, param.device
-    except StopIteration:
-        dtype, device = torch.float32, torch.device(net.device)
+    dtype, device, D = _placement(net, module, X)
     was_training = module.training
     module.train(False)
     n = X.shape[0]
-    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
     s, P = [], []
     try:
         with torch.enable_grad():
@@ -274,19 +269,27 @@ def skorch_direction(net, X, y_idx):
     return D, np.concatenate(s), np.concatenate(P)
 
 
-def skorch_output_gradient(net, X, y):
-    """Regression nets: ``sign(f - y) df/dx`` by autograd, and the predictions f."""
+def _placement(net, module, X):
+    """The module's dtype and device, and an empty gradient array for X."""
     import torch
 
-    module = uncompiled(net.module_)
     try:
         param = next(module.parameters())
         dtype, device = param.dtype, param.device
     except StopIteration:
         dtype, device = torch.float32, torch.device(net.device)
+    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+    return dtype, device, D
+
+
+def skorch_output_gradient(net, X, y):
+    """Regression nets: ``sign(f - y) df/dx`` by autograd, and the predictions f."""
+    import torch
+
+    module = uncompiled(net.module_)
+    dtype, device, D = _placement(net, module, X)
     was_training = module.training
     module.train(False)
-    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
     f = np.empty(X.shape[0])
     try:
         with torch.enable_grad():

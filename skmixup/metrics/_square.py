@@ -32,7 +32,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skmixup.metrics._attacks import _clip, register_attack
+from skmixup.metrics._attacks import _clip, _in_dtype, register_attack
 from skmixup.metrics._jacobians import dense
 from skmixup.metrics._validation import (
     TINY,
@@ -324,7 +324,7 @@ class Objective:
             )
 
     def scores(self, V, rows):
-        model_input = self.data.model_input(V, rows)
+        model_input = self.data.model_input(_in_dtype(V, self.data), rows)
         if self.kind == "regression":
             return np.asarray(self.estimator.predict(model_input), dtype=np.float64)
         if self.kind == "decision_function":
