@@ -351,7 +351,12 @@ def exact_attack(
     feature_scale="std",
     mutable=None,
 ):
-    """Worst-case point of a linear classifier (optionally behind affine steps).
+    """Worst-case point of a linear classifier or a decision tree (behind affine steps).
+
+    For a :class:`~sklearn.tree.DecisionTreeClassifier` the point lies in a leaf
+    that the threat model reaches and that predicts another class, if there is one
+    (closed form, see :mod:`._trees`); the rest of this description is the linear
+    case.
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -365,9 +370,11 @@ def exact_attack(
     Parameters
     ----------
     estimator : fitted classifier
-        A linear classifier (``coef_``, ``intercept_``; binary or multiclass),
-        optionally the last step of a pipeline whose transformers are affine on the
-        moving columns (scalers, PCA, SimpleImputer, ColumnTransformer, encoders).
+        A linear classifier (``coef_``, ``intercept_``; binary or multiclass) or a
+        DecisionTreeClassifier, optionally the last step of a pipeline whose
+        transformers are affine on the moving columns (scalers, PCA, SimpleImputer,
+        ColumnTransformer, encoders; for a tree each feature it splits on must
+        depend on at most one movable column, so not PCA).
     X : array-like or DataFrame of shape (n_samples, n_features)
         Clean samples.
     y : array-like of shape (n_samples,)
@@ -377,7 +384,7 @@ def exact_attack(
     norm : {"inf", 2}, default="inf"
         The norm of the ball.
     clip : tuple (low, high), default=None
-        Box bounds, as in :func:`fgsm` (``norm="inf"`` only).
+        Box bounds, as in :func:`fgsm` (``norm="inf"`` only for linear models).
     feature_scale : "std", float, array-like or mapping, default="std"
         Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
@@ -464,8 +471,9 @@ def _affine_scores(estimator, data):
     ):
         raise TypeError(
             "attack='exact' needs a linear classifier (coef_ and intercept_ of a "
-            "decision function), optionally behind affine transformers; got "
-            f"{type(final).__name__}."
+            "decision function) or a DecisionTreeClassifier, optionally behind "
+            f"affine transformers; got {type(final).__name__}. Use attack='square' "
+            "or attack='auto' (upper bounds) for other models."
         )
     W, b = linear_scores(final)
     W, b = W.astype(np.float64), b.astype(np.float64)
