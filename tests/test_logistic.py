@@ -204,9 +204,9 @@ def test_threaded_evaluation_equals_single_thread(
     Z, Y = rng.randn(n, K).astype(dtype), np.eye(K)[rng.randint(0, K, n)]
     plan = _plan(n, rng, partners, 6, 0.5, 0.5)
     monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 1)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 1)
     single = plan.loss_gradient(Z, Y, backend)
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 3)
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
     threaded = plan.loss_gradient(Z, Y, backend)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -219,6 +219,45 @@ def test_threaded_evaluation_equals_single_thread(
     np.testing.assert_allclose(whole[1], single[1], rtol=rtol * 100, atol=1e-14)
 
 
+def test_tile_threads_follow_the_machine_policy(monkeypatch):
+    # The tiles use worker threads only from the main thread and never more than
+    # the BLAS threads allowed before (threadpool_limits(1): serial), as the
+    # attacks' row blocks do (skmixup.utils._threads.worker_count).
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.RandomState(0)
+    n, K = 300, 3
+    Z, Y = rng.randn(n, K), np.eye(K)[rng.randint(0, K, n)]
+    plan = _plan(n, rng)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    calls = []
+    run_on_threads = _plan_module.run_on_threads
+
+    def spy(tasks, work, workers):
+        calls.append(workers)
+        return run_on_threads(tasks, work, workers)
+
+    monkeypatch.setattr(_plan_module, "run_on_threads", spy)
+    monkeypatch.setattr("skmixup.utils._threads.cpu_count", lambda: 4)
+    with threadpool_limits(2, user_api="blas"):
+        reference = plan.loss_gradient(Z, Y)
+    assert calls and set(calls) == {2}  # one call per interior node
+    threaded_calls = list(calls)
+    with threadpool_limits(1, user_api="blas"):
+        serial = plan.loss_gradient(Z, Y)
+    out = []
+    thread = threading.Thread(target=lambda: out.append(plan.loss_gradient(Z, Y)))
+    thread.start()
+    thread.join()
+    assert calls == threaded_calls  # neither under threadpool_limits(1) nor off the main thread
+    for value, grad in (serial, out[0]):
+        assert value == pytest.approx(reference[0], rel=1e-12)
+        np.testing.assert_allclose(grad, reference[1], rtol=1e-10, atol=1e-14)
+
+
 def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
     # All pairs with huge logits: gemm hands row tiles to the direct evaluation,
     # whose partner gradient spans other tiles' rows (summed per thread).
@@ -227,7 +266,7 @@ def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
     Z, Y = rng.randn(n, K) * 2000, np.eye(K)[rng.randint(0, K, n)]
     plan = _plan(n, rng)
     monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 3)
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
     value, grad = plan.loss_gradient(Z, Y, "gemm")
     ref_value, ref_grad = plan.loss_gradient(Z, Y, "direct")

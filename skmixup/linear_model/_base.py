@@ -19,11 +19,11 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
 from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup.linear_model._plan import MixupPlan, encode_targets
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
+from skmixup.utils._threads import one_blas_thread
 
 # scipy.optimize.minimize's status when the callback raised StopIteration
 _CALLBACK_STOP = 99
@@ -176,7 +176,7 @@ class _BaseMixupLinearClassifier(
         # Pin the BLAS pools to one thread: the objective makes many small BLAS
         # calls, and on few cores numpy's and scipy's OpenBLAS pools (and OpenMP)
         # oversubscribe them badly; the Mixup plan runs its own worker threads.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             result = optimize.minimize(
                 fun,
                 coef0,

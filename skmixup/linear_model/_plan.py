@@ -48,9 +48,7 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
 """
 
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
@@ -63,6 +61,7 @@ from skmixup._mixing import (
     dtilde_quadrature,
     resolve_beta,
 )
+from skmixup.utils._threads import one_blas_thread, run_on_threads, worker_count
 
 __all__ = ["MixupPlan", "BACKENDS", "encode_targets", "resolve_settings"]
 
@@ -84,14 +83,10 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
-
-
-def _n_threads():
-    """Worker threads for the logit-space work: the CPUs this process may use."""
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
+# At most this many worker threads for the tiles, within the machine's policy
+# (skmixup.utils._threads.worker_count: from the main thread only, no more than
+# the usable cores and the BLAS threads allowed before).
+_MAX_THREADS = 8
 
 
 def encode_targets(classes, y):
@@ -448,7 +443,6 @@ def _run_tiles(tile_fn, grad, tiles, work):
     Returns the value (summed in tile order) and the sum of the threads'
     ``scratch["partner"]`` (or ``None``).
     """
-    n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
     values = [0.0] * len(tiles)  # summed in tile order: deterministic
     numbered = list(enumerate(tiles))
     if all(rows == slice(None) for _, rows in tiles):
@@ -468,6 +462,8 @@ def _run_tiles(tile_fn, grad, tiles, work):
         def chunk(i):
             return iter(numbered[i::n_threads])
 
+    results = [None] * len(tiles)
+
     def run(i):
         scratch, partner = {}, None
         for t, (blocks, rows) in chunk(i):
@@ -481,15 +477,23 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if partner is None:
                     partner = np.zeros(grad.shape)
                 partner[blocks] += gp
-        return scratch.get("partner"), partner
+        results[i] = scratch.get("partner"), partner
 
-    if n_threads == 1:
-        results = [run(0)]
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, range(n_threads)))
+    # BLAS on one thread meanwhile (a no-op inside a linear model's fit, which
+    # holds the limit already); the tiles use the cores instead.
+    with one_blas_thread() as blas_threads:
+        n_threads = min(
+            worker_count(len(tiles), blas_threads),
+            len(tiles),
+            max(1, work // _PARALLEL_MIN),
+            _MAX_THREADS,
+        )
+        if n_threads == 1:
+            run(0)
+        else:
+            run_on_threads([(i,) for i in range(n_threads)], run, n_threads)
     total = None
-    for summed, partner in results:
+    for summed, partner in results[:n_threads]:
         if partner is not None:
             grad += partner
         if summed is not None:

@@ -34,8 +34,8 @@ from skmixup.neural_network._runtime import (
     global_rng_section,
     init_parameters,
     sigint_recorder,
-    torch_runtime,
 )
+from skmixup.utils._threads import torch_runtime
 from skmixup.utils._callbacks import (
     FIT_IN_PROGRESS,
     SkorchCallbackSupportMixin,
