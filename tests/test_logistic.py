@@ -643,7 +643,7 @@ def test_partial_fit_needs_classes_first_and_checks_labels():
     with pytest.raises(ValueError, match="classes must be passed"):
         MixupLogisticRegression().partial_fit(X, y)
     clf = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
         clf.partial_fit(X, np.full(30, 5))
 
 

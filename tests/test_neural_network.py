@@ -178,7 +178,7 @@ def test_partial_fit(data):
     clf.partial_fit(X[:100], y[:100], classes=np.unique(y))
     clf.partial_fit(X[100:], y[100:])
     assert clf.n_iter_ == 2
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
         clf.partial_fit(X[:5], np.array(["dog"] * 5))
     # partial_fit after an early-stopping fit trains one epoch on all the data
     es = MixupMLPClassifier(early_stopping=True, **FAST).fit(X, y)

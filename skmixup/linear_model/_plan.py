@@ -63,11 +63,11 @@ from skmixup._mixing import (
 )
 from skmixup.utils._threads import one_blas_thread, run_on_threads, worker_count
 
-__all__ = ["MixupPlan", "BACKENDS", "encode_targets", "resolve_settings"]
+__all__ = ["MixupPlan", "BACKENDS", "resolve_settings"]
 
 # Default ("auto") quadrature nodes of Beta(alpha, beta): with alpha == beta they
-# fold into 2 evaluations. Measured: 4 nodes move the fitted coefficients by
-# less than 0.2% from 32 nodes (benchmarks/bench_linear.py --quadrature).
+# fold into 2 evaluations. How far that moves the fit is measured and stated once,
+# in MixupLogisticRegression's ``n_quadrature`` parameter.
 AUTO_NODES = 4
 # "auto" partners: all pairs while n^2 * (node evaluations) stays within this
 # many pair evaluations per objective evaluation (all pairs of 2,896 samples with
@@ -87,29 +87,6 @@ _PARALLEL_MIN = 1 << 18
 # (skmixup.utils._threads.worker_count: from the main thread only, no more than
 # the usable cores and the BLAS threads allowed before).
 _MAX_THREADS = 8
-
-
-def encode_targets(classes, y):
-    """Target matrix of labels ``y`` among ``classes``: ``(n, 1)`` of 0/1 for two
-    classes (sigmoid model), else one-hot ``(n, n_classes)``; float64.
-
-    Raises
-    ------
-    ValueError
-        If ``y`` is not 1-dimensional or holds labels not in ``classes``.
-    """
-    classes = np.asarray(classes)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
-    unknown = np.setdiff1d(y, classes)
-    if unknown.size:
-        raise ValueError(f"y contains labels {unknown} that are not in classes_.")
-    sorter = np.argsort(classes, kind="stable")
-    codes = sorter[np.searchsorted(classes, y, sorter=sorter)]
-    if classes.size == 2:
-        return codes[:, None].astype(np.float64)
-    return np.eye(classes.size)[codes]
 
 
 def quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form="pairs"):
