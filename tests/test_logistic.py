@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import mixed_frame, mixed_preprocessor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse, special
@@ -696,37 +697,10 @@ def test_invalid_parameters_raise(params, match):
         MixupLogisticRegression(**params).fit(X, y)
 
 
-def _mixed_frame(n=240, seed=0):
-    """The canonical real-data frame: numeric columns with NaN and different
-    units, object and category columns, a string target."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.RandomState(seed)
-    income = rng.lognormal(10, 1, n)
-    age = rng.uniform(18, 90, n)
-    city = rng.choice(["paris", "lyon", "nice"], n)
-    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
-    score = np.log(income) - 10 + (age - 50) / 20 + (city == "nice") + rng.randn(n)
-    y = np.where(score > 0.5, "churn", np.where(score > -0.5, "stay", "upgrade"))
-    income[rng.rand(n) < 0.1] = np.nan
-    age[rng.rand(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"income": income, "age": age, "city": city, "plan": plan})
-    return frame, y
-
-
 def _canonical_pipeline(clf):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.pipeline import Pipeline
 
-    num = make_pipeline(SimpleImputer(), StandardScaler())
-    cat = make_pipeline(
-        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
-    )
-    pre = ColumnTransformer(
-        [("num", num, ["income", "age"]), ("cat", cat, ["city", "plan"])]
-    )
-    return Pipeline([("pre", pre), ("clf", clf)])
+    return Pipeline([("pre", mixed_preprocessor()), ("clf", clf)])
 
 
 @pytest.mark.parametrize(
@@ -742,7 +716,7 @@ def _canonical_pipeline(clf):
 def test_canonical_mixed_pipeline(clf, binary):
     from sklearn.model_selection import GridSearchCV, cross_val_score
 
-    frame, y = _mixed_frame()
+    frame, y = mixed_frame()
     if binary:
         y = np.where(y == "stay", "stay", "move")
     pipe = _canonical_pipeline(clf).fit(frame, y)
