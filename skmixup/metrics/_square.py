@@ -191,27 +191,32 @@ def square_values(estimator, data, eps, norm, n_queries, rng, *, start=None):
     cols = np.flatnonzero(moves.any(axis=0))
     if eps == 0 or len(cols) == 0:
         return best
+    # The search works on the columns that move; the others keep X's values.
+    moves, lo, hi, base_all = moves[:, cols], lo[:, cols], hi[:, cols], V[:, cols]
+    best_c = best[:, cols].copy()
     inv_scale = np.divide(
-        1.0, data.scale, out=np.zeros(d), where=data.scale > 0
+        1.0, data.scale[cols], out=np.zeros(len(cols)), where=data.scale[cols] > 0
     )  # raw to scale units
+    low = None if data.low is None else data.low[cols]
+    high = None if data.high is None else data.high[cols]
+    active = np.arange(n)
     for it in range(n_queries):
-        active = np.flatnonzero(~done)
+        if done[active].any():
+            active = active[~done[active]]
         if len(active) == 0:
             break
-        sub = moves[np.ix_(active, cols)]
+        sub, current, base = moves[active], best_c[active], base_all[active]
         if it == 0 and start is None:
             chosen = sub  # the first proposal moves every column
         else:
             chosen = _random_columns(rng, sub, _share(it, n_queries))
-        current = best[np.ix_(active, cols)]
-        base = V[np.ix_(active, cols)]
         if norm == "inf":
             proposal = _box_proposal(
                 rng,
                 current,
                 base,
-                lo[np.ix_(active, cols)],
-                hi[np.ix_(active, cols)],
+                lo[active],
+                hi[active],
                 chosen,
                 vertex_only=it == 0,
             )
@@ -220,17 +225,13 @@ def square_values(estimator, data, eps, norm, n_queries, rng, *, start=None):
                 rng,
                 current,
                 base,
-                inv_scale[cols],
+                inv_scale,
                 eps,
                 chosen,
                 sub,
                 _share(it, n_queries),
             )
-        proposal = _clip(  # also the rounding of base + offset (l_inf)
-            proposal,
-            None if data.low is None else data.low[cols],
-            None if data.high is None else data.high[cols],
-        )
+        proposal = _clip(proposal, low, high)  # also the rounding of base + offset
         candidate = best[active]
         candidate[:, cols] = proposal
         new_loss, new_done = objective(candidate, active)
@@ -239,6 +240,7 @@ def square_values(estimator, data, eps, norm, n_queries, rng, *, start=None):
         )
         rows = active[keep]
         best[rows] = candidate[keep]
+        best_c[rows] = proposal[keep]
         loss[rows] = new_loss[keep]
         done[rows] = new_done[keep]
     return best
@@ -251,24 +253,26 @@ def _share(it, n_queries):
 
 
 def _random_columns(rng, moves, share):
-    """Each movable entry with probability ``share``; one at least per row."""
+    """Each movable entry with probability ``share``, and one column per row."""
     chosen = (rng.random_sample(moves.shape) < share) & moves
-    # One more column per row, drawn uniformly among the movable ones.
-    keys = np.where(moves, rng.random_sample(moves.shape), -1.0)
-    pick = keys.argmax(axis=1)
     rows = np.arange(len(moves))
+    pick = rng.randint(moves.shape[1], size=len(moves))
     chosen[rows, pick] |= moves[rows, pick]
     return chosen
 
 
 def _box_proposal(rng, current, base, lo, hi, chosen, *, vertex_only):
-    """Chosen entries to a vertex of the box (or, half the time, inside it)."""
-    vertex = np.where(rng.random_sample(current.shape) < 0.5, lo, hi)
+    """Chosen entries to a vertex of the box (or, for some rows, inside it)."""
+    r, c = np.nonzero(chosen)
+    lo, hi = lo[r, c], hi[r, c]
+    values = np.where(rng.random_sample(len(r)) < 0.5, lo, hi)
     if not vertex_only:
-        inside = lo + (hi - lo) * rng.random_sample(current.shape)
-        uniform = rng.random_sample((len(current), 1)) < INSIDE
-        vertex = np.where(uniform, inside, vertex)
-    return np.where(chosen, base + vertex, current)
+        inside = (rng.random_sample(len(current)) < INSIDE)[r]
+        uniform = lo + (hi - lo) * rng.random_sample(len(r))
+        values = np.where(inside, uniform, values)
+    proposal = current.copy()
+    proposal[r, c] = base[r, c] + values
+    return proposal
 
 
 def _sphere_proposal(rng, current, base, inv_scale, eps, chosen, moves, share):
