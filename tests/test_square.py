@@ -420,6 +420,8 @@ def test_regressor_with_accuracy_metric_is_a_clear_error(diabetes):
     ridge = Ridge().fit(X, y)
     with pytest.raises(ValueError, match="neg_mean_squared_error"):
         make_adversarial_scorer(attack="square")(ridge, X, y)
+    with pytest.raises(ValueError, match="neg_mean_squared_error"):
+        robust_accuracy_score(ridge, X, y, attack="square")
     forest = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="attack='square'"):
         make_adversarial_scorer(attack="pgd", metric="r2")(forest, X, y)

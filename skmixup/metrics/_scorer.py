@@ -116,10 +116,20 @@ def robust_accuracy_score(
     True
     """
     eps = check_real(eps, "eps")
+    _check_accuracy_model(estimator)
     X_adv = attacked(estimator, X, y, attack, eps, attack_params)
     return float(
         accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
     )
+
+
+def _check_accuracy_model(estimator):
+    if is_regressor(estimator):
+        raise ValueError(
+            f"Robust accuracy scores classifiers; {type(estimator).__name__} is a "
+            "regressor: use make_adversarial_scorer(metric='neg_mean_squared_error') "
+            "(or 'neg_mean_absolute_error', 'r2')."
+        )
 
 
 class _AdversarialScorer:
@@ -132,12 +142,8 @@ class _AdversarialScorer:
         self.attack_params = attack_params
 
     def __call__(self, estimator, X, y, sample_weight=None):
-        if self.metric == "accuracy" and is_regressor(estimator):
-            raise ValueError(
-                f"metric='accuracy' scores classifiers; {type(estimator).__name__} "
-                "is a regressor: pass metric='neg_mean_squared_error', "
-                "'neg_mean_absolute_error' or 'r2'."
-            )
+        if self.metric == "accuracy":
+            _check_accuracy_model(estimator)
         X_adv = attacked(estimator, X, y, self.attack, self.eps, self.attack_params)
         if self.metric == "accuracy":
             return float(
