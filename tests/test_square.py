@@ -490,3 +490,34 @@ def test_skorch_regression_net_gradient_attacks(diabetes, torch_single_thread):
         params = {} if attack == "fgsm" else {"random_state": 0}
         scorer = make_adversarial_scorer(attack=attack, eps=0.3, metric="r2", **params)
         assert scorer(net, X, y) < clean - 0.05
+
+
+def test_exact_tree_on_the_mixed_frame_behind_a_column_transformer():
+    X, y = _mixed(n=120)
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                ["age", "income"],
+            ),
+            ("cat", _ordinal(), ["city", "note", "flag"]),
+        ]
+    )
+    model = make_pipeline(pre, DecisionTreeClassifier(max_depth=5, random_state=0))
+    model.fit(X, y)
+    X_adv = exact_attack(model, X, y, eps=0.3)
+    for column in ["score", "city", "note", "flag"]:  # immutable: not in mutable
+        pd.testing.assert_series_equal(X_adv[column], X[column])
+    assert_array_equal(X_adv["income"].isna(), X["income"].isna())
+    numeric = ["age", "income"]
+    diff = X_adv[numeric].to_numpy(float) - X[numeric].to_numpy(float, na_value=np.nan)
+    moved = np.nan_to_num(np.abs(diff)).max(axis=1) > 0
+    wrong = model.predict(X_adv) != y
+    assert np.all(wrong[moved])
+    exact = np.mean(~wrong)
+    assert exact < model.score(X, y)
+    square = robust_accuracy_score(
+        model, X, y, attack="square", eps=0.3, n_queries=200, random_state=0
+    )
+    assert exact <= square
