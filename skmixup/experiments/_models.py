@@ -139,7 +139,7 @@ def describe(kind, config):
     erm = build(kind, None, config)[1][-1]
     if type(erm) is type(est):
         erm_text = "the same network with mixup_prob=0 and the same seed"
-    elif isinstance(est, type(erm)):  # the penalty MLP: its ERM is the MLP's
+    elif "mixup_prob" in erm.get_params():  # the penalty MLP: its ERM is the MLP's
         erm_text = (
             f"the same network as {type(erm).__name__} with mixup_prob=0 and the "
             "same seed"
