@@ -303,7 +303,7 @@ class ReliabilityDisplay:
         color = self.line_.get_color()
         total = self.bin_count.sum()
         if total > 0:  # marker area proportional to the bin's share of predictions
-            sizes = 400 * self.bin_count / total
+            sizes = 900 * self.bin_count / total
             ax.scatter(self.prob_pred, self.prob_true, s=sizes, color=color, alpha=0.3)
         if show_counts:
             for x, y, n in zip(
