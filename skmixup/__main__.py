@@ -69,7 +69,9 @@ def _parser():
     parser.add_argument(
         "--version", action="version", version=f"skmixup {__version__}"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to run"
+    )
     rep = sub.add_parser(
         "reproduce",
         help="run the experiments (bundled data, or your table with --data)",

@@ -5,8 +5,9 @@ a pair ``(a, b)`` (``Beta(a, b)``).
 """
 
 import contextlib
+import dataclasses
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
@@ -16,7 +17,8 @@ from sklearn.model_selection import StratifiedShuffleSplit
 DATASETS = ("digits", "breast_cancer", "wine", "moons")
 
 
-class Table(NamedTuple):
+@dataclasses.dataclass(frozen=True, eq=False)
+class Table:
     """A user's table as a data set of the experiments (``reproduce --data``).
 
     ``X`` is a DataFrame of the feature columns, ``y`` the target as an array;
@@ -57,7 +59,7 @@ def check_datasets(datasets):
     dropping duplicates."""
     if isinstance(datasets, (str, Table)):
         datasets = [datasets]
-    datasets = list(dict.fromkeys(datasets))
+    datasets = list({dataset_name(d): d for d in datasets}.values())
     unknown = [d for d in datasets if not isinstance(d, Table) and d not in DATASETS]
     if unknown or not datasets:
         raise ValueError(f"datasets must be among {DATASETS}, got {datasets}.")

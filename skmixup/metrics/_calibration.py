@@ -17,6 +17,8 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from skmixup.utils._plot import pyplot
+
 _STRATEGIES = ("uniform", "quantile")
 
 
@@ -290,7 +292,7 @@ class ReliabilityDisplay:
         display : ReliabilityDisplay
             ``self``, with ``line_``, ``ax_`` and ``figure_`` set.
         """
-        plt = _pyplot()
+        plt = pyplot()
         if ax is None:
             _, ax = plt.subplots()
         name = self.estimator_name if name is None else name
@@ -370,7 +372,7 @@ class ReliabilityDisplay:
         display : ReliabilityDisplay
             The display, plotted.
         """
-        _pyplot()  # fail before any work when matplotlib is missing
+        pyplot()  # fail before any work when matplotlib is missing
         bins = calibration_bins(
             y_true,
             y_prob,
@@ -423,7 +425,7 @@ class ReliabilityDisplay:
         display : ReliabilityDisplay
             The display, plotted.
         """
-        _pyplot()
+        pyplot()
         check_is_fitted(estimator)
         if not hasattr(estimator, "predict_proba"):
             raise TypeError(
@@ -442,14 +444,3 @@ class ReliabilityDisplay:
             ax=ax,
             **kwargs,
         )
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError(
-            "Plotting needs matplotlib: pip install matplotlib "
-            '(or pip install "skmixup[plot]").'
-        ) from None
-    return plt
