@@ -26,6 +26,7 @@ and the two need not behave alike.
 # ---------------
 import warnings
 
+import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, log_loss
@@ -35,6 +36,10 @@ from sklearn.preprocessing import StandardScaler
 from skmixup.metrics import robust_accuracy_score
 from skmixup.neural_network import MixupMLPClassifier, MixupRegularizedMLPClassifier
 from skmixup.theory import approximate_mixup_loss, mixup_loss
+
+# A network this small trains fastest on one CPU thread (PyTorch's default is one
+# thread per core; see the timings in the pull request of this line).
+torch.set_num_threads(1)
 
 X, y = load_breast_cancer(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(

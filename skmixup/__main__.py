@@ -164,9 +164,10 @@ def _reproduce(args, rep):
 
     notes = []
     if not torch_available():
+        from skmixup.utils._install import TORCH_INSTALL
+
         notes.append(
-            "MLP rows skipped: PyTorch/skorch are not installed "
-            '(pip install "skmixup[torch]").'
+            f"MLP rows skipped: PyTorch/skorch are not installed ({TORCH_INSTALL})."
         )
         print(f"note: {notes[-1]}", flush=True)
     if table and table["dropped_empty"]:

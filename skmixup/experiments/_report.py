@@ -611,10 +611,9 @@ def write_figures(out, results):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return [], (
-            "Figures skipped: matplotlib is not installed "
-            '(pip install "skmixup[plot]").'
-        )
+        from skmixup.utils._install import PLOT_INSTALL
+
+        return [], f"Figures skipped: matplotlib is not installed ({PLOT_INSTALL})."
     out = pathlib.Path(out)
     return [
         s.plot(plt, out / s.figure, rows) for s, rows in _sections(results) if s.figure

@@ -7,11 +7,12 @@ def pyplot():
     The displays call it first, so that a missing matplotlib fails before an
     attack or a prediction has run.
     """
+    from skmixup.utils._install import PLOT_INSTALL
+
     try:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError(
-            "Plotting needs matplotlib: pip install matplotlib "
-            '(or pip install "skmixup[plot]").'
+            f"Plotting needs matplotlib: pip install matplotlib (or {PLOT_INSTALL})."
         ) from None
     return plt
