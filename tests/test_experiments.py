@@ -306,7 +306,8 @@ def test_report_text_is_wrapped_and_judged(tmp_path, approx_rows, robust_rows, g
     text = " ".join(report.split())  # unwrapped
     assert "larger of the two split-to-split standard deviations" in text
     assert "(sd " in text  # two splits: the spread is shown
-    assert "test log-loss" in text and "a higher test log-loss in" in text
+    assert "(test log-loss " in text
+    assert "its test log-loss was higher than ERM's in" in text
     # the ERM optimum is another fit: no iteration number of the Mixup path
     (erm_line,) = [
         line for line in report.splitlines() if "| 1.0 " in line and "ERM optimum" in line

@@ -236,29 +236,43 @@ def family_cases(rows, erm, prefix):
     return out
 
 
-def _count(cases, value, *, smaller=True):
-    """How many Mixup rows have a smaller (larger) ``value`` than their ERM row,
-    and how many of those beyond the spread."""
-    total = lower = beyond = 0
+def _count(cases, value):
+    """``({"lower", "higher", "lower beyond", "higher beyond"}: counts, total)``:
+    how the Mixup rows' ``value`` compares with their ERM row's."""
+    counts = {"lower": 0, "higher": 0, "lower beyond": 0, "higher beyond": 0}
+    total = 0
     for _, base, mix in cases:
         for r in mix:
             total += 1
             diff = r[value] - base[value]
-            if (diff < 0) == smaller and diff != 0:
-                lower += 1
-                word = verdict(
-                    r[value],
-                    r[value + "_std"],
-                    base[value],
-                    base[value + "_std"],
-                    r["n_splits"],
-                )
-                beyond += word in ("better", "worse")
-    return lower, beyond, total
+            if diff == 0:
+                continue
+            side = "lower" if diff < 0 else "higher"
+            counts[side] += 1
+            word = verdict(
+                r[value],
+                r[value + "_std"],
+                base[value],
+                base[value + "_std"],
+                r["n_splits"],
+            )
+            counts[side + " beyond"] += word in ("better", "worse")
+    return counts, total
 
 
-def _beyond(beyond, n_splits):
-    return "" if n_splits < 2 else f" ({beyond} beyond the spread)"
+def _split_counts(counts, total, n_splits, higher="higher"):
+    """``"6 of 12 (data set, Mixup) cases (0 beyond the spread), and higher in 6
+    (2 beyond the spread)"``; no spread is named for one split."""
+
+    def beyond(side):
+        if n_splits < 2:
+            return ""
+        return f" ({counts[side + ' beyond']} beyond the spread)"
+
+    return (
+        f"{counts['lower']} of {total} (data set, Mixup) cases{beyond('lower')}, "
+        f"and {higher} in {counts['higher']}{beyond('higher')}"
+    )
 
 
 def _gap_summary(rows):
@@ -268,8 +282,8 @@ def _gap_summary(rows):
         cases = family_cases(rows, erm, prefix)
         if not cases:
             continue
-        smaller, beyond, total = _count(cases, "log_loss_gap")
-        rose, _, _ = _count(cases, "test_log_loss", smaller=False)
+        gap, total = _count(cases, "log_loss_gap")
+        test, _ = _count(cases, "test_log_loss")
         parts = []
         for dataset, base, mix in cases:
             best = min(mix, key=lambda r: r["log_loss_gap"])
@@ -281,11 +295,10 @@ def _gap_summary(rows):
             )
         lines.append(
             f"Generalization, {family}: {what} gave a smaller log-loss gap (test CE "
-            f"- train CE) than ERM in {smaller} of {total} (data set, Mixup) cases"
-            f"{_beyond(beyond, n)}, and a higher test log-loss in {rose} of {total} "
-            "(a smaller gap can come from a worse training fit); "
-            + "; ".join(parts)
-            + "."
+            f"- train CE) than ERM in {_split_counts(gap, total, n, higher='larger')}"
+            f"; its test log-loss was higher than ERM's in {test['higher']} of "
+            f"{total} (a smaller gap can come from a worse fit of the training "
+            "set); " + "; ".join(parts) + "."
         )
     return lines
 
@@ -297,7 +310,7 @@ def _calibration_summary(rows):
         cases = family_cases(rows, erm, prefix)
         if not cases:
             continue
-        lower, beyond, total = _count(cases, "ece")
+        ece, total = _count(cases, "ece")
         parts = [
             f"{dataset} {number(base['ece'])} (ERM) vs "
             + ", ".join(f"{number(r['ece'])} ({r['mixup']})" for r in mix)
@@ -305,7 +318,7 @@ def _calibration_summary(rows):
         ]
         lines.append(
             f"Calibration, {family}: {what} had a lower test ECE than ERM in "
-            f"{lower} of {total} (data set, Mixup) cases{_beyond(beyond, n)}; "
+            f"{_split_counts(ece, total, n)}; "
             + "; ".join(parts)
             + "."
         )
@@ -545,6 +558,20 @@ def load_summary(path):
                 if name in row:
                     row[name] = np.asarray(row[name], dtype=np.float64)
     return data
+
+
+def rebuild_report(summary_path, out):
+    """Write the report, figures and summary.json of a stored ``summary.json``
+    again (after a change of the report code: no experiment is rerun)."""
+    data = load_summary(summary_path)
+    return write_report(
+        out,
+        settings=data["settings"],
+        results=data["results"],
+        experiments=data["experiments"],
+        notes=[n for n in data["notes"] if not n.startswith("Figures skipped")],
+        table=data["table"],
+    )
 
 
 # ---------------------------------------------------------------- report.md
@@ -822,7 +849,7 @@ def _plot_reliability(plt, path, rows):
                 )
             ax.set_title(f"{dataset}: {family}", fontsize=10)
             ax.set(xlabel="confidence", ylabel="accuracy")
-            ax.legend(fontsize=7.5, loc="upper left", frameon=False)
+            ax.legend(fontsize=7.5, loc="lower right", frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(plt, fig, path, layout=False)
 
