@@ -355,3 +355,47 @@ def test_summary_json_round_trips(tmp_path, robust_rows, gap_rows):
         experiments=data["experiments"],
     )
     assert (again / "report.md").read_text() == (tmp_path / "report.md").read_text()
+
+
+def test_a_new_experiment_is_one_registry_entry(tmp_path, monkeypatch):
+    """What issues adding experiments do: one Section (and one EXPERIMENTS entry)."""
+    from skmixup.experiments import _report, _reproduce
+
+    def extra_experiment(datasets, *, size=3, random_state=0, progress=None):
+        return [{"dataset": d, "value": float(size)} for d in datasets]
+
+    def plot(plt, path, rows):
+        fig, ax = plt.subplots()
+        ax.plot([r["value"] for r in rows], "o", label="value")
+        ax.legend()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    section = _report.Section(
+        "extra",
+        "Extra: a new experiment",
+        lambda rows: _report.format_table(rows, ["dataset", "value"]),
+        lambda rows: [f"Extra measured {rows[0]['value']:g}."],
+        "extra.png",
+        plot,
+        protocol=lambda kw: [f"Extra: size {kw['size']}."],
+        experiment="extra",
+    )
+    monkeypatch.setattr(_report, "SECTIONS", [*_report.SECTIONS, section])
+    monkeypatch.setattr(
+        _reproduce,
+        "EXPERIMENTS",
+        (*_reproduce.EXPERIMENTS, ("extra", "extra", extra_experiment)),
+    )
+    results = {"extra": extra_experiment(["wine"], size=4)}
+    paths, _ = write_report(
+        tmp_path, settings={}, results=results, experiments={"extra": {"size": 4}}
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "## Extra: a new experiment" in report and "| wine" in report
+    assert "- Extra measured 4." in report and "- Extra: size 4." in report
+    names = [p.name for p in paths]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert "extra.png" in names and "![extra](extra.png)" in report
+    assert "summary.json" in names

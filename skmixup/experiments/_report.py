@@ -332,7 +332,11 @@ class Section(NamedTuple):
     ``key``: the key of its rows in the results (``_reproduce.EXPERIMENTS``);
     ``title``: its heading; ``table(rows)``: a markdown table; ``summary(rows)``:
     sentences for "What we measured"; ``figure``: the PNG's file name (or None);
-    ``plot(plt, path, rows)``: draws it.
+    ``plot(plt, path, rows)``: draws it; ``protocol(settings)``: sentences of the
+    protocol from the keyword arguments its experiment ran with (defaults filled
+    in, see :func:`resolved_settings`), for experiments that the built-in protocol
+    text does not describe; ``experiment``: the name of that experiment in
+    ``_reproduce.EXPERIMENTS``.
     """
 
     key: str
@@ -341,6 +345,8 @@ class Section(NamedTuple):
     summary: Callable
     figure: str = None
     plot: Callable = None
+    protocol: Callable = None
+    experiment: str = None
 
 
 def _lazy(name):
@@ -505,6 +511,9 @@ def protocol(experiments, *, table=None):
             "LogisticRegression without ridge, a separate fit. The expected "
             "ConvergenceWarning of the truncated fits is silenced, only there."
         )
+    for section in SECTIONS:
+        if section.protocol is not None and section.experiment in experiments:
+            lines += section.protocol(settings[section.experiment])
     return lines
 
 
