@@ -37,8 +37,9 @@ from skmixup.metrics import robust_accuracy_score
 from skmixup.neural_network import MixupMLPClassifier, MixupRegularizedMLPClassifier
 from skmixup.theory import approximate_mixup_loss, mixup_loss
 
-# A network this small trains fastest on one CPU thread (PyTorch's default is one
-# thread per core; see the timings in the pull request of this line).
+# A network this small trains fastest on one CPU thread: with PyTorch's default of
+# one thread per core this script took 45.2 s, against 15.5 s with one thread, on a
+# 2-core machine at load average 9 (about 7 s of CPU time).
 torch.set_num_threads(1)
 
 X, y = load_breast_cancer(return_X_y=True)
