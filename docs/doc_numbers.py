@@ -118,6 +118,23 @@ def _counts(cases, value):
     return _report()._count(cases, value)
 
 
+def _gap_counts(gaps):
+    """The counts both passages quote, and the number of (data set, alpha) cases."""
+    logistic, mlp, penalty = (_family(gaps, i) for i in range(3))
+    counts = {}
+    for name, cases, value in (
+        ("mlp_gap", mlp, "log_loss_gap"),
+        ("pen_gap", penalty, "log_loss_gap"),
+        ("log_gap", logistic, "log_loss_gap"),
+        ("log_test", logistic, "test_log_loss"),
+        ("mlp_test", mlp, "test_log_loss"),
+        ("log_ece", logistic, "ece"),
+        ("mlp_ece", mlp, "ece"),
+    ):
+        counts[name], n = _counts(cases, value)
+    return counts, n
+
+
 def _run_facts(data):
     settings = data["settings"]
     exp = data["experiments"]
@@ -144,11 +161,9 @@ def readme_expect(summaries):
         "",
     ]
     logistic, mlp, penalty = (_family(gaps, i) for i in range(3))
-    mlp_gap, n = _counts(mlp, "log_loss_gap")
-    pen_gap, _ = _counts(penalty, "log_loss_gap")
-    log_gap, _ = _counts(logistic, "log_loss_gap")
-    log_test, _ = _counts(logistic, "test_log_loss")
-    mlp_test, _ = _counts(mlp, "test_log_loss")
+    c, n = _gap_counts(gaps)
+    mlp_gap, pen_gap, log_gap = c["mlp_gap"], c["pen_gap"], c["log_gap"]
+    log_test, mlp_test = c["log_test"], c["mlp_test"]
     shrink = max(
         (base["log_loss_gap"] - r["log_loss_gap"] for _, base, mix in logistic for r in mix),
         default=0.0,
@@ -169,8 +184,7 @@ def readme_expect(summaries):
         + "/".join(_num(r["test_log_loss"]) for r in mix0)
         + "): a smaller gap is not a better model."
     )
-    log_ece, _ = _counts(logistic, "ece")
-    mlp_ece, _ = _counts(mlp, "ece")
+    log_ece, mlp_ece = c["log_ece"], c["mlp_ece"]
     pen_diff = max(
         (abs(r["ece"] - base["ece"]) for _, base, mix in penalty for r in mix),
         default=0.0,
@@ -266,13 +280,9 @@ def guide_measured(summaries):
     res = data["results"]
     robust, gaps = res["robust"], res["gaps"]
     eps = max(r["eps"] for r in robust)
-    logistic, mlp, penalty = (_family(gaps, i) for i in range(3))
-    mlp_gap, n = _counts(mlp, "log_loss_gap")
-    pen_gap, _ = _counts(penalty, "log_loss_gap")
-    log_gap, _ = _counts(logistic, "log_loss_gap")
-    log_test, _ = _counts(logistic, "test_log_loss")
-    log_ece, _ = _counts(logistic, "ece")
-    mlp_ece, _ = _counts(mlp, "ece")
+    c, n = _gap_counts(gaps)
+    mlp_gap, pen_gap, log_gap = c["mlp_gap"], c["pen_gap"], c["log_gap"]
+    log_test, log_ece, mlp_ece = c["log_test"], c["log_ece"], c["mlp_ece"]
     rep = _report()
 
     def where(judged, phrases):
