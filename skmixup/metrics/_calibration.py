@@ -15,9 +15,10 @@ import numbers
 import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import unique_labels
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from skmixup.utils._plot import pyplot
+from skmixup.utils._validation import check_sample_weight
 
 _STRATEGIES = ("uniform", "quantile")
 
@@ -93,7 +94,7 @@ def calibration_bins(
     """
     _check_bins(n_bins, strategy)
     confidence, correct = _top_label(y_true, y_prob, labels)
-    weight = _check_sample_weight(sample_weight, confidence)
+    weight = check_sample_weight(sample_weight, confidence.shape[0])
     if strategy == "quantile":  # equal-count bins of the confidences
         edges = np.percentile(confidence, np.linspace(0, 100, n_bins + 1))
     else:
