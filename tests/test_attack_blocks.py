@@ -290,7 +290,7 @@ def test_ctrl_c_while_threads_start_is_raised_after_they_started(default_sigint)
 def test_ctrl_c_deferral_leaves_an_ignored_sigint_alone():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with _blocks._ctrl_c_deferred():
+        with _threads.ctrl_c_deferred():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
