@@ -72,7 +72,9 @@ def main(argv=None):
             f"{name:10} {r['seconds']:8.2f} {r['n_iter']:7d} "
             f"{str(r['convergence_warning']):>19}"
         )
-    print(f"ratio unscaled / scaled: {result['ratio']:.1f}; load {result['load_average']}")
+    print(
+        f"ratio unscaled / scaled: {result['ratio']:.1f}; load {result['load_average']}"
+    )
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)

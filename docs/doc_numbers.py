@@ -58,11 +58,7 @@ def _num(value, spec=".3f"):
 
 
 def _robust(rows, eps):
-    return {
-        (r["dataset"], r["model"]): r
-        for r in rows
-        if r["eps"] == eps
-    }
+    return {(r["dataset"], r["model"]): r for r in rows if r["eps"] == eps}
 
 
 def _datasets(rows):
@@ -155,9 +151,9 @@ def readme_expect(summaries):
     eps = max(r["eps"] for r in robust)
     lines = [
         "Mixup is a regularizer, not a free improvement. What `python -m skmixup "
-        f"reproduce` measured (full run, {_run_facts(data)}; the numbers are in its report, "
-        "stored as `docs/_data/reproduce_summary.json`). A difference is called "
-        "better or worse only when it exceeds the split-to-split spread.",
+        f"reproduce` measured (full run, {_run_facts(data)}; the numbers are in its "
+        "report, stored as `docs/_data/reproduce_summary.json`). A difference is "
+        "called better or worse only when it exceeds the split-to-split spread.",
         "",
     ]
     logistic, mlp, penalty = (_family(gaps, i) for i in range(3))
@@ -165,7 +161,11 @@ def readme_expect(summaries):
     mlp_gap, pen_gap, log_gap = c["mlp_gap"], c["pen_gap"], c["log_gap"]
     log_test, mlp_test = c["log_test"], c["mlp_test"]
     shrink = max(
-        (base["log_loss_gap"] - r["log_loss_gap"] for _, base, mix in logistic for r in mix),
+        (
+            base["log_loss_gap"] - r["log_loss_gap"]
+            for _, base, mix in logistic
+            for r in mix
+        ),
         default=0.0,
     )
     d0, base0, mix0 = logistic[0]
@@ -321,9 +321,7 @@ def guide_measured(summaries):
         "(:class:`~skmixup.linear_model.MixupRegularizedLogisticRegression`) was "
         f"{where(reg_r, more_less)}.",
     ]
-    head = (
-        f"Its stored full run ({_run_facts(data).replace('`', '``')}) measured:"
-    )
+    head = f"Its stored full run ({_run_facts(data).replace('`', '``')}) measured:"
     out = [_wrap_rst(head), ""]
     out += [_wrap_rst(b, "* ", "  ") for b in bullets]
     return "\n".join(out)
@@ -338,8 +336,14 @@ def guide_penalty(summaries):
     at = _robust(robust, eps)
     parts, ties = [], []
     for d in _datasets(robust):
-        reg = [r for (dd, m), r in at.items() if dd == d and m.startswith("MixupRegularizedLogistic")]
-        mix = [r for (dd, m), r in at.items() if dd == d and m.startswith("MixupLogistic")]
+        reg = [
+            r
+            for (dd, m), r in at.items()
+            if dd == d and m.startswith("MixupRegularizedLogistic")
+        ]
+        mix = [
+            r for (dd, m), r in at.items() if dd == d and m.startswith("MixupLogistic")
+        ]
         if not reg or not mix:
             continue
         a, b = reg[0], mix[0]
@@ -442,7 +446,8 @@ def write_all(summaries=None):
         if not pattern.search(content):
             raise SystemExit(f"{path}: no markers for the passage {name!r}")
         begin, end = _markers(path, name)
-        content = pattern.sub(lambda m: f"{begin}\n\n{text}\n\n{end}", content)
+        block = f"{begin}\n\n{text}\n\n{end}"
+        content = pattern.sub(lambda _match, block=block: block, content)
         file.write_text(content)
         print(f"wrote {path}: {name}")
 
@@ -470,7 +475,12 @@ def main(argv=None):
         shutil.copyfile(args.source, REPRODUCE)
     if args.scaling:
         subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "bench_scaling.py"), "--out", str(SCALING)],
+            [
+                sys.executable,
+                str(ROOT / "benchmarks" / "bench_scaling.py"),
+                "--out",
+                str(SCALING),
+            ],
             check=True,
         )
     write_all()

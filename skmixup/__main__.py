@@ -53,7 +53,9 @@ def _writable_folder(text):
             pass
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise ValueError(f"--out: cannot write to the folder {folder}: {reason}")
+        raise ValueError(
+            f"--out: cannot write to the folder {folder}: {reason}"
+        ) from None
     return folder
 
 
@@ -66,9 +68,7 @@ def _parser():
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--version", action="version", version=f"skmixup {__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"skmixup {__version__}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", help="what to run"
     )

@@ -80,9 +80,11 @@ def test_binary_top_label_matches_calibration_curve(strategy):
 def test_top_label_is_the_calibration_curve_of_correctness(strategy):
     # Any number of classes: the binary curve of (prediction correct, confidence).
     X, y = load_wine(return_X_y=True)
-    proba = make_pipeline(StandardScaler(), LogisticRegression(C=0.05)).fit(
-        X[::2], y[::2]
-    ).predict_proba(X[1::2])
+    proba = (
+        make_pipeline(StandardScaler(), LogisticRegression(C=0.05))
+        .fit(X[::2], y[::2])
+        .predict_proba(X[1::2])
+    )
     y_test = y[1::2]  # 89 samples: with 3 bins no percentile is a data point
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_test).astype(int)

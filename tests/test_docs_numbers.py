@@ -70,16 +70,22 @@ def test_quoted_numbers_by_hand(stored):
     (erm,) = [
         r
         for r in robust
-        if r["dataset"] == "digits" and r["eps"] == eps and r["model"].startswith("MLP ERM")
+        if r["dataset"] == "digits"
+        and r["eps"] == eps
+        and r["model"].startswith("MLP ERM")
     ]
     assert (
         f"digits {mlp['robust_accuracy']:.3f} against {erm['robust_accuracy']:.3f}"
         in readme
     )
     gaps = data["results"]["gaps"]
-    logistic = [r for r in gaps if r["dataset"] == "digits" and "Logistic" in r["model"]]
+    logistic = [
+        r for r in gaps if r["dataset"] == "digits" and "Logistic" in r["model"]
+    ]
     erm_ll = [r for r in logistic if r["mixup"] == "ERM"][0]["test_log_loss"]
-    mixed = "/".join(f"{r['test_log_loss']:.3f}" for r in logistic if r["mixup"] != "ERM")
+    mixed = "/".join(
+        f"{r['test_log_loss']:.3f}" for r in logistic if r["mixup"] != "ERM"
+    )
     assert f"(digits {erm_ll:.3f} to {mixed})" in readme
     higher = sum(
         r["ece"] > base["ece"]

@@ -15,10 +15,10 @@ from skmixup.experiments import (
     generalization_experiment,
     robustness_experiment,
 )
-from skmixup.metrics import ReliabilityDisplay
 from skmixup.experiments._common import stratified_splits
 from skmixup.experiments._generalization import BINS, GAP_VALUES
 from skmixup.experiments._report import protocol, summary, tables, write_report
+from skmixup.metrics import ReliabilityDisplay
 
 APPROX_KEYS = {
     "mixup",
@@ -287,7 +287,9 @@ def test_verdicts_need_a_difference_beyond_the_spread():
     assert with_sd(-0.00001, 0.0123, 2) == "0.000 (sd 0.012)"
 
 
-def test_report_text_is_wrapped_and_judged(tmp_path, approx_rows, robust_rows, gap_rows):
+def test_report_text_is_wrapped_and_judged(
+    tmp_path, approx_rows, robust_rows, gap_rows
+):
     results = {"approx": approx_rows, "robust": robust_rows, "gaps": gap_rows}
     write_report(tmp_path, settings={"n_splits": 2}, results=results)
     report = (tmp_path / "report.md").read_text()
@@ -301,7 +303,9 @@ def test_report_text_is_wrapped_and_judged(tmp_path, approx_rows, robust_rows, g
     assert "its test log-loss was higher than ERM's in" in text
     # the ERM optimum is another fit: no iteration number of the Mixup path
     (erm_line,) = [
-        line for line in report.splitlines() if "| 1.0 " in line and "ERM optimum" in line
+        line
+        for line in report.splitlines()
+        if "| 1.0 " in line and "ERM optimum" in line
     ]
     assert erm_line.split("|")[3].strip() == "-"
 

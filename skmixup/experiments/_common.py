@@ -81,7 +81,11 @@ def table_preprocessor(numeric, categorical):
     )
     return ColumnTransformer(
         [
-            ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), list(numeric)),
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                list(numeric),
+            ),
             ("categorical", encode, list(categorical)),
         ]
     )
@@ -98,7 +102,9 @@ def feature_scale(pipe, X_train):
     if hasattr(first, "scale_"):
         return first.scale_
     numeric = first.transformers[0][2]
-    return {c: float(np.nanstd(np.asarray(X_train[c], dtype=np.float64))) for c in numeric}
+    return {
+        c: float(np.nanstd(np.asarray(X_train[c], dtype=np.float64))) for c in numeric
+    }
 
 
 def stratified_splits(y, *, n_splits, test_size=0.5, random_state=0):

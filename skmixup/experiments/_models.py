@@ -2,9 +2,10 @@
 
 :data:`MODELS` maps a model kind to a :class:`Model`: ``build(mixup, config)``
 returns ``(name, pipeline)`` (a ``StandardScaler`` pipeline, or the standard
-ColumnTransformer of a user's table; ``mixup=None`` is the ERM counterpart), ``needs_torch`` says whether the ``torch`` extra is needed, and
-``shown`` lists the estimator parameters that the report's protocol prints. To add
-a model, add one entry. ``config`` holds ``C``, ``mlp_params``, ``random_state``
+ColumnTransformer of a user's table; ``mixup=None`` is the ERM counterpart),
+``needs_torch`` says whether the ``torch`` extra is needed, and ``shown`` lists
+the estimator parameters that the report's protocol prints. To add a model, add
+one entry. ``config`` holds ``C``, ``mlp_params``, ``random_state``
 and, while fitting, ``dataset`` (a name or a user's table).
 """
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from skmixup.experiments._common import mixup_label, number, torch_available
 from skmixup.experiments._demo import format_table
-from skmixup.experiments._generalization import GAP_VALUES, BINS
+from skmixup.experiments._generalization import BINS, GAP_VALUES
 from skmixup.experiments._models import (
     ERM_LOGISTIC_NAME,
     ERM_MLP_NAME,
@@ -318,9 +318,7 @@ def _calibration_summary(rows):
         ]
         lines.append(
             f"Calibration, {family}: {what} had a lower test ECE than ERM in "
-            f"{_split_counts(ece, total, n)}; "
-            + "; ".join(parts)
-            + "."
+            f"{_split_counts(ece, total, n)}; " + "; ".join(parts) + "."
         )
     return lines
 
@@ -665,7 +663,7 @@ def _plot_approx(plt, path, rows):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
     colors = {}
-    for i, mixup in enumerate(dict.fromkeys(r["mixup"] for r in rows)):
+    for mixup in dict.fromkeys(r["mixup"] for r in rows):
         rs = [r for r in rows if r["mixup"] == mixup and r["training"] == "Mixup"]
         erm = [r for r in rows if r["mixup"] == mixup and r["training"] != "Mixup"]
         its = [r["iteration"] for r in rs]
@@ -685,7 +683,9 @@ def _plot_approx(plt, path, rows):
         handles=swatches
         + [
             Line2D([], [], ls="-", marker="o", label="exact, L-BFGS iterate", **grey),
-            Line2D([], [], ls="--", marker="s", ms=3, label="L_std+R1+R2, iterate", **grey),
+            Line2D(
+                [], [], ls="--", marker="s", ms=3, label="L_std+R1+R2, iterate", **grey
+            ),
             Line2D([], [], ls=":", label="exact, at the ERM optimum", **grey),
             Line2D([], [], ls="-.", label="L_std+R1+R2, at the ERM optimum", **grey),
         ],
@@ -812,7 +812,10 @@ def _plot_gaps(plt, path, rows):
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for i, (family, rs) in enumerate(families.items()):
             rs = [r for r in rs if r["dataset"] == dataset]
-            x = [settings.index(r["mixup"]) + (i - (len(families) - 1) / 2) * width for r in rs]
+            x = [
+                settings.index(r["mixup"]) + (i - (len(families) - 1) / 2) * width
+                for r in rs
+            ]
             ax.errorbar(
                 x,
                 [r["log_loss_gap"] for r in rs],

@@ -28,9 +28,7 @@ def _check_bins(n_bins, strategy):
     if bad or n_bins < 1:
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}.")
     if strategy not in _STRATEGIES:
-        raise ValueError(
-            f"strategy must be 'uniform' or 'quantile', got {strategy!r}."
-        )
+        raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}.")
 
 
 def _top_label(y_true, y_prob, labels):
