@@ -861,7 +861,16 @@ def _plot_reliability(plt, path, rows):
                 )
             ax.set_title(f"{dataset}: {family}", fontsize=10)
             ax.set(xlabel="confidence", ylabel="accuracy")
-            ax.legend(fontsize=7.5, loc="lower right", frameon=False)
+            handles, _ = ax.get_legend_handles_labels()
+            disc = ax.scatter(
+                [], [], s=120, color="0.5", alpha=0.3, label="area: share of the bin"
+            )
+            ax.legend(
+                handles=[*handles, disc],
+                fontsize=7.5,
+                loc="lower right",
+                framealpha=0.85,
+            )
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(plt, fig, path, layout=False)
 
