@@ -737,7 +737,9 @@ def _panels(plt, n, title, n_rows=1, sharey=False, size=(3.6, 3.2)):
     fig, axes = plt.subplots(
         n_rows,
         n,
-        figsize=(size[0] * n + 0.6, size[1] * n_rows + 1.4),
+        # at least 8 inches wide: the titles and the legend of a single data set
+        # (a user's table) fit too
+        figsize=(max(size[0] * n + 0.6, 8.0), size[1] * n_rows + 1.4),
         squeeze=False,
         sharey=sharey,
     )
@@ -778,7 +780,7 @@ def _plot_robust(plt, path, rows):
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("robust test accuracy")
     extra = [Patch(color="0.5", alpha=0.3, label="± 1 sd over splits")] if band else []
-    ncol = min(3, len(datasets))
+    ncol = 3 if len(datasets) > 2 else 2
     k = _legend_below(fig, axes[0], extra, ncol=ncol)
     fig.tight_layout(rect=(0, 0.06 * (-(-k // ncol)) + 0.02, 1, 1))
     return _save(plt, fig, path, layout=False)
