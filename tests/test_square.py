@@ -18,6 +18,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
     RandomForestRegressor,
+    VotingClassifier,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
@@ -521,3 +522,22 @@ def test_exact_tree_on_the_mixed_frame_behind_a_column_transformer():
         model, X, y, attack="square", eps=0.3, n_queries=200, random_state=0
     )
     assert exact <= square
+
+
+def test_square_attack_on_a_model_with_labels_only(cancer):
+    X, y = cancer
+    vote = VotingClassifier(
+        [
+            ("tree", DecisionTreeClassifier(max_depth=4, random_state=0)),
+            ("forest", RandomForestClassifier(n_estimators=5, random_state=0)),
+            ("knn", KNeighborsClassifier()),
+        ],
+        voting="hard",
+    ).fit(X, y)
+    assert not hasattr(vote, "predict_proba")
+    clean = vote.score(X, y)
+    assert robust_accuracy_score(vote, X, y, attack="square", eps=0.0) == clean
+    robust = robust_accuracy_score(
+        vote, X, y, attack="square", eps=0.3, n_queries=100, random_state=0
+    )
+    assert robust < clean - 0.05

@@ -21,8 +21,9 @@ halved on the paper's schedule (Appendix A: at 10, 50, 200, 500, 1000, 2000, 400
 
 Objective (larger is worse for the model): for a classifier the margin loss
 ``max_{k != y} z_k - z_y`` of its ``decision_function`` scores ``z`` (or of
-``log predict_proba`` when it has no ``decision_function``), the paper's loss; for a
-regressor the squared error ``(f(x) - y)^2``. A classified sample stops once it is
+``log predict_proba`` when it has no ``decision_function``), the paper's loss, or
+with ``predict`` alone (hard voting) whether the label is wrong; for a regressor the
+squared error ``(f(x) - y)^2``. A classified sample stops once it is
 misclassified. Each query is one batched call of the model on all samples still
 being attacked.
 """
@@ -77,7 +78,8 @@ def square_attack(
     """Square attack: a random search that needs only the model's predictions.
 
     Works on any fitted classifier with ``decision_function`` or ``predict_proba``
-    (trees, forests, boosting, nearest neighbours, SVMs, networks ...) and on any
+    (trees, forests, boosting, nearest neighbours, SVMs, networks ...; with
+    ``predict`` alone the search is a random walk until a label changes) and on any
     regressor with ``predict``, bare or in a pipeline, on arrays and DataFrames,
     with the tabular threat model of :func:`fgsm` (categorical columns and missing
     entries do not move, ``eps`` in ``feature_scale`` units, ``clip``).
@@ -321,16 +323,13 @@ class Objective:
             self.kind = "decision_function"
         elif hasattr(estimator, "predict_proba"):
             self.kind = "predict_proba"
-        else:
-            raise TypeError(
-                f"{type(estimator).__name__} has neither decision_function nor "
-                "predict_proba: score-based attacks need one of them."
-            )
+        else:  # labels only (hard voting ...): a flat loss, a random walk
+            self.kind = "predict"
 
     def scores(self, V, rows):
         model_input = self.data.model_input(_in_dtype(V, self.data), rows)
-        if self.kind == "regression":
-            return np.asarray(self.estimator.predict(model_input), dtype=np.float64)
+        if self.kind in ("regression", "predict"):
+            return np.asarray(self.estimator.predict(model_input))
         if self.kind == "decision_function":
             Z = self.estimator.decision_function(model_input)
         else:
@@ -341,8 +340,11 @@ class Objective:
         data = self.data
         Z = self.scores(V, rows)
         if self.kind == "regression":
-            error = Z.reshape(len(rows), -1)[:, 0] - data.y[rows]
+            error = Z.reshape(len(rows), -1)[:, 0].astype(np.float64) - data.y[rows]
             return error**2, np.zeros(len(rows), dtype=bool)
+        if self.kind == "predict":
+            done = Z != data.y[rows]
+            return done.astype(np.float64), done
         y_idx = data.y_idx[rows]
         if Z.ndim == 1 or Z.shape[1] == 1:  # binary decision function: class 1 if > 0
             z = Z.reshape(len(rows))
