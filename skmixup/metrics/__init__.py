@@ -7,16 +7,26 @@ too. Categorical columns do not move and missing entries stay missing.
 """
 
 from skmixup.metrics._attacks import fgsm, pgd
+from skmixup.metrics._certify import (
+    CertificationResult,
+    certified_accuracy_score,
+    certify,
+    make_certified_scorer,
+)
 from skmixup.metrics._display import RobustnessCurveDisplay
 from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score
 
 __all__ = [
+    "CertificationResult",
     "RobustnessCurveDisplay",
+    "certified_accuracy_score",
+    "certify",
     "fgsm",
     "gradient_methods",
     "input_gradient",
     "make_adversarial_scorer",
+    "make_certified_scorer",
     "pgd",
     "robust_accuracy_score",
 ]

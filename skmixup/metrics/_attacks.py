@@ -400,12 +400,7 @@ def exact_attack(
     V = np.asarray(data.V, dtype=np.float64)
     scale = data.scale
     moves = (scale > 0) & ~np.isnan(V)
-    lo = np.where(moves, -eps * scale, 0.0)
-    hi = np.where(moves, eps * scale, 0.0)
-    if data.low is not None:
-        lo = np.minimum(np.maximum(lo, np.nan_to_num(data.low - V)), 0.0)
-    if data.high is not None:
-        hi = np.maximum(np.minimum(hi, np.nan_to_num(data.high - V)), 0.0)
+    lo, hi = data.delta_box(eps)
     A_y = np.empty((n, V.shape[1]))
     for k in range(K):
         mask = y_idx == k

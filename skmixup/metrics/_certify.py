@@ -1,0 +1,590 @@
+"""Certified robustness: per-sample proofs that no perturbation changes the prediction.
+
+The threat model is the attacks' (:mod:`._attacks`): the ball of radius ``eps`` in
+``feature_scale`` units around each sample, immutable columns and missing entries
+fixed, intersected with ``clip``. For each sample, :func:`certify` answers
+
+* ``"certified"``: a sound lower bound of the margin ``z_y - max_{k != y} z_k`` is
+  positive over the whole ball, so no input in it is misclassified;
+* ``"attacked"``: a counterexample inside the ball that ``predict`` misclassifies
+  (from the clean point, a PGD run, the MILP's optimum or the linear model's
+  worst case), checked by calling ``predict`` on it;
+* ``"unknown"``: neither (the bound is too loose, or the MILP ran out of time).
+
+Safety margin: a sample counts as certified only when the margin's lower bound
+exceeds ``SAFETY[dtype] * (1 + max_k |z_k(x)|)`` (``z`` the clean logits), with
+``SAFETY`` ``1e-4`` for models that compute in float32 (torch) and ``1e-9`` for
+float64 ones, which covers the rounding of the model's own forward pass: the bounds
+are computed in float64 on the model's exact weights.
+
+A model family is supported by a certifier registered with
+:func:`register_certifier`: a predicate on the final model and a class built from
+``(estimator, model, problem)`` with a ``run()`` method that fills
+``problem.status``, ``problem.margin`` and ``problem.V_adv``.
+"""
+
+import time
+
+import numpy as np
+
+from skmixup.metrics._attacks import pgd
+from skmixup.metrics._bounds import FirstLayer, Region, activate, bound_margins
+from skmixup.metrics._milp import exact_margins
+from skmixup.metrics._network import affine_input, network_of, split_pipeline
+from skmixup.metrics._scorer import _AdversarialScorer, _short_repr
+from skmixup.metrics._validation import (
+    attack_input,
+    check_feature_scale_param,
+    check_norm,
+    check_real,
+)
+
+METHODS = ("ibp", "crown", "milp")
+SAFETY = {np.float32: 1e-4, np.float64: 1e-9}
+# PGD steps of the attack run before bounding.
+_PGD_ITER = 20
+
+_CERTIFIERS = []
+
+
+def register_certifier(predicate):
+    """Register a certifier class for the final models where ``predicate(model)``.
+
+    The class is built as ``cls(estimator, model, problem)`` (checks go in
+    ``__init__``, before any attack runs) and its ``run()`` sets, for the samples
+    whose ``problem.status`` is still ``"unknown"``, the status, ``problem.margin``
+    (a lower bound) and, for attacked samples, ``problem.V_adv`` rows (verified
+    with ``problem.verify``). ``uses_attack`` (class attribute, default True)
+    says whether :func:`certify` runs PGD first.
+    """
+
+    def decorator(cls):
+        _CERTIFIERS.append((predicate, cls))
+        return cls
+
+    return decorator
+
+
+class CertificationResult:
+    """Per-sample verdicts of :func:`certify`.
+
+    Attributes
+    ----------
+    status : ndarray of str, shape (n_samples,)
+        ``"certified"``, ``"attacked"`` or ``"unknown"``.
+    margin : ndarray of shape (n_samples,)
+        A lower bound of the margin ``z_y - max_{k != y} z_k`` over the ball
+        (positive where certified; for the MILP, the solver's dual bound).
+    X_adv : ndarray or DataFrame of shape (n_samples, n_features)
+        ``X`` with each attacked row replaced by its counterexample, in ``X``'s
+        container.
+    method : str
+        The bounding method.
+    eps : float
+        The radius.
+    norm : str
+        ``"inf"`` or ``"2"``.
+    time : float
+        Seconds used in all (the PGD run included).
+    sample_time : ndarray of shape (n_samples,)
+        Seconds of the MILP per sample (0 where it was not run).
+    """
+
+    def __init__(self, *, status, margin, X_adv, method, eps, norm, time, sample_time):
+        self.status = status
+        self.margin = margin
+        self.X_adv = X_adv
+        self.method = method
+        self.eps = eps
+        self.norm = norm
+        self.time = time
+        self.sample_time = sample_time
+
+    @property
+    def certified(self):
+        """Boolean mask of the certified samples."""
+        return self.status == "certified"
+
+    @property
+    def attacked(self):
+        """Boolean mask of the samples with a verified counterexample."""
+        return self.status == "attacked"
+
+    @property
+    def unknown(self):
+        """Boolean mask of the samples neither certified nor attacked."""
+        return self.status == "unknown"
+
+    def certified_accuracy(self, sample_weight=None):
+        """Weighted fraction certified: a lower bound of the robust accuracy."""
+        return _fraction(self.certified, sample_weight)
+
+    def attacked_accuracy(self, sample_weight=None):
+        """Weighted fraction not attacked: an upper bound of the robust accuracy."""
+        return _fraction(~self.attacked, sample_weight)
+
+    def __repr__(self):
+        return (
+            f"CertificationResult(method={self.method!r}, eps={self.eps!r}, "
+            f"certified={int(self.certified.sum())}, "
+            f"attacked={int(self.attacked.sum())}, "
+            f"unknown={int(self.unknown.sum())}, time={self.time:.3g}s)"
+        )
+
+
+def _fraction(mask, sample_weight):
+    if mask.size == 0:
+        return 0.0
+    return float(np.average(mask, weights=sample_weight))
+
+
+class _Problem:
+    """The threat model of one call and the verdicts being filled in."""
+
+    def __init__(self, estimator, data, eps, norm, method, time_limit):
+        self.estimator, self.data = estimator, data
+        self.eps, self.norm, self.method, self.time_limit = eps, norm, method, time_limit
+        n = data.n_samples
+        self.columns = np.flatnonzero(data.scale > 0)
+        lo, hi = data.delta_box(eps)
+        units = None
+        if norm == "2":
+            moves = (data.scale > 0) & ~np.isnan(data.V)
+            units = np.where(moves, data.scale, 0.0)[:, self.columns]
+        self.region = Region(
+            lo[:, self.columns], hi[:, self.columns], norm, eps, units
+        )
+        self.status = np.full(n, "unknown", dtype=object)
+        self.margin = np.full(n, -np.inf)
+        self.V_adv = np.array(data.V, dtype=np.float64, copy=True)
+        self.sample_time = np.zeros(n)
+
+    def verify(self, rows, deltas):
+        """Whether ``predict`` misclassifies ``x + delta`` (rows, deltas (r, c))."""
+        rows = np.asarray(rows)
+        V = np.array(self.data.V[rows], dtype=np.float64)
+        V[:, self.columns] += deltas
+        sub = self.data.subset(rows) if len(rows) else self.data
+        wrong = self.estimator.predict(sub.rebuild(V)) != self.data.y[rows]
+        return np.asarray(wrong, dtype=bool), V
+
+    def mark_attacked(self, rows, V):
+        self.status[rows] = "attacked"
+        self.V_adv[rows] = V
+
+
+def _is_network(model):
+    try:
+        return network_of(model) is not None
+    except TypeError:
+        return True  # a skorch net we cannot bound: the certifier says why
+
+
+@register_certifier(_is_network)
+class _NetworkCertifier:
+    """Linear models, MLPClassifier, skorch nets: IBP, CROWN and the MILP."""
+
+    uses_attack = True
+
+    def __init__(self, estimator, model, problem):
+        self.network = network = network_of(model)
+        self.problem = problem
+        if problem.method == "milp" and not network.piecewise_linear:
+            kinds = sorted({k for k, _ in network.activations} - {"relu", "identity"})
+            raise TypeError(
+                f"method='milp' needs piecewise-linear activations (ReLU, "
+                f"LeakyReLU, identity); this network has {kinds}. Use "
+                "method='crown' for a lower bound."
+            )
+        data = problem.data
+        Xm, J = affine_input(estimator, data, problem.columns)
+        W0, b0 = network.weights[0]
+        if W0.shape[1] != Xm.shape[1]:
+            raise ValueError(
+                f"The model takes {W0.shape[1]} inputs but its pipeline gives "
+                f"{Xm.shape[1]}."
+            )
+        c0 = Xm @ W0.T + b0
+        if J is None:
+            A = np.ascontiguousarray(W0[:, problem.columns])
+        else:
+            A = np.einsum("hm,nmc->nhc", W0, J)
+        if np.any(np.isnan(c0)):
+            raise ValueError(
+                "The model's inputs hold NaN: put a SimpleImputer before it in "
+                "the pipeline."
+            )
+        self.first = FirstLayer(A, c0)
+        logits = _forward(network, c0)
+        self.tol = SAFETY[network.dtype] * (1.0 + np.abs(logits).max(axis=1))
+
+    def run(self):
+        problem, network = self.problem, self.network
+        y_idx = problem.data.y_idx
+        kind = "ibp" if problem.method == "ibp" else "crown"
+        low, pre = bound_margins(network, self.first, problem.region, y_idx, kind)
+        margin = low.min(axis=1) if low.shape[1] else np.full(len(y_idx), np.inf)
+        open_ = problem.status == "unknown"
+        problem.margin[:] = margin
+        problem.status[open_ & (margin > self.tol)] = "certified"
+        todo = np.flatnonzero(problem.status == "unknown")
+        if not len(todo):
+            return
+        if not network.activations:  # linear: the bound is exact
+            self._linear_worst_case(todo, low)
+        elif problem.method == "milp":
+            self._milp(todo, low, pre)
+
+    def _linear_worst_case(self, rows, low):
+        problem = self.problem
+        K = low.shape[1]
+        y_idx = problem.data.y_idx[rows]
+        worst = low[rows].argmin(axis=1)
+        C = np.zeros((len(rows), 1, K))
+        C[np.arange(len(rows)), 0, y_idx] = 1.0
+        C[np.arange(len(rows)), 0, worst] -= 1.0
+        D = self.first.subset(rows).apply(C)[:, 0, :]
+        deltas = problem.region.subset(rows).argmin(D)
+        wrong, V = problem.verify(rows, deltas)
+        problem.mark_attacked(rows[wrong], V[wrong])
+
+    def _milp(self, rows, low, pre):
+        problem, first, region = self.problem, self.first, self.problem.region
+        for i in rows:
+            start = time.perf_counter()
+            A = first.A if first.A.ndim == 2 else first.A[i]
+
+            def verify(delta, i=i):
+                wrong, V = problem.verify([i], delta[None])
+                if wrong[0]:
+                    problem.mark_attacked([i], V)
+                return bool(wrong[0])
+
+            status, margin, _ = exact_margins(
+                self.network,
+                A,
+                first.c0[i],
+                region.lo[i],
+                region.hi[i],
+                [(l[i], u[i]) for l, u in pre],
+                problem.data.y_idx[i],
+                low[i],
+                tol=self.tol[i],
+                time_limit=problem.time_limit,
+                verify=verify,
+            )
+            problem.status[i] = status
+            problem.margin[i] = max(problem.margin[i], margin)
+            problem.sample_time[i] = time.perf_counter() - start
+
+
+def _forward(network, c0):
+    """Logits from the first pre-activations."""
+    Z = c0
+    for (kind, slope), (W, b) in zip(
+        network.activations, network.weights[1:], strict=True
+    ):
+        Z = activate(kind, slope, Z) @ W.T + b
+    return Z
+
+
+def _check_time_limit(time_limit):
+    if time_limit is None:
+        return None
+    return check_real(time_limit, "time_limit", include_low=False)
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}.")
+    return method
+
+
+def certify(
+    estimator,
+    X,
+    y,
+    *,
+    eps,
+    method="crown",
+    norm="inf",
+    feature_scale="std",
+    mutable=None,
+    clip=None,
+    time_limit=10.0,
+    random_state=None,
+):
+    """Prove, sample by sample, that no input in the ball changes the prediction.
+
+    A sample is *certified* when the model predicts its true label for **every**
+    input of the threat model around it (the attacks' threat model: radius ``eps``
+    in ``feature_scale`` units, immutable columns and missing entries fixed,
+    clipped to ``clip``). Certified accuracy is a lower bound of the true robust
+    accuracy; an attack's robust accuracy is an upper bound. First a PGD attack
+    (and the clean prediction) finds the samples that can be broken; then the
+    others are bounded.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        A linear classifier (``coef_``), :class:`~sklearn.neural_network.
+        MLPClassifier` (relu, identity, tanh, logistic),
+        :class:`~skmixup.neural_network.MixupMLPClassifier`,
+        :class:`~skmixup.neural_network.MixupRegularizedMLPClassifier`, or a skorch
+        net whose module is an ``nn.Sequential`` of ``Linear`` and
+        ReLU/LeakyReLU/Tanh/Sigmoid/Identity layers (or
+        :class:`~skmixup.neural_network.MLPModule`); optionally the last step of a
+        pipeline whose transformers are affine on the movable columns (scalers,
+        PCA, SimpleImputer, ColumnTransformer with encoders, which make their
+        columns immutable).
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Clean samples.
+    y : array-like of shape (n_samples,)
+        True labels.
+    eps : float
+        Radius of the ball, ``>= 0``, in units of ``feature_scale``.
+    method : {"ibp", "crown", "milp"}, default="crown"
+        ``"ibp"``: interval bound propagation (fastest, loosest); ``"crown"``:
+        backward linear relaxation (CROWN), never looser than IBP;
+        ``"milp"``: exact for piecewise-linear networks (ReLU, LeakyReLU, identity),
+        a mixed-integer program per sample and class solved by HiGHS, on the
+        samples CROWN leaves open. For linear models every method is exact.
+    norm : {"inf", 2}, default="inf"
+        Norm of the ball (``"milp"`` supports ``"inf"`` only).
+    feature_scale : "std", float, array-like or mapping, default="std"
+        Per-feature unit of ``eps``, as in :func:`fgsm`.
+    mutable : array-like of str, int or bool, default=None
+        Columns that may move, as in :func:`fgsm`.
+    clip : tuple (low, high), default=None
+        Valid range of the features, as in :func:`fgsm`.
+    time_limit : float or None, default=10.0
+        Seconds of the MILP per sample; a sample it cannot settle in time is
+        ``"unknown"``. None: no limit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the PGD run.
+
+    Returns
+    -------
+    result : CertificationResult
+        Per-sample ``status``, ``margin`` lower bounds, counterexamples
+        ``X_adv``, the method and the time used.
+
+    See Also
+    --------
+    certified_accuracy_score : The fraction certified.
+    robust_accuracy_score : Accuracy under an attack (an upper bound).
+
+    References
+    ----------
+    .. [1] S. Gowal et al., "On the Effectiveness of Interval Bound Propagation for
+       Training Verifiably Robust Models", 2018.
+    .. [2] H. Zhang, T.-W. Weng, P.-Y. Chen, C.-J. Hsieh and L. Daniel, "Efficient
+       Neural Network Robustness Certification with General Activation Functions"
+       (CROWN), NeurIPS 2018.
+    .. [3] V. Tjeng, K. Xiao and R. Tedrake, "Evaluating Robustness of Neural
+       Networks with Mixed Integer Programming", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from skmixup.metrics import certify
+    >>> X, y = make_moons(n_samples=60, noise=0.1, random_state=0)
+    >>> clf = MLPClassifier((8,), max_iter=2000, random_state=0).fit(X, y)
+    >>> result = certify(clf, X, y, eps=0.05, method="milp", random_state=0)
+    >>> sorted(set(result.status) - {"certified", "attacked"})
+    []
+    >>> bool((result.margin[result.certified] > 0).all())
+    True
+    >>> bool((clf.predict(result.X_adv)[result.attacked] != y[result.attacked]).all())
+    True
+    """
+    start = time.perf_counter()
+    eps = check_real(eps, "eps")
+    method = _check_method(method)
+    norm = check_norm(norm)
+    time_limit = _check_time_limit(time_limit)
+    if method == "milp" and norm != "inf":
+        raise ValueError(
+            "method='milp' supports norm='inf' only; use method='crown' for norm=2."
+        )
+    data = attack_input(
+        estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
+    )
+    _, model = split_pipeline(estimator)
+    problem = _Problem(estimator, data, eps, norm, method, time_limit)
+    certifier = None
+    for predicate, cls in reversed(_CERTIFIERS):
+        if predicate(model):
+            certifier = cls(estimator, model, problem)
+            break
+    if certifier is None:
+        raise TypeError(
+            f"certify does not support {type(model).__name__}: it bounds linear "
+            "classifiers, MLPClassifier, skmixup's MLP classifiers and skorch nets "
+            "of Linear and ReLU/LeakyReLU/Tanh/Sigmoid/Identity layers."
+        )
+    n = data.n_samples
+    if n:
+        wrong = estimator.predict(X) != data.y
+        problem.status[wrong] = "attacked"
+        if getattr(certifier, "uses_attack", True) and eps > 0 and not wrong.all():
+            X_pgd = pgd(
+                estimator,
+                X,
+                y,
+                eps=eps,
+                norm=norm,
+                clip=clip,
+                feature_scale=data.scale,
+                mutable=data.movable,
+                n_iter=_PGD_ITER,
+                random_state=random_state,
+            )
+            broken = (estimator.predict(X_pgd) != data.y) & ~wrong
+            V_pgd = attack_input(estimator, X_pgd, y, needs_scale=False).V
+            problem.mark_attacked(np.flatnonzero(broken), V_pgd[broken])
+        certifier.run()
+    return CertificationResult(
+        status=problem.status.astype(str),
+        margin=problem.margin,
+        X_adv=data.rebuild(problem.V_adv),
+        method=method,
+        eps=eps,
+        norm=norm,
+        time=time.perf_counter() - start,
+        sample_time=problem.sample_time,
+    )
+
+
+def certified_accuracy_score(
+    estimator, X, y, *, eps, method="crown", sample_weight=None, **params
+):
+    """Fraction of samples certified robust: a lower bound of the robust accuracy.
+
+    Samples whose status is ``"unknown"`` count as not certified, so the score
+    stays a lower bound (see :func:`certify`).
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        See :func:`certify`.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Clean samples.
+    y : array-like of shape (n_samples,)
+        True labels.
+    eps : float
+        Radius, in units of ``feature_scale`` (standard deviations by default).
+    method : {"ibp", "crown", "milp"}, default="crown"
+        The bounding method.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    **params : dict
+        ``norm``, ``feature_scale``, ``mutable``, ``clip``, ``time_limit``,
+        ``random_state`` of :func:`certify`.
+
+    Returns
+    -------
+    score : float
+        The (weighted) certified accuracy.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.metrics import certified_accuracy_score, robust_accuracy_score
+    >>> X, y = make_classification(n_samples=100, n_features=4, random_state=0)
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> certified = certified_accuracy_score(clf, X, y, eps=0.2)
+    >>> certified == robust_accuracy_score(clf, X, y, attack="exact", eps=0.2)
+    True
+    """
+    result = certify(estimator, X, y, eps=eps, method=method, **params)
+    return result.certified_accuracy(sample_weight)
+
+
+_CERTIFY_PARAMS = ("norm", "feature_scale", "mutable", "clip", "time_limit",
+                   "random_state")
+
+
+class _CertifiedScorer(_AdversarialScorer):
+    """Scorer ``(estimator, X, y, sample_weight=None)``: the certified accuracy."""
+
+    def __init__(self, method, eps, params):
+        super().__init__("certify", eps, "accuracy", params)
+        self.method = method
+
+    def __call__(self, estimator, X, y, sample_weight=None):
+        return certified_accuracy_score(
+            estimator,
+            X,
+            y,
+            eps=self.eps,
+            method=self.method,
+            sample_weight=sample_weight,
+            **self.attack_params,
+        )
+
+    def __repr__(self):
+        params = {"feature_scale": "std", **self.attack_params}
+        parts = [f"eps={self.eps!r}", f"method={self.method!r}"]
+        parts += [f"{key}={_short_repr(value)}" for key, value in params.items()]
+        return f"make_certified_scorer({', '.join(parts)})"
+
+
+def make_certified_scorer(*, eps, method="crown", **params):
+    """Make a scorer of the certified accuracy, for model selection.
+
+    ``scorer(estimator, X, y, sample_weight=None)`` returns
+    :func:`certified_accuracy_score`; it pickles and works wherever scikit-learn
+    takes a scorer (``GridSearchCV(scoring=..., refit=...)``,
+    :func:`~sklearn.model_selection.cross_validate`). Unlike an attack's score,
+    it cannot be raised by a model that is merely hard to attack.
+
+    Parameters
+    ----------
+    eps : float
+        Radius, in units of ``feature_scale`` (standard deviations of the scored
+        fold by default).
+    method : {"ibp", "crown", "milp"}, default="crown"
+        The bounding method.
+    **params : dict
+        ``norm``, ``feature_scale``, ``mutable``, ``clip``, ``time_limit``,
+        ``random_state`` of :func:`certify`.
+
+    Returns
+    -------
+    scorer : callable
+        The certified-accuracy scorer; larger is better.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_validate
+    >>> from skmixup.metrics import make_certified_scorer
+    >>> X, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    >>> scorer = make_certified_scorer(eps=0.1)
+    >>> scorer
+    make_certified_scorer(eps=0.1, method='crown', feature_scale='std')
+    >>> scores = cross_validate(
+    ...     LogisticRegression(), X, y, cv=3,
+    ...     scoring={"clean": "accuracy", "certified": scorer})
+    >>> bool((scores["test_certified"] <= scores["test_clean"]).all())
+    True
+    """
+    eps = check_real(eps, "eps")
+    _check_method(method)
+    unknown = set(params) - set(_CERTIFY_PARAMS)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameters {sorted(unknown)} for make_certified_scorer; "
+            f"allowed: {sorted(_CERTIFY_PARAMS)}."
+        )
+    if "norm" in params:
+        check_norm(params["norm"])
+    if "feature_scale" in params:
+        check_feature_scale_param(params["feature_scale"])
+    if "time_limit" in params:
+        _check_time_limit(params["time_limit"])
+    return _CertifiedScorer(method, eps, dict(params))
