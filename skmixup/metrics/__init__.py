@@ -6,7 +6,7 @@ Robust accuracy here is the plain accuracy on attacked inputs over all samples.
 too. Categorical columns do not move and missing entries stay missing.
 """
 
-from skmixup.metrics._attacks import fgsm, pgd
+from skmixup.metrics._attacks import UnsolvedSamplesWarning, fgsm, pgd
 from skmixup.metrics._certify import (
     CertificationResult,
     certified_accuracy_score,
@@ -20,6 +20,7 @@ from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_sco
 __all__ = [
     "CertificationResult",
     "RobustnessCurveDisplay",
+    "UnsolvedSamplesWarning",
     "certified_accuracy_score",
     "certify",
     "fgsm",

@@ -14,6 +14,8 @@ with ``scale`` the per-feature unit (by default each column's standard deviation
 registered in ``ATTACKS``.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -304,8 +306,9 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         if it < n_iter:
             direction = loss_direction(estimator, data, X_adv, gradient)
             P = direction.proba
-        if P is None:
-            P = estimator.predict_proba(data.model_input(X_adv))
+        if P is None:  # in X's dtype: a float32 torch module rejects float64
+            V_adv = X_adv if data.kind != "array" else X_adv.astype(data.dtype)
+            P = estimator.predict_proba(data.model_input(V_adv))
         P = np.asarray(P, dtype=np.float64)
         wrong = P.argmax(axis=1) != y_idx
         loss = -np.log(np.maximum(P[rows, y_idx], TINY))
@@ -334,8 +337,9 @@ def exact_attack(
     clip=None,
     feature_scale="std",
     mutable=None,
+    time_limit=None,
 ):
-    """Worst-case point of a linear classifier (optionally behind affine steps).
+    """Worst-case point of a linear classifier or ReLU network (behind affine steps).
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -366,11 +370,24 @@ def exact_attack(
         Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
         Columns that may move, as in :func:`fgsm`.
+    time_limit : float, default=None
+        Networks only: seconds of the mixed-integer program per sample (None: no
+        limit). Samples it cannot settle in time are left unattacked, counted as
+        robust: the score is then an upper bound, and a
+        :class:`~skmixup.metrics.UnsolvedSamplesWarning` gives their number.
 
     Returns
     -------
     X_adv : ndarray or DataFrame of shape (n_samples, n_features)
-        The worst-case samples, in ``X``'s container.
+        The worst-case samples, in ``X``'s container: for a network, a verified
+        counterexample where one exists (:func:`certify` with ``method="milp"``)
+        and the clean sample elsewhere.
+
+    Notes
+    -----
+    For networks with piecewise-linear activations (ReLU, LeakyReLU, identity)
+    ``X_adv`` comes from :func:`certify`'s exact mixed-integer program
+    (``norm="inf"`` only); other activations raise a TypeError.
 
     Examples
     --------
@@ -389,6 +406,18 @@ def exact_attack(
         raise ValueError(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
+        )
+    if _is_deep_network(estimator):
+        return _exact_network_attack(
+            estimator,
+            X,
+            y,
+            eps=eps,
+            norm=norm,
+            clip=clip,
+            feature_scale=feature_scale,
+            mutable=mutable,
+            time_limit=time_limit,
         )
     data = attack_input(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
@@ -426,6 +455,52 @@ def exact_attack(
         best_violation[better] = violation[better]
     V_adv = V + delta
     return data.rebuild(V_adv)
+
+
+class UnsolvedSamplesWarning(UserWarning):
+    """``attack="exact"`` left samples unsolved within its ``time_limit``."""
+
+
+def _is_deep_network(estimator):
+    from skmixup.metrics._network import network_of, split_pipeline
+
+    try:
+        network = network_of(split_pipeline(estimator)[1])
+    except TypeError:
+        return False
+    return network is not None and len(network.activations) > 0
+
+
+def _exact_network_attack(estimator, X, y, *, eps, time_limit, **params):
+    """Verified counterexamples of the exact MILP (the clean sample elsewhere)."""
+    from skmixup.metrics._certify import certify
+
+    if check_norm(params["norm"]) != "inf":
+        raise ValueError(
+            "attack='exact' for networks supports norm='inf' only (a mixed-integer "
+            "linear program); use pgd for norm=2."
+        )
+    result = certify(
+        estimator,
+        X,
+        y,
+        eps=eps,
+        method="milp",
+        time_limit=time_limit,
+        random_state=0,
+        **params,
+    )
+    n_unknown = int(result.unknown.sum())
+    if n_unknown:
+        warnings.warn(
+            f"attack='exact': {n_unknown} of {len(result.status)} samples were not "
+            f"settled within time_limit={time_limit} s per sample; they count as "
+            "robust, so the score is an upper bound. Raise time_limit or pass "
+            "time_limit=None.",
+            UnsolvedSamplesWarning,
+            stacklevel=3,
+        )
+    return result.X_adv
 
 
 def _affine_scores(estimator, data):

@@ -220,7 +220,13 @@ def _fit_dtype(values, dtype, exact):
     """Values in the column's dtype where they fit (integral, in range), else float."""
     kind = getattr(dtype, "kind", "f")
     if kind == "f":
-        return values.astype(dtype, copy=False) if exact else values
+        if not exact:
+            return values
+        if isinstance(dtype, np.dtype):
+            return values.astype(dtype, copy=False)
+        import pandas as pd  # nullable Float64/Float32: NaN becomes <NA>
+
+        return pd.Series(values).astype(dtype).array
     if not (exact and kind in "iu"):
         return values
     finite = np.isfinite(values)
