@@ -19,8 +19,10 @@ are computed in float64 on the model's exact weights.
 
 A model family is supported by a certifier registered with
 :func:`register_certifier`: a predicate on the final model and a class built from
-``(estimator, model, problem)`` with a ``run()`` method that fills
-``problem.status``, ``problem.margin`` and ``problem.V_adv``.
+``(estimator, model, problem)`` with ``bound()`` and ``run()`` methods that fill
+``problem.status``, ``problem.margin`` and ``problem.V_adv``. The order is: the
+clean prediction, cheap bounds on every sample, PGD on the samples they leave
+open, then the exact method (MILP) on what is still open.
 """
 
 import time
@@ -51,11 +53,13 @@ def register_certifier(predicate):
     """Register a certifier class for the final models where ``predicate(model)``.
 
     The class is built as ``cls(estimator, model, problem)`` (checks go in
-    ``__init__``, before any attack runs) and its ``run()`` sets, for the samples
-    whose ``problem.status`` is still ``"unknown"``, the status, ``problem.margin``
-    (a lower bound) and, for attacked samples, ``problem.V_adv`` rows (verified
-    with ``problem.verify``). ``uses_attack`` (class attribute, default True)
-    says whether :func:`certify` runs PGD first.
+    ``__init__``, before any attack runs). :func:`certify` then calls its
+    optional ``bound()`` (cheap bounds: certify what it can, set
+    ``problem.margin``), runs PGD on the samples still ``"unknown"`` if the class
+    attribute ``uses_attack`` is true (the default), and calls ``run()``, which
+    settles what it can of the rest: status, ``problem.margin`` (a lower bound)
+    and, for attacked samples, ``problem.V_adv`` rows (checked with
+    ``problem.verify``). The most recently registered matching class wins.
     """
 
     def decorator(cls):
@@ -218,22 +222,27 @@ class _NetworkCertifier:
         logits = _forward(network, c0)
         self.tol = SAFETY[network.dtype] * (1.0 + np.abs(logits).max(axis=1))
 
-    def run(self):
-        problem, network = self.problem, self.network
+    def bound(self):
+        """IBP or CROWN margins of every sample; certify those above the margin."""
+        problem = self.problem
         y_idx = problem.data.y_idx
         kind = "ibp" if problem.method == "ibp" else "crown"
-        low, pre = bound_margins(network, self.first, problem.region, y_idx, kind)
+        low, pre = bound_margins(self.network, self.first, problem.region, y_idx, kind)
         margin = low.min(axis=1) if low.shape[1] else np.full(len(y_idx), np.inf)
         open_ = problem.status == "unknown"
         problem.margin[:] = margin
         problem.status[open_ & (margin > self.tol)] = "certified"
-        todo = np.flatnonzero(problem.status == "unknown")
+        self.low, self.pre = low, pre
+
+    def run(self):
+        """Settle the samples still open: linear worst case, or the MILP."""
+        todo = np.flatnonzero(self.problem.status == "unknown")
         if not len(todo):
             return
-        if not network.activations:  # linear: the bound is exact
-            self._linear_worst_case(todo, low)
-        elif problem.method == "milp":
-            self._milp(todo, low, pre)
+        if not self.network.activations:  # linear: the bound is exact
+            self._linear_worst_case(todo, self.low)
+        elif self.problem.method == "milp":
+            self._milp(todo, self.low, self.pre)
 
     def _linear_worst_case(self, rows, low):
         problem = self.problem
@@ -278,6 +287,26 @@ class _NetworkCertifier:
             problem.sample_time[i] = time.perf_counter() - start
 
 
+def _attack_open(problem, rows, clip, random_state):
+    """PGD on the samples the bounds leave open; the ones it breaks are attacked."""
+    data = problem.data.subset(rows)
+    X_pgd = pgd(
+        problem.estimator,
+        data.X,
+        data.y,
+        eps=problem.eps,
+        norm=problem.norm,
+        clip=clip,
+        feature_scale=problem.data.scale,
+        mutable=problem.data.movable,
+        n_iter=_PGD_ITER,
+        random_state=random_state,
+    )
+    broken = problem.estimator.predict(X_pgd) != data.y
+    V_pgd = attack_input(problem.estimator, X_pgd, data.y, needs_scale=False).V
+    problem.mark_attacked(rows[broken], V_pgd[broken])
+
+
 def _forward(network, c0):
     """Logits from the first pre-activations."""
     Z = c0
@@ -320,9 +349,10 @@ def certify(
     input of the threat model around it (the attacks' threat model: radius ``eps``
     in ``feature_scale`` units, immutable columns and missing entries fixed,
     clipped to ``clip``). Certified accuracy is a lower bound of the true robust
-    accuracy; an attack's robust accuracy is an upper bound. First a PGD attack
-    (and the clean prediction) finds the samples that can be broken; then the
-    others are bounded.
+    accuracy; an attack's robust accuracy is an upper bound. The cheap bounds
+    (IBP or CROWN) run on every sample; a PGD attack then looks for
+    counterexamples among the samples they leave open, and, for
+    ``method="milp"``, the mixed-integer program settles the rest.
 
     Parameters
     ----------
@@ -424,26 +454,14 @@ def certify(
             "classifiers, MLPClassifier, skmixup's MLP classifiers and skorch nets "
             "of Linear and ReLU/LeakyReLU/Tanh/Sigmoid/Identity layers."
         )
-    n = data.n_samples
-    if n:
+    if data.n_samples:
         wrong = estimator.predict(X) != data.y
         problem.status[wrong] = "attacked"
-        if getattr(certifier, "uses_attack", True) and eps > 0 and not wrong.all():
-            X_pgd = pgd(
-                estimator,
-                X,
-                y,
-                eps=eps,
-                norm=norm,
-                clip=clip,
-                feature_scale=data.scale,
-                mutable=data.movable,
-                n_iter=_PGD_ITER,
-                random_state=random_state,
-            )
-            broken = (estimator.predict(X_pgd) != data.y) & ~wrong
-            V_pgd = attack_input(estimator, X_pgd, y, needs_scale=False).V
-            problem.mark_attacked(np.flatnonzero(broken), V_pgd[broken])
+        if hasattr(certifier, "bound"):
+            certifier.bound()
+        open_ = np.flatnonzero(problem.status == "unknown")
+        if getattr(certifier, "uses_attack", True) and eps > 0 and len(open_):
+            _attack_open(problem, open_, clip, random_state)
         certifier.run()
     return CertificationResult(
         status=problem.status.astype(str),

@@ -162,7 +162,7 @@ class _AttackInput:
         return self.V.shape[0]
 
     def subset(self, rows):
-        """The same threat model restricted to some rows (a slice)."""
+        """The same threat model restricted to some rows (a slice or indices)."""
         sub = copy.copy(self)
         sub.V = self.V[rows]
         sub.X = self.X.iloc[rows] if self.kind == "frame" else self.X[rows]
