@@ -540,3 +540,33 @@ def test_pgd_on_a_float32_skorch_net(torch_single_thread):
     ).fit(X, y)
     X_adv = __import__("skmixup").metrics.pgd(net, X, y, eps=0.1, random_state=0)
     assert X_adv.dtype == np.float32
+
+
+def test_display_band_certified_below_the_attack(cancer, cancer_relu):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skmixup.metrics import RobustnessCurveDisplay
+
+    _, _, X, y = cancer
+    display = RobustnessCurveDisplay.from_estimator(
+        cancer_relu,
+        X,
+        y,
+        eps=[0.0, 0.1, 0.3],
+        attack="pgd",
+        attack_params={"random_state": 0},
+        certified="crown",
+    )
+    assert display.certified.shape == (3,)
+    assert np.all(display.certified <= display.accuracy)
+    assert display.certified[0] == display.accuracy[0]
+    assert display.certified[-1] < display.certified[0]
+    assert display.band_ is not None
+    assert display.certified_line_.get_linestyle() == "--"
+    assert "certified" in display.certified_line_.get_label()
+    plt.close(display.figure_)
+    plain = RobustnessCurveDisplay.from_estimator(cancer_relu, X, y, eps=[0.0, 0.1])
+    assert plain.certified is None and plain.band_ is None
+    plt.close(plain.figure_)

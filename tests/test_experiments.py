@@ -41,6 +41,9 @@ ROBUST_KEYS = {
     "eps",
     "robust_accuracy",
     "robust_accuracy_std",
+    "certified_accuracy",
+    "certified_accuracy_std",
+    "band",
     "n_splits",
 }
 GAP_VALUES = (
@@ -113,6 +116,11 @@ def test_approximation_is_accurate_at_small_scale(approx_rows):
 
 def test_robustness_rows(robust_rows):
     assert all(set(r) == ROBUST_KEYS for r in robust_rows)
+    for r in robust_rows:  # the truth lies in the band
+        assert r["certified_accuracy"] <= r["robust_accuracy"]
+        assert r["band"] == pytest.approx(r["robust_accuracy"] - r["certified_accuracy"])
+    zero = [r for r in robust_rows if r["eps"] == 0]
+    assert all(r["band"] == 0 for r in zero)
     models = list(dict.fromkeys(r["model"] for r in robust_rows))
     assert models == [
         "LogisticRegression",
@@ -233,10 +241,13 @@ def test_progress_counts_the_fits():
 
 def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
     text = tables(approx_rows, robust_rows, gap_rows)
-    assert len(text) == 4
+    assert len(text) == 6
     assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
+    assert sum(title.startswith("Robustness: certified") for title in text) == 1
     lines = summary(approx_rows, robust_rows, gap_rows)
     assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
+    (certified,) = [line for line in lines if line.startswith("Certified robust")]
+    assert "is Mixup more robust by the lower bound?" in certified
     assert any("at the ERM optimum" in line for line in lines)
     assert any("logistic regression" in line for line in lines)
     (calibration,) = [line for line in lines if line.startswith("Calibration")]

@@ -42,13 +42,13 @@ FIGURE_NAMES = {
 _TIE = 0.01
 
 
-def robustness_wide(rows):
+def robustness_wide(rows, value="robust_accuracy"):
     """One row per data set and model, one ``eps=...`` column per radius."""
     wide = {}
     for r in rows:
         key = (r["dataset"], r["model"])
         wide.setdefault(key, {"dataset": key[0], "model": key[1]})
-        wide[key][f"eps={r['eps']:g}"] = r["robust_accuracy"]
+        wide[key][f"eps={r['eps']:g}"] = r[value]
     return list(wide.values())
 
 
@@ -68,6 +68,10 @@ def tables(approx, robust, gaps):
         out["Robustness: FGSM robust test accuracy vs eps"] = format_table(
             wide, list(wide[0])
         )
+        if "certified_accuracy" in robust[0]:
+            for value, title in CERTIFIED_TABLES:
+                wide = robustness_wide(robust, value)
+                out[title] = format_table(wide, list(wide[0]))
     if gaps:
         out["Generalization: train-test gaps vs Mixup"] = format_table(
             gaps, GAP_COLUMNS
@@ -85,6 +89,8 @@ def summary(approx, robust, gaps):
         lines.append(_approx_summary(approx))
     if robust:
         lines += _robust_summary(robust)
+        if "certified_accuracy" in robust[0]:
+            lines += _certified_summary(robust)
     if gaps:
         lines += _gap_summary(gaps)
         lines += _calibration_summary(gaps)
@@ -190,6 +196,56 @@ def _approx_summary(rows):
         "standardized moons): the relative error (approx - exact) / exact of "
         "L_std + R1 + R2 was " + "; ".join(parts) + "."
     )
+
+
+CERTIFIED_TABLES = (
+    (
+        "certified_accuracy",
+        "Robustness: certified test accuracy vs eps (CROWN; exact for linear "
+        "models), a lower bound",
+    ),
+    ("band", "Robustness: band width, FGSM accuracy minus certified accuracy"),
+)
+
+
+def _certified_summary(rows):
+    """Whether "Mixup is more robust" holds for the certified (lower-bound) numbers."""
+    eps_max = max(r["eps"] for r in rows)
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        at = {
+            r["model"]: r for r in rows if r["dataset"] == dataset and r["eps"] == eps_max
+        }
+        verdicts = []
+        for model, row in at.items():
+            base = (
+                ERM_MLP_NAME
+                if model.startswith(("MixupMLP", "MixupRegularizedMLP"))
+                else ERM_LOGISTIC_NAME
+                if model.startswith(("MixupLogistic", "MixupRegularizedLogistic"))
+                else None
+            )
+            if base is None or base not in at:
+                continue
+            cert, base_cert = row["certified_accuracy"], at[base]["certified_accuracy"]
+            diff = cert - base_cert
+            word = "holds" if diff > _TIE else ("no change" if diff >= -_TIE else "fails")
+            verdicts.append(
+                f"{model} {cert:.3f} vs {base} {base_cert:.3f}: {word} (band "
+                f"{row['band']:.3f} vs {at[base]['band']:.3f})"
+            )
+        if verdicts:
+            lines.append(
+                f"Certified robustness on {dataset} at eps={eps_max:g} (is Mixup "
+                "more robust by the lower bound?): " + "; ".join(verdicts) + "."
+            )
+    if lines:
+        lines.append(
+            "(Certified accuracy is a lower bound of the true robust accuracy and "
+            "FGSM's an upper bound; the band is their difference, where the truth "
+            "lies.)"
+        )
+    return lines
 
 
 def _robust_summary(rows):
