@@ -40,6 +40,11 @@ BOUND_SLACK = 1e-9
 _BLOCK_FLOATS = 2**22
 
 
+def _rowdot(M, v):
+    """``sum_h M[n, r, h] v[n, h]`` as a batched matrix product (BLAS)."""
+    return np.matmul(M, v[:, :, None])[:, :, 0]
+
+
 def _widen(lower, upper):
     return (
         lower - BOUND_SLACK * (1 + np.abs(lower)),
@@ -67,7 +72,7 @@ class Region:
         """Lower bound of ``D delta`` over the set; D of shape (n, r, c)."""
         mid = 0.5 * (self.lo + self.hi)
         rad = 0.5 * (self.hi - self.lo)
-        box = np.einsum("nrc,nc->nr", D, mid) - np.einsum("nrc,nc->nr", np.abs(D), rad)
+        box = _rowdot(D, mid) - _rowdot(np.abs(D), rad)
         if self.norm != "2":
             return box
         ball = -self.eps * np.linalg.norm(D * self.units[:, None, :], axis=2)
@@ -95,9 +100,10 @@ class FirstLayer:
 
     def apply(self, Lam):
         """``Lam A`` for Lam of shape (n, r, h): (n, r, c)."""
-        if self.A.ndim == 2:
-            return Lam @ self.A
-        return np.einsum("nrh,nhc->nrc", Lam, self.A)
+        if self.A.ndim == 2:  # one matrix product (BLAS) for all rows
+            n, r, h = Lam.shape
+            return (Lam.reshape(n * r, h) @ self.A).reshape(n, r, -1)
+        return np.matmul(Lam, self.A)
 
     def interval(self, region):
         """Exact bounds of every ``z_0`` over the region."""
@@ -186,16 +192,17 @@ def _backward(M, const, j, weights, relaxations, first, region):
     """Lower bound of ``M a_j + const`` (M: (n, r, h_j)), carried to the input."""
     for i in range(j, -1, -1):
         lw, lb, uw, ub = relaxations[i]
-        Mp, Mn = np.maximum(M, 0.0), np.minimum(M, 0.0)
-        const = const + np.einsum("nrh,nh->nr", Mp, lb)
-        const += np.einsum("nrh,nh->nr", Mn, ub)
-        Lam = Mp * lw[:, None, :] + Mn * uw[:, None, :]
+        positive = M >= 0
+        # M+ (lw z + lb) + M- (uw z + ub): slopes and intercepts picked by sign
+        const = const + _rowdot(M, ub) + _rowdot(np.where(positive, M, 0.0), lb - ub)
+        Lam = M * np.where(positive, lw[:, None, :], uw[:, None, :])
         if i == 0:
-            const += np.einsum("nrh,nh->nr", Lam, first.c0)
+            const += _rowdot(Lam, first.c0)
             return const + region.lower(first.apply(Lam))
         W, b = weights[i]
         const += Lam @ b
-        M = Lam @ W
+        n, r, h = Lam.shape
+        M = (Lam.reshape(n * r, h) @ W).reshape(n, r, -1)  # one BLAS product
     raise AssertionError("unreachable")
 
 
@@ -229,16 +236,30 @@ def bound_block(network, first, region, y_idx, method, lower="adaptive"):
             break
         W, b = weights[j + 1]
         il, iu = _interval_affine(W, b, a_lo, a_hi)
-        if method == "crown":
-            h = W.shape[0]
-            M = np.broadcast_to(np.concatenate([W, -W])[None], (n, 2 * h, W.shape[1]))
-            const = np.broadcast_to(np.concatenate([b, -b])[None], (n, 2 * h))
+        next_kind = acts[j + 1][0]
+        if next_kind == "relu":
+            unstable = np.flatnonzero(np.any((il < 0) & (iu > 0), axis=0))
+        elif next_kind == "identity":
+            unstable = np.zeros(0, dtype=int)
+        else:
+            unstable = np.arange(W.shape[0])
+        if method == "crown" and len(unstable):
+            # CROWN bounds only where they can tighten the next relaxation: ReLUs
+            # IBP leaves unstable in some row (the others' relaxation is exact, as
+            # is the identity's); every tanh or sigmoid.
+            Wu, bu, h = W[unstable], b[unstable], len(unstable)
+            M = np.broadcast_to(
+                np.concatenate([Wu, -Wu])[None], (n, 2 * h, W.shape[1])
+            )
+            const = np.broadcast_to(np.concatenate([bu, -bu])[None], (n, 2 * h))
             both = _backward(M, const, j, weights, relaxations, first, region)
             cl, cu = _widen(both[:, :h], -both[:, h:])
-            il, iu = np.maximum(il, cl), np.minimum(iu, cu)
+            il, iu = il.copy(), iu.copy()
+            il[:, unstable] = np.maximum(il[:, unstable], cl)
+            iu[:, unstable] = np.minimum(iu[:, unstable], cu)
         pre.append((il, iu))
     mid, rad = 0.5 * (a_lo + a_hi), 0.5 * (a_hi - a_lo)
-    low = Cb + np.einsum("nkh,nh->nk", CW, mid) - np.einsum("nkh,nh->nk", np.abs(CW), rad)
+    low = Cb + _rowdot(CW, mid) - _rowdot(np.abs(CW), rad)
     if method == "crown":
         crown = _backward(CW, Cb, n_hidden - 1, weights, relaxations, first, region)
         low = np.maximum(low, crown)

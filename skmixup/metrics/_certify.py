@@ -209,10 +209,14 @@ class _NetworkCertifier:
                 f"{Xm.shape[1]}."
             )
         c0 = Xm @ W0.T + b0
+        if J is not None and np.all(J == J[:1]):
+            J = J[0]  # the same map for every sample (no imputed entries)
         if J is None:
             A = np.ascontiguousarray(W0[:, problem.columns])
+        elif J.ndim == 2:
+            A = W0 @ J
         else:
-            A = np.einsum("hm,nmc->nhc", W0, J)
+            A = np.matmul(W0, J)
         if np.any(np.isnan(c0)):
             raise ValueError(
                 "The model's inputs hold NaN: put a SimpleImputer before it in "
