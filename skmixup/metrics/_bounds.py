@@ -34,6 +34,8 @@ float64 sums is far below that), so that the MILP's big-M constants stay valid.
 import numpy as np
 from scipy.special import expit
 
+from skmixup.metrics._blocks import run_blocks
+
 # Widening of every computed bound (relative, plus the same absolute amount).
 BOUND_SLACK = 1e-9
 # Floats per block of the backward passes (rows x rows of Lambda x width).
@@ -274,13 +276,21 @@ def block_size(network, n_columns):
 
 
 def bound_margins(network, first, region, y_idx, method, lower="adaptive"):
-    """:func:`bound_block` over blocks of samples; margins (n, K) and bounds."""
+    """:func:`bound_block` over blocks of samples; margins (n, K) and bounds.
+
+    The blocks run through :func:`~._blocks.run_blocks`: BLAS at one thread (its
+    threads only wait for each other on these small products) and the blocks on
+    the usable cores; each block writes its own rows.
+    """
     n = len(y_idx)
     size = block_size(network, region.lo.shape[1])
-    lows, pres = [], []
-    for start in range(0, max(n, 1), size):
-        rows = slice(start, min(n, start + size))
-        low, pre = bound_block(
+    K = network.weights[-1][0].shape[0]
+    low = np.empty((n, K))
+    pre = [(np.empty((n, W.shape[0])), np.empty((n, W.shape[0])))
+           for W, _ in network.weights[:-1]]
+
+    def work(rows, _):
+        block_low, block_pre = bound_block(
             network,
             first.subset(rows),
             region.subset(rows),
@@ -288,14 +298,10 @@ def bound_margins(network, first, region, y_idx, method, lower="adaptive"):
             method,
             lower,
         )
-        lows.append(low)
-        pres.append(pre)
-    low = np.concatenate(lows) if lows else np.zeros((0, network.weights[-1][0].shape[0]))
-    pre = [
-        (
-            np.concatenate([p[j][0] for p in pres]),
-            np.concatenate([p[j][1] for p in pres]),
-        )
-        for j in range(len(network.activations))
-    ]
+        low[rows] = block_low
+        for (l, u), (bl, bu) in zip(pre, block_pre, strict=True):
+            l[rows], u[rows] = bl, bu
+
+    tasks = [(slice(start, min(n, start + size)), None) for start in range(0, n, size)]
+    run_blocks(tasks, work)
     return low, pre
