@@ -137,7 +137,11 @@ def _robust_curve(pipe, X, y, eps):
 
 
 def _certified_curve(pipe, X, y, eps):
+    """Certified accuracy at each eps; at eps=0 the ball is the sample itself."""
     scale = pipe[0].scale_
     return [
-        certified_accuracy_score(pipe, X, y, eps=e, feature_scale=scale) for e in eps
+        certified_accuracy_score(pipe, X, y, eps=e, feature_scale=scale)
+        if e > 0
+        else pipe.score(X, y)
+        for e in eps
     ]

@@ -196,7 +196,7 @@ class _NetworkCertifier:
         if problem.method == "milp" and not network.piecewise_linear:
             kinds = sorted({k for k, _ in network.activations} - {"relu", "identity"})
             raise TypeError(
-                f"method='milp' needs piecewise-linear activations (ReLU, "
+                f"method='milp' and attack='exact' need piecewise-linear activations (ReLU, "
                 f"LeakyReLU, identity); this network has {kinds}. Use "
                 "method='crown' for a lower bound."
             )
