@@ -91,10 +91,10 @@ def test_no_certified_sample_is_attackable_and_milp_matches_brute_force(
 def _check_against_brute_force(seed, n_features, hidden, activation, eps):
     clf, X, y = _tiny_mlp(n_features, hidden, activation, seed)
     X, y = X[:8], clf.predict(X[:8])  # correct clean predictions: bounds matter
-    wrong = np.array(
-        [_brute_force_wrong(clf, X[i], y[i], eps) for i in range(len(y))]
+    wrong = np.array([_brute_force_wrong(clf, X[i], y[i], eps) for i in range(len(y))])
+    methods = ["ibp", "crown"] + (
+        ["milp"] if activation in ("relu", "identity") else []
     )
-    methods = ["ibp", "crown"] + (["milp"] if activation in ("relu", "identity") else [])
     results = {}
     for method in methods:
         result = certify(
@@ -179,7 +179,9 @@ def test_crown_never_certifies_fewer_than_ibp(cancer, activation):
     pipe = _fit(
         make_pipeline(
             StandardScaler(),
-            MLPClassifier((12, 12), activation=activation, max_iter=200, random_state=0),
+            MLPClassifier(
+                (12, 12), activation=activation, max_iter=200, random_state=0
+            ),
         ),
         X,
         y,
@@ -262,8 +264,11 @@ def _mixed_pipeline(clf):
                 ColumnTransformer(
                     [
                         ("num", make_pipeline(SimpleImputer(), StandardScaler()), num),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"),
-                         ["city", "kind", "note"]),
+                        (
+                            "cat",
+                            OneHotEncoder(handle_unknown="ignore"),
+                            ["city", "kind", "note"],
+                        ),
                         ("flag", flag, ["flag"]),
                     ]
                 ),
@@ -317,9 +322,12 @@ def test_torch_models(torch_single_thread):
 
     X, y = make_blobs(n_samples=120, centers=3, n_features=3, random_state=0)
     X = StandardScaler().fit_transform(X).astype(np.float32)
+    torch.manual_seed(0)  # the plain skorch net's initial weights
     models = [
         MixupMLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0),
-        MixupRegularizedMLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0),
+        MixupRegularizedMLPClassifier(
+            hidden_layer_sizes=(8,), max_iter=30, random_state=0
+        ),
         NeuralNetClassifier(
             torch.nn.Sequential(
                 torch.nn.Linear(3, 8),
@@ -364,8 +372,9 @@ def test_torch_models(torch_single_thread):
         certify(tanh_net, X, y, eps=0.1, method="milp")
     conv = _fit(
         NeuralNetClassifier(
-            torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Softplus(),
-                                torch.nn.Linear(3, 3)),
+            torch.nn.Sequential(
+                torch.nn.Linear(3, 3), torch.nn.Softplus(), torch.nn.Linear(3, 3)
+            ),
             max_epochs=1,
             train_split=None,
             criterion=torch.nn.CrossEntropyLoss,
@@ -417,7 +426,13 @@ def test_l2_bounds_are_sound(cancer, cancer_relu):
     crown = certify(cancer_relu, X, y, eps=0.5, norm=2, feature_scale=scale)
     for seed in range(3):
         adv = __import__("skmixup").metrics.pgd(
-            cancer_relu, X, y, eps=0.5, norm=2, feature_scale=scale, n_iter=30,
+            cancer_relu,
+            X,
+            y,
+            eps=0.5,
+            norm=2,
+            feature_scale=scale,
+            n_iter=30,
             random_state=seed,
         )
         assert not np.any((cancer_relu.predict(adv) != y) & crown.certified)
@@ -505,8 +520,9 @@ def test_a_new_model_family_can_register():
         X = np.zeros((4, 2))
         y = np.array([0, 0, 1, 0])
         result = certify(Constant().fit(X, y), X, y, eps=1.0, feature_scale=1)
-        assert_array_equal(result.status, ["certified", "certified", "attacked",
-                                           "certified"])
+        assert_array_equal(
+            result.status, ["certified", "certified", "attacked", "certified"]
+        )
     finally:
         _certify._CERTIFIERS.pop()
 
@@ -515,9 +531,7 @@ def test_attacks_keep_nullable_float_columns():
     # Bug fix: rebuilding a DataFrame with a nullable Float64 column raised
     # "Cannot interpret 'Float64Dtype()' as a data type" in every attack.
     X, y = _nullable_frame()
-    pipe = _fit(
-        _mixed_pipeline(LogisticRegression()), X, y
-    )
+    pipe = _fit(_mixed_pipeline(LogisticRegression()), X, y)
     X_adv = __import__("skmixup").metrics.fgsm(pipe, X, y, eps=0.2)
     assert X_adv["score"].dtype == X["score"].dtype
     assert_array_equal(X_adv["score"].isna(), X["score"].isna())

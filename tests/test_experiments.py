@@ -118,7 +118,9 @@ def test_robustness_rows(robust_rows):
     assert all(set(r) == ROBUST_KEYS for r in robust_rows)
     for r in robust_rows:  # the truth lies in the band
         assert r["certified_accuracy"] <= r["robust_accuracy"]
-        assert r["band"] == pytest.approx(r["robust_accuracy"] - r["certified_accuracy"])
+        assert r["band"] == pytest.approx(
+            r["robust_accuracy"] - r["certified_accuracy"]
+        )
     zero = [r for r in robust_rows if r["eps"] == 0]
     assert all(r["band"] == 0 for r in zero)
     models = list(dict.fromkeys(r["model"] for r in robust_rows))

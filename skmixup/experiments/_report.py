@@ -214,7 +214,9 @@ def _certified_summary(rows):
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         at = {
-            r["model"]: r for r in rows if r["dataset"] == dataset and r["eps"] == eps_max
+            r["model"]: r
+            for r in rows
+            if r["dataset"] == dataset and r["eps"] == eps_max
         }
         verdicts = []
         for model, row in at.items():
@@ -229,7 +231,9 @@ def _certified_summary(rows):
                 continue
             cert, base_cert = row["certified_accuracy"], at[base]["certified_accuracy"]
             diff = cert - base_cert
-            word = "holds" if diff > _TIE else ("no change" if diff >= -_TIE else "fails")
+            word = (
+                "holds" if diff > _TIE else ("no change" if diff >= -_TIE else "fails")
+            )
             verdicts.append(
                 f"{model} {cert:.3f} vs {base} {base_cert:.3f}: {word} (band "
                 f"{row['band']:.3f} vs {at[base]['band']:.3f})"

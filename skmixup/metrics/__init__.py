@@ -7,12 +7,11 @@ too. Categorical columns do not move and missing entries stay missing.
 """
 
 from skmixup.metrics._attacks import UnsolvedSamplesWarning, fgsm, pgd
-from skmixup.metrics._certify import (
-    CertificationResult,
+from skmixup.metrics._certified_scorer import (
     certified_accuracy_score,
-    certify,
     make_certified_scorer,
 )
+from skmixup.metrics._certify import CertificationResult, certify
 from skmixup.metrics._display import RobustnessCurveDisplay
 from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score

@@ -80,7 +80,6 @@ class Region:
         ball = -self.eps * np.linalg.norm(D * self.units[:, None, :], axis=2)
         return np.maximum(box, ball)
 
-
     def argmin(self, D):
         """A minimizer of ``D delta`` over the set, D of shape (n, c)."""
         if self.norm != "2":
@@ -250,9 +249,7 @@ def bound_block(network, first, region, y_idx, method, lower="adaptive"):
             # IBP leaves unstable in some row (the others' relaxation is exact, as
             # is the identity's); every tanh or sigmoid.
             Wu, bu, h = W[unstable], b[unstable], len(unstable)
-            M = np.broadcast_to(
-                np.concatenate([Wu, -Wu])[None], (n, 2 * h, W.shape[1])
-            )
+            M = np.broadcast_to(np.concatenate([Wu, -Wu])[None], (n, 2 * h, W.shape[1]))
             const = np.broadcast_to(np.concatenate([bu, -bu])[None], (n, 2 * h))
             both = _backward(M, const, j, weights, relaxations, first, region)
             cl, cu = _widen(both[:, :h], -both[:, h:])
@@ -286,8 +283,10 @@ def bound_margins(network, first, region, y_idx, method, lower="adaptive"):
     size = block_size(network, region.lo.shape[1])
     K = network.weights[-1][0].shape[0]
     low = np.empty((n, K))
-    pre = [(np.empty((n, W.shape[0])), np.empty((n, W.shape[0])))
-           for W, _ in network.weights[:-1]]
+    pre = [
+        (np.empty((n, W.shape[0])), np.empty((n, W.shape[0])))
+        for W, _ in network.weights[:-1]
+    ]
 
     def work(rows, _):
         block_low, block_pre = bound_block(

@@ -231,8 +231,9 @@ class RobustnessCurveDisplay:
             params = {k: v for k, v in attack_params.items() if k in shared}
             params.update(certify_params or {})
             certified_accuracy = [
-                certify(estimator, X, y, eps=value, method=certified, **params)
-                .certified_accuracy(sample_weight)
+                certify(
+                    estimator, X, y, eps=value, method=certified, **params
+                ).certified_accuracy(sample_weight)
                 for value in eps
             ]
         name = type(estimator).__name__ if name is None else name

@@ -75,9 +75,7 @@ def _program(network, A, c0, lo, hi, pre):
             (slope, -one_minus * u[U], np.full(len(U), -np.inf), slope * q[U]),
         ):
             gains = np.full(len(U), g)
-            blocks.append(
-                _block(prev, P[U], -gains, a_at, U, s_at, s_coef, n_vars)
-            )
+            blocks.append(_block(prev, P[U], -gains, a_at, U, s_at, s_coef, n_vars))
             row_lo.append(low_side)
             row_hi.append(high_side)
         W, b = network.weights[j + 1]

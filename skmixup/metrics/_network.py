@@ -136,8 +136,10 @@ def torch_network(net):
             continue
         if isinstance(child, (nn.Dropout, nn.Identity)):
             continue  # identity at prediction time
-        if last and isinstance(child, (nn.Softmax, nn.LogSoftmax)) and kind != (
-            "binary_logit"
+        if (
+            last
+            and isinstance(child, (nn.Softmax, nn.LogSoftmax))
+            and kind != ("binary_logit")
         ):
             continue  # increasing: the arg max is unchanged
         activation = _torch_activation(child, nn)
