@@ -11,7 +11,8 @@ Columns, for each data set, network and eps:
 * ``pgd/s``: samples per second of the 20-step PGD that ``certify`` runs first
   (:func:`skmixup.metrics.pgd`), the baseline measured in the same run;
 * ``ibp/s``, ``crown/s``: samples per second of ``certify(method=...)`` over the
-  whole test split (PGD included, on the samples the bounds leave open), and ``crown/pgd``, its ratio to PGD;
+  whole test split (PGD included, on the samples the bounds leave open), and
+  ``crown/pgd``, its ratio to PGD;
 * on the first ``--n-exact`` test samples (30): the certified counts of IBP, CROWN,
   the LP relaxation (the MILP with its integrality dropped: the "triangle"
   relaxation of each unstable ReLU, solved per sample and class by HiGHS, with the

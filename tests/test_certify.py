@@ -584,3 +584,27 @@ def test_display_band_certified_below_the_attack(cancer, cancer_relu):
     plain = RobustnessCurveDisplay.from_estimator(cancer_relu, X, y, eps=[0.0, 0.1])
     assert plain.certified is None and plain.band_ is None
     plt.close(plain.figure_)
+
+
+def test_canonical_mixed_frame_linear_equals_exact_and_mlp_is_sound():
+    from conftest import mixed_frame, mixed_preprocessor
+
+    X, y = mixed_frame()
+    linear = make_pipeline(mixed_preprocessor(), LogisticRegression()).fit(X, y)
+    mlp = _fit(
+        make_pipeline(
+            mixed_preprocessor(), MLPClassifier((8,), max_iter=200, random_state=0)
+        ),
+        X,
+        y,
+    )
+    for eps in (0.1, 0.5):
+        exact = robust_accuracy_score(linear, X, y, attack="exact", eps=eps)
+        assert certified_accuracy_score(linear, X, y, eps=eps) == exact
+        result = certify(mlp, X, y, eps=eps, method="milp", random_state=0)
+        assert not result.unknown.any()
+        assert result.X_adv["city"].equals(X["city"])
+        assert np.all(mlp.predict(result.X_adv[result.attacked]) != y[result.attacked])
+        assert result.certified_accuracy() == robust_accuracy_score(
+            mlp, X, y, attack="exact", eps=eps
+        )

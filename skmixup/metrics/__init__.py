@@ -6,7 +6,8 @@ Robust accuracy here is the plain accuracy on attacked inputs over all samples.
 too. Categorical columns do not move and missing entries stay missing.
 """
 
-from skmixup.metrics._attacks import UnsolvedSamplesWarning, fgsm, pgd
+from skmixup.exceptions import UnsolvedSamplesWarning
+from skmixup.metrics._attacks import fgsm, pgd
 from skmixup.metrics._certified_scorer import (
     certified_accuracy_score,
     make_certified_scorer,

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skmixup.utils._threads import run_blocks
+from skmixup.exceptions import UnsolvedSamplesWarning
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
 from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
@@ -31,6 +31,7 @@ from skmixup.metrics._validation import (
     check_norm,
     check_real,
 )
+from skmixup.utils._threads import run_blocks
 
 ATTACKS = {}
 
@@ -374,7 +375,7 @@ def exact_attack(
         Networks only: seconds of the mixed-integer program per sample (None: no
         limit). Samples it cannot settle in time are left unattacked, counted as
         robust: the score is then an upper bound, and a
-        :class:`~skmixup.metrics.UnsolvedSamplesWarning` gives their number.
+        :class:`~skmixup.exceptions.UnsolvedSamplesWarning` gives their number.
 
     Returns
     -------
@@ -455,10 +456,6 @@ def exact_attack(
         best_violation[better] = violation[better]
     V_adv = V + delta
     return data.rebuild(V_adv)
-
-
-class UnsolvedSamplesWarning(UserWarning):
-    """``attack="exact"`` left samples unsolved within its ``time_limit``."""
 
 
 def _is_deep_network(estimator):

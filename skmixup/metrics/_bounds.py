@@ -34,7 +34,7 @@ float64 sums is far below that), so that the MILP's big-M constants stay valid.
 import numpy as np
 from scipy.special import expit
 
-from skmixup.metrics._blocks import run_blocks
+from skmixup.utils._threads import run_blocks
 
 # Widening of every computed bound (relative, plus the same absolute amount).
 BOUND_SLACK = 1e-9
@@ -275,9 +275,9 @@ def block_size(network, n_columns):
 def bound_margins(network, first, region, y_idx, method, lower="adaptive"):
     """:func:`bound_block` over blocks of samples; margins (n, K) and bounds.
 
-    The blocks run through :func:`~._blocks.run_blocks`: BLAS at one thread (its
-    threads only wait for each other on these small products) and the blocks on
-    the usable cores; each block writes its own rows.
+    The blocks run through :func:`~skmixup.utils._threads.run_blocks`: BLAS at
+    one thread (its threads only wait for each other on these small products)
+    and the blocks on the usable cores; each block writes its own rows.
     """
     n = len(y_idx)
     size = block_size(network, region.lo.shape[1])
