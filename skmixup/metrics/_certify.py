@@ -64,9 +64,9 @@ def register_certifier(predicate):
 
 
 class CertificationResult:
-    """Per-sample verdicts of :func:`certify`.
+    """Per-sample verdicts of :func:`certify` (which builds it).
 
-    Attributes
+    Parameters
     ----------
     status : ndarray of str, shape (n_samples,)
         ``"certified"``, ``"attacked"`` or ``"unknown"``.
@@ -86,6 +86,25 @@ class CertificationResult:
         Seconds used in all (the PGD run included).
     sample_time : ndarray of shape (n_samples,)
         Seconds of the MILP per sample (0 where it was not run).
+
+    Attributes
+    ----------
+    certified, attacked, unknown : ndarray of bool, shape (n_samples,)
+        Masks of the three statuses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmixup.metrics import certify
+    >>> X = np.array([[-2.0, 0.0], [-0.1, 0.0], [0.1, 0.0], [2.0, 0.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> result = certify(clf, X, y, eps=0.5, feature_scale=1)
+    >>> result.status.tolist()
+    ['certified', 'attacked', 'attacked', 'certified']
+    >>> result.certified_accuracy(), result.attacked_accuracy()
+    (0.5, 0.5)
     """
 
     def __init__(self, *, status, margin, X_adv, method, eps, norm, time, sample_time):
@@ -114,11 +133,33 @@ class CertificationResult:
         return self.status == "unknown"
 
     def certified_accuracy(self, sample_weight=None):
-        """Weighted fraction certified: a lower bound of the robust accuracy."""
+        """Weighted fraction certified: a lower bound of the robust accuracy.
+
+        Parameters
+        ----------
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        accuracy : float
+            The certified accuracy.
+        """
         return _fraction(self.certified, sample_weight)
 
     def attacked_accuracy(self, sample_weight=None):
-        """Weighted fraction not attacked: an upper bound of the robust accuracy."""
+        """Weighted fraction not attacked: an upper bound of the robust accuracy.
+
+        Parameters
+        ----------
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        accuracy : float
+            The accuracy under the counterexamples found.
+        """
         return _fraction(~self.attacked, sample_weight)
 
     def __repr__(self):
