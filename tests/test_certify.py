@@ -608,3 +608,20 @@ def test_canonical_mixed_frame_linear_equals_exact_and_mlp_is_sound():
         assert result.certified_accuracy() == robust_accuracy_score(
             mlp, X, y, attack="exact", eps=eps
         )
+
+
+def test_l2_counterexamples_respect_clip():
+    X, y = load_iris(return_X_y=True)
+    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    clip = (X.min(axis=0), X.max(axis=0))
+    # Without the PGD run, the counterexamples are the linear worst cases.
+    from skmixup.metrics._certify import _certify
+
+    result = _certify(clf, X, y, eps=1.0, norm=2, clip=clip, attack=False)
+    assert result.attacked.any()
+    assert np.all(result.X_adv >= clip[0] - 1e-12)
+    assert np.all(result.X_adv <= clip[1] + 1e-12)
+    scale = X.std(axis=0)
+    lengths = np.linalg.norm((result.X_adv - X) / scale, axis=1)
+    assert np.all(lengths <= 1.0 + 1e-9)
+    assert np.all(clf.predict(result.X_adv[result.attacked]) != y[result.attacked])

@@ -295,7 +295,10 @@ class _NetworkCertifier:
         C[np.arange(len(rows)), 0, y_idx] = 1.0
         C[np.arange(len(rows)), 0, worst] -= 1.0
         D = self.first.subset(rows).apply(C)[:, 0, :]
-        deltas = problem.region.subset(rows).argmin(D)
+        region = problem.region.subset(rows)
+        # inside clip too (for norm=2 the ellipsoid's minimizer may leave the box;
+        # pulling coordinates towards 0 keeps it in the ellipsoid)
+        deltas = np.clip(region.argmin(D), region.lo, region.hi)
         wrong, V = problem.verify(rows, deltas)
         problem.mark_attacked(rows[wrong], V[wrong])
 
