@@ -14,9 +14,12 @@ with ``scale`` the per-feature unit (by default each column's standard deviation
 registered in ``ATTACKS``.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
 
+from skmixup.exceptions import UnsolvedSamplesWarning
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
 from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
@@ -320,8 +323,8 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
             wrong = np.zeros(n, dtype=bool)
             loss = (P - data.y) ** 2
         else:
-            if P is None:
-                P = estimator.predict_proba(data.model_input(X_adv))
+            if P is None:  # in X's dtype: a float32 torch module rejects float64
+                P = estimator.predict_proba(data.model_input(_in_dtype(X_adv, data)))
             P = np.asarray(P, dtype=np.float64)
             wrong = P.argmax(axis=1) != y_idx
             loss = -np.log(np.maximum(P[rows, y_idx], TINY))
@@ -350,13 +353,14 @@ def exact_attack(
     clip=None,
     feature_scale="std",
     mutable=None,
+    time_limit=None,
 ):
-    """Worst-case point of a linear classifier or a decision tree (behind affine steps).
+    """Worst-case point of a linear classifier, a decision tree or a ReLU network.
 
-    For a :class:`~sklearn.tree.DecisionTreeClassifier` the point lies in a leaf
-    that the threat model reaches and that predicts another class, if there is one
-    (closed form, see :mod:`._trees`); the rest of this description is the linear
-    case.
+    For a :class:`~sklearn.tree.DecisionTreeClassifier` (behind affine steps) the
+    point lies in a leaf that the threat model reaches and that predicts another
+    class, if there is one (closed form, see :mod:`._trees`); the description below
+    is that of the linear case.
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -389,11 +393,24 @@ def exact_attack(
         Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
         Columns that may move, as in :func:`fgsm`.
+    time_limit : float, default=None
+        Networks only: seconds of the mixed-integer program per sample (None: no
+        limit). Samples it cannot settle in time are left unattacked, counted as
+        robust: the score is then an upper bound, and a
+        :class:`~skmixup.exceptions.UnsolvedSamplesWarning` gives their number.
 
     Returns
     -------
     X_adv : ndarray or DataFrame of shape (n_samples, n_features)
-        The worst-case samples, in ``X``'s container.
+        The worst-case samples, in ``X``'s container: for a network, a verified
+        counterexample where one exists (:func:`certify` with ``method="milp"``)
+        and the clean sample elsewhere.
+
+    Notes
+    -----
+    For networks with piecewise-linear activations (ReLU, LeakyReLU, identity)
+    ``X_adv`` comes from :func:`certify`'s exact mixed-integer program
+    (``norm="inf"`` only); other activations raise a TypeError.
 
     Examples
     --------
@@ -413,6 +430,18 @@ def exact_attack(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
         )
+    if _is_deep_network(estimator):
+        return _exact_network_attack(
+            estimator,
+            X,
+            y,
+            eps=eps,
+            norm=norm,
+            clip=clip,
+            feature_scale=feature_scale,
+            mutable=mutable,
+            time_limit=time_limit,
+        )
     data = attack_input(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
@@ -424,7 +453,8 @@ def exact_attack(
     y_idx = data.y_idx
     V = np.asarray(data.V, dtype=np.float64)
     scale = data.scale
-    lo, hi, moves = data.box(eps)
+    moves = (scale > 0) & ~np.isnan(V)
+    lo, hi = data.delta_box(eps)
     A_y = np.empty((n, V.shape[1]))
     for k in range(K):
         mask = y_idx == k
@@ -450,6 +480,48 @@ def exact_attack(
         best_violation[better] = violation[better]
     V_adv = V + delta
     return data.rebuild(V_adv)
+
+
+def _is_deep_network(estimator):
+    from skmixup.metrics._network import network_of, split_pipeline
+
+    try:
+        network = network_of(split_pipeline(estimator)[1])
+    except TypeError:
+        return False
+    return network is not None and len(network.activations) > 0
+
+
+def _exact_network_attack(estimator, X, y, *, eps, time_limit, **params):
+    """Verified counterexamples of the exact MILP (the clean sample elsewhere)."""
+    from skmixup.metrics._certify import certify
+
+    if check_norm(params["norm"]) != "inf":
+        raise ValueError(
+            "attack='exact' for networks supports norm='inf' only (a mixed-integer "
+            "linear program); use pgd for norm=2."
+        )
+    result = certify(
+        estimator,
+        X,
+        y,
+        eps=eps,
+        method="milp",
+        time_limit=time_limit,
+        random_state=0,
+        **params,
+    )
+    n_unknown = int(result.unknown.sum())
+    if n_unknown:
+        warnings.warn(
+            f"attack='exact': {n_unknown} of {len(result.status)} samples were not "
+            f"settled within time_limit={time_limit} s per sample; they count as "
+            "robust, so the score is an upper bound. Raise time_limit or pass "
+            "time_limit=None.",
+            UnsolvedSamplesWarning,
+            stacklevel=3,
+        )
+    return result.X_adv
 
 
 def _affine_scores(estimator, data):

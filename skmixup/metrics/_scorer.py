@@ -67,16 +67,18 @@ def robust_accuracy_score(
             default="fgsm"
         ``"fgsm"`` (:func:`fgsm`), ``"pgd"`` (:func:`pgd`), ``"square"``
         (:func:`square_attack`, gradient-free: any classifier with
-        ``decision_function`` or ``predict_proba``), ``"auto"`` (per sample the
-        worst of PGD with restarts, where the model has gradients, and the square
-        attack: one choice for every model of a search) or ``"exact"``: the exact
-        worst case of a linear classifier, binary or multiclass, or of a single
-        :class:`~sklearn.tree.DecisionTreeClassifier`, optionally behind affine
-        transformers (scalers, SimpleImputer, ColumnTransformer with encoders;
-        PCA for linear models only); for a linear model a sample stays correct
-        iff for every other class ``k`` its margin exceeds the largest change the
-        ball allows in ``(w_k - w_y)^T x``, for a tree iff every leaf whose box
-        meets the ball predicts its label. A callable is
+        ``decision_function``, ``predict_proba`` or ``predict``), ``"auto"`` (per
+        sample the worst of PGD with restarts, where the model has gradients, and
+        the square attack: one choice for every model of a search) or ``"exact"``:
+        the exact worst case of a linear classifier, binary or multiclass, or of a
+        single :class:`~sklearn.tree.DecisionTreeClassifier`, optionally behind
+        affine transformers (scalers, SimpleImputer, ColumnTransformer with
+        encoders; PCA for linear models only); for a linear model a sample stays
+        correct iff for every other class ``k`` its margin exceeds the largest
+        change the ball allows in ``(w_k - w_y)^T x``, for a tree iff every leaf
+        whose box meets the ball predicts its label; for networks with ReLU,
+        LeakyReLU or identity activations the exact mixed-integer program of
+        :func:`certify` (``time_limit=None`` by default: no limit). A callable is
         called as ``attack(estimator, X, y, eps=eps, **attack_params)`` and returns
         the attacked samples.
     eps : float, default=0.1

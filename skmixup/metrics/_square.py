@@ -181,7 +181,8 @@ def square_values(estimator, data, eps, norm, n_queries, rng, *, start=None):
     best = V.copy()
     if n == 0:
         return best
-    lo, hi, moves = data.box(eps)
+    lo, hi = data.delta_box(eps)
+    moves = (data.scale > 0) & ~np.isnan(V)  # the entries that may change
     if start is None:
         loss, done = objective(best, np.arange(n))
     else:

@@ -51,7 +51,7 @@ def exact_tree_values(estimator, data, eps, norm):
     Z, a, source = _affine_features(estimator, data, tree)
     n = Z.shape[0]
     V = np.asarray(data.V, dtype=np.float64)
-    lo, hi, _ = data.box(eps)  # raw offsets per input column
+    lo, hi = data.delta_box(eps)  # raw offsets per input column
     low, high, nan_ok, leaf_class = _leaf_boxes(tree)
     features = np.flatnonzero(source >= 0)
     # Per sample and tree feature: the reachable interval of z (l_inf box), or the
