@@ -541,3 +541,17 @@ def test_square_attack_on_a_model_with_labels_only(cancer):
         vote, X, y, attack="square", eps=0.3, n_queries=100, random_state=0
     )
     assert robust < clean - 0.05
+
+
+@pytest.mark.parametrize("norm", ["inf", 2])
+def test_certify_a_tree_is_exact_and_agrees_with_the_exact_attack(norm):
+    from skmixup.metrics import certify
+
+    X, y, tree = _tree_data(load_wine)
+    result = certify(tree, X, y, eps=0.3, norm=norm, method="crown")
+    exact = robust_accuracy_score(tree, X, y, attack="exact", eps=0.3, norm=norm)
+    assert result.certified_accuracy() == exact == result.attacked_accuracy()
+    assert not np.any(result.unknown)
+    assert np.all((result.margin > 0) == result.certified)
+    attacked = result.attacked
+    assert np.all(tree.predict(result.X_adv)[attacked] != y[attacked])

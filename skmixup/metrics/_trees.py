@@ -44,15 +44,17 @@ def tree_of(estimator):
 def exact_tree_values(estimator, data, eps, norm):
     """Attacked values: a point of a wrongly predicting reachable leaf, if any.
 
-    Returns ``(V_adv, robust)``: ``V_adv`` (float64, n x d) equals the clean values
-    for robust samples; ``robust`` marks them.
+    Returns ``(V_adv, robust, margin)``: ``V_adv`` (float64, n x d) equals the
+    clean values for robust samples; ``robust`` marks them; ``margin`` is the
+    smallest ``p_y - max_{k != y} p_k`` of the leaves each sample reaches (leaf
+    class fractions ``p``), positive iff the sample is robust.
     """
     tree = tree_of(estimator)
     Z, a, source = _affine_features(estimator, data, tree)
     n = Z.shape[0]
     V = np.asarray(data.V, dtype=np.float64)
     lo, hi = data.delta_box(eps)  # raw offsets per input column
-    low, high, nan_ok, leaf_class = _leaf_boxes(tree)
+    low, high, nan_ok, leaf_class, leaf_value = _leaf_boxes(tree)
     features = np.flatnonzero(source >= 0)
     # Per sample and tree feature: the reachable interval of z (l_inf box), or the
     # clip interval and the unit (l2).
@@ -70,6 +72,11 @@ def exact_tree_values(estimator, data, eps, norm):
     y_idx = data.y_idx
     robust = np.ones(n, dtype=bool)
     target = np.full(n, -1)
+    margin = np.empty(n)
+    fractions = leaf_value / np.maximum(leaf_value.sum(axis=1, keepdims=True), 1e-300)
+    K = fractions.shape[1]
+    others = np.where(np.eye(K, dtype=bool)[None], -np.inf, fractions[:, None, :])
+    leaf_margin = fractions - others.max(axis=2)  # (L, K): class k's margin per leaf
     L, k = low.shape[0], max(len(features), 1)
     chunk = max(1, _ROWS // (L * k))
     Lf, Hf, nanf = low[:, features], high[:, features], nan_ok[:, features]
@@ -95,6 +102,8 @@ def exact_tree_values(estimator, data, eps, norm):
             inside = (zj >= low[None, :, j]) & (zj <= high[None, :, j])
             ok &= np.where(np.isnan(zj), nan_ok[None, :, j], inside)
         wrong = ok & (leaf_class[None, :] != y_idx[rows][:, None])
+        m = np.where(ok, leaf_margin[:, y_idx[rows]].T, np.inf)
+        margin[rows] = m.min(axis=1)
         any_wrong = wrong.any(axis=1)
         robust[rows] = ~any_wrong
         target[rows] = np.where(any_wrong, wrong.argmax(axis=1), -1)
@@ -113,7 +122,7 @@ def exact_tree_values(estimator, data, eps, norm):
             V_adv[attacked, j] += dx[:, col_pos]
         if norm == "inf":  # rounding of the map back: stay inside the box
             np.clip(V_adv, V + lo, V + hi, out=V_adv, where=~np.isnan(V))
-    return V_adv, robust
+    return V_adv, robust, margin
 
 
 def _clip_interval(data, zf, af, V, src):
@@ -218,8 +227,8 @@ def _leaf_boxes(tree):
         ok_right[f] &= not bool(missing_left[node])
         stack.append((t.children_left[node], lo_left, hi_left, ok_left))
         stack.append((t.children_right[node], lo_right, hi_right, ok_right))
-    leaf_class = t.value[leaves, 0, :].argmax(axis=1)
-    return low, high, nan_ok, leaf_class
+    leaf_value = np.asarray(t.value[leaves, 0, :], dtype=np.float64)
+    return low, high, nan_ok, leaf_value.argmax(axis=1), leaf_value
 
 
 def _float32_at_most(value):
