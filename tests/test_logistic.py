@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import mixed_frame, mixed_preprocessor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse, special
@@ -15,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from conftest import mixed_frame, mixed_preprocessor
 from skmixup._mixing import beta_quadrature
 from skmixup.linear_model import (
     MixupLogisticRegression,
@@ -253,7 +253,9 @@ def test_tile_threads_follow_the_machine_policy(monkeypatch):
     thread = threading.Thread(target=lambda: out.append(plan.loss_gradient(Z, Y)))
     thread.start()
     thread.join()
-    assert calls == threaded_calls  # neither under threadpool_limits(1) nor off the main thread
+    assert (
+        calls == threaded_calls
+    )  # neither under threadpool_limits(1) nor off the main thread
     for value, grad in (serial, out[0]):
         assert value == pytest.approx(reference[0], rel=1e-12)
         np.testing.assert_allclose(grad, reference[1], rtol=1e-10, atol=1e-14)

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 from _torch_helpers import module_weights, small_net  # noqa: E402
-from conftest import FAST_MLP as FAST  # noqa: E402
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -20,6 +19,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skorch.callbacks import Callback, Checkpoint  # noqa: E402
 
+from conftest import FAST_MLP as FAST  # noqa: E402
 from skmixup.metrics import input_gradient  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
@@ -38,6 +38,7 @@ pytestmark = [
     ),
     pytest.mark.usefixtures("torch_single_thread"),
 ]
+
 
 def _weights(clf):
     return module_weights(clf.net_.module_)
@@ -427,7 +428,9 @@ def test_one_validation_one_task_weights_unpacked_once_per_batch(data, monkeypat
 
         return wrapper
 
-    monkeypatch.setattr(_base, "validate_data", counting("validate", _base.validate_data))
+    monkeypatch.setattr(
+        _base, "validate_data", counting("validate", _base.validate_data)
+    )
     monkeypatch.setattr(
         _net, "check_net_input", counting("net_input", _net.check_net_input)
     )

@@ -25,12 +25,12 @@ from _torch_helpers import (  # noqa: E402
     module_weights,
     small_net,
 )
-from conftest import FAST_MLP as FAST  # noqa: E402
-from conftest import income_frame, mixed_preprocessor  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from skorch.callbacks import LRScheduler  # noqa: E402
 
+from conftest import FAST_MLP as FAST  # noqa: E402
+from conftest import income_frame, mixed_preprocessor  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
     MixupNeuralNetClassifier,
@@ -49,6 +49,7 @@ pytestmark = [
     ),
     pytest.mark.usefixtures("torch_single_thread"),
 ]
+
 
 def _net(n_features=5, **kw):
     return small_net(n_features, **{"lr": 0.05, **kw})
@@ -336,7 +337,12 @@ def test_canonical_pipeline_with_weights_both_estimators():
 
     X, y = income_frame()
     w = np.linspace(0.5, 2.0, len(y))
-    mlp = Pipeline([("pre", mixed_preprocessor(sparse_output=False)), ("clf", MixupMLPClassifier(**FAST))])
+    mlp = Pipeline(
+        [
+            ("pre", mixed_preprocessor(sparse_output=False)),
+            ("clf", MixupMLPClassifier(**FAST)),
+        ]
+    )
     mlp.fit(X, y, clf__sample_weight=w)
     assert set(mlp.predict(X)) <= {"high", "low"}
     # The net takes class indices; the DataFrame the preprocessor hands it (with

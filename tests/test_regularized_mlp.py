@@ -8,13 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from conftest import FAST_MLP as FAST  # noqa: E402
-from conftest import churn_frame, mixed_preprocessor  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from torch import nn  # noqa: E402
 
+from conftest import FAST_MLP as FAST  # noqa: E402
+from conftest import churn_frame, mixed_preprocessor  # noqa: E402
 from skmixup._mixing import mixing_moments  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
@@ -22,6 +21,8 @@ from skmixup.neural_network import (  # noqa: E402
     MixupRegularizedMLPClassifier,
     MLPModule,
 )
+from skmixup.neural_network._base import _BaseMixupMLPClassifier  # noqa: E402
+from skmixup.neural_network._net import _BaseMixupNet  # noqa: E402
 from skmixup.neural_network._penalty import (  # noqa: E402
     PartnerMoments,
     directional_derivatives,
@@ -29,8 +30,6 @@ from skmixup.neural_network._penalty import (  # noqa: E402
     mixup_terms,
     partner_moments,
 )
-from skmixup.neural_network._base import _BaseMixupMLPClassifier  # noqa: E402
-from skmixup.neural_network._net import _BaseMixupNet  # noqa: E402
 from skmixup.neural_network._regularized import (  # noqa: E402
     _MixupPenaltyNet,
     resolve_n_partners,
@@ -415,7 +414,9 @@ def test_canonical_mixed_dataframe_pipeline():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_fit_and_pickle_to_cpu(data):
     X, y = data
-    clf = MixupRegularizedMLPClassifier(**{**FAST, "device": "cuda", "activation": "tanh"})
+    clf = MixupRegularizedMLPClassifier(
+        **{**FAST, "device": "cuda", "activation": "tanh"}
+    )
     clf.fit(X, y)
     assert clf.device_ == "cuda" and next(clf.net_.module_.parameters()).is_cuda
     proba = clf.predict_proba(X)
