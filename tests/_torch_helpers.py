@@ -1,5 +1,9 @@
 """Helpers shared by the torch test modules (imported, not collected)."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -35,3 +39,19 @@ def small_net(n_features, net_class=None, **params):
         **NET_DEFAULTS,
     )
     return (net_class or MixupNeuralNetClassifier)(**{**defaults, **params})
+
+
+def runtime_net(n_features=5, **params):
+    """:func:`small_net` with a learning rate of 0.05 (the runtime tests' net)."""
+    return small_net(n_features, **{"lr": 0.05, **params})
+
+
+def python_subprocess(code, timeout=120, **kwargs):
+    """Run ``code`` in a fresh interpreter (torch with its default threads)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )

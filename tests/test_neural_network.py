@@ -392,7 +392,7 @@ def test_net_skorch_dataloader_still_works():
     assert len(net.history) == 3
 
 
-# The CUDA tests are in tests/test_nn_runtime.py (marked cuda).
+# The CUDA tests are in tests/test_nn_devices.py (marked cuda).
 
 
 def test_fitted_net_params_hold_no_fit_state():
