@@ -70,6 +70,9 @@ def test_clear_import_error_without_the_extra():
         "except ImportError as e:\n    print(e)\n"
     )
     assert 'pip install "skmixup[torch]"' in res.stdout, res.stdout + res.stderr
+    # a CUDA build from PyPI, or the CPU-only build from PyTorch's CPU index
+    assert "CUDA build" in res.stdout
+    assert "--index-url https://download.pytorch.org/whl/cpu" in res.stdout
 
 
 # ----------------------------------------------------------------- estimator

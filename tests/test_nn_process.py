@@ -77,8 +77,11 @@ def test_fit_in_fork_pool_after_fit_in_parent():
 
 
 # ------------------------------------------------------------------ Ctrl-C
+# The child restores Python's Ctrl-C handler: a runner started with `&` from a
+# non-interactive shell ignores SIGINT, and its children inherit SIG_IGN.
 _INTERRUPT = """
 import os, signal, warnings
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np, torch
 from sklearn.datasets import make_classification
 from skmixup.neural_network import (

@@ -447,6 +447,6 @@ def test_reproduce_experiments_include_the_penalty_mlp():
         ("MixupMLPClassifier(alpha=1.0)", "1.0"),
         ("MixupRegularizedMLPClassifier(alpha=1.0)", "1.0"),
     ]
-    text = " ".join(summary(None, robust, gaps))
+    text = " ".join(summary({"robust": robust, "gaps": gaps}))
     assert f"{name} " in text and "vs MLP ERM (mixup_prob=0)" in text
     assert "penalty MLP" in text
