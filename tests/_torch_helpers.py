@@ -21,6 +21,17 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(wa, wb)
 
 
+# The marks of the torch test modules: one torch thread, and a fixed short epoch
+# budget (FAST_MLP) whose ConvergenceWarning at max_iter is expected (the warning
+# itself is tested in test_neural_network.py).
+TORCH_MODULE_MARKS = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
+
 # The quiet, seeded, CPU settings of the small test nets.
 NET_DEFAULTS = {"train_split": None, "verbose": 0, "random_state": 0, "device": "cpu"}
 

@@ -10,7 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights, small_net  # noqa: E402
+from _torch_helpers import (  # noqa: E402
+    TORCH_MODULE_MARKS,
+    module_weights,
+    small_net,
+)
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -31,13 +35,7 @@ from skmixup.neural_network._base import _net_on_cpu  # noqa: E402
 
 # FAST runs a fixed, short epoch budget: reaching it is expected here (the warning
 # itself is tested in test_convergence_warning_at_max_iter).
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 
 def _weights(clf):

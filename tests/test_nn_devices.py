@@ -16,6 +16,7 @@ pytest.importorskip("skorch")
 
 import joblib  # noqa: E402
 from _torch_helpers import (  # noqa: E402
+    TORCH_MODULE_MARKS,
     assert_same_weights,
 )
 from _torch_helpers import (  # noqa: E402
@@ -31,13 +32,7 @@ from skmixup.neural_network import (  # noqa: E402
     TensorBatchIterator,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 
 # ------------------------------------------------------- devices (on the CPU)

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 from _torch_helpers import (  # noqa: E402
+    TORCH_MODULE_MARKS,
     assert_same_weights,
     module_weights,
 )
@@ -24,13 +25,7 @@ from skmixup.neural_network import (  # noqa: E402
     MixupNeuralNetClassifier,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 
 # ------------------------------------------------------------------- input

@@ -12,11 +12,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 from _torch_helpers import (  # noqa: E402
-    runtime_net as _net,
-)
-from _torch_helpers import (  # noqa: E402
+    TORCH_MODULE_MARKS,
     small_net,
 )
+from _torch_helpers import runtime_net as _net  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
 from skmixup.neural_network import (  # noqa: E402
@@ -24,13 +23,7 @@ from skmixup.neural_network import (  # noqa: E402
     MLPModule,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 
 # --------------------------------------------------------------- Accelerate

@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _torch_helpers import TORCH_MODULE_MARKS  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from torch import nn  # noqa: E402
@@ -35,13 +36,7 @@ from skmixup.neural_network._regularized import (  # noqa: E402
     resolve_n_partners,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "logistic": nn.Sigmoid}
 
