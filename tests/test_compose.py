@@ -328,3 +328,78 @@ def test_uniform_mixup_of_least_squares_is_ols():
     ols = LinearRegression().fit(X, y)
     mix = MixupRegressor(LinearRegression(), n_mixed=64, random_state=0).fit(X, y)
     np.testing.assert_allclose(mix.estimator_.coef_, ols.coef_, rtol=0.02)
+
+
+def _beta_moments(a, b):
+    s = (a + b) * (a + b + 1)
+    return a * (a + 1) / s, b * (b + 1) / s, a * b / s  # E l^2, E (1-l)^2, E l(1-l)
+
+
+def _mixup_least_squares(X, y, P, a, b, fit_intercept=True):
+    """Minimiser of the exact expected Mixup squared error with partner law P.
+
+    E_{i, j ~ P_i., l} (l r_i + (1 - l) r_j)^2 = r^T Q r / n with
+    Q = E[l^2] I + E[(1-l)^2] diag(P^T 1) + E[l(1-l)] (P + P^T), r = y - X~ theta.
+    """
+    e2, f2, ef = _beta_moments(a, b)
+    Q = e2 * np.eye(len(y)) + f2 * np.diag(P.sum(0)) + ef * (P + P.T)
+    Xt = np.c_[X, np.ones(len(y))] if fit_intercept else X
+    return np.linalg.solve(Xt.T @ Q @ Xt, Xt.T @ Q @ y), Q
+
+
+def test_least_squares_derivation_closed_forms():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 2))
+    y = X @ [1.0, -2.0] + 3.0 + rng.normal(size=30)
+    a, b = 0.7, 1.9
+    e2, f2, ef = _beta_moments(a, b)
+    # the quadratic form equals the pairwise expectation (Gauss-Jacobi in lambda)
+    from skmixup._mixing import beta_quadrature
+
+    nodes, weights = beta_quadrature(a, b, n_nodes=8)
+    K = np.exp(-((y[:, None] - y[None]) ** 2) / 2.0)
+    P = K / K.sum(1, keepdims=True)
+    theta, Q = _mixup_least_squares(X, y, P, a, b)
+    r = y - np.c_[X, np.ones(30)] @ (theta + 0.3)
+    pair = (nodes[:, None, None] * r[:, None] + (1 - nodes[:, None, None]) * r[None])
+    direct = np.einsum("q,ij,qij->", weights, P, pair**2) / 30
+    assert r @ Q @ r / 30 == pytest.approx(direct, rel=1e-12)
+    # uniform partners: s Var(r) + mean(r)^2 with s = E l^2 + E (1-l)^2 ...
+    U = np.full((30, 30), 1 / 30)
+    assert r @ _mixup_least_squares(X, y, U, a, b)[1] @ r / 30 == pytest.approx(
+        (e2 + f2) * r.var() + r.mean() ** 2
+    )
+    # ... so with an intercept the minimiser is OLS; without, it is not
+    ols = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(
+        _mixup_least_squares(X, y, U, a, b)[0], np.r_[ols.coef_, ols.intercept_]
+    )
+    no_icpt = _mixup_least_squares(X, y, U, a, b, fit_intercept=False)[0]
+    ols0 = LinearRegression(fit_intercept=False).fit(X, y).coef_
+    assert np.linalg.norm(no_icpt - ols0) > 0.05
+    # label-kernel partners: a generalised least-squares problem, another fit
+    assert np.linalg.norm(theta - np.r_[ols.coef_, ols.intercept_]) > 0.05
+
+
+def test_sampled_mixup_least_squares_approaches_the_closed_forms():
+    X, y = make_regression(150, 2, noise=20.0, random_state=0)
+    X, y = X + 1.0, y + 40.0
+    h = 10.0
+    kw = dict(n_mixed=128, mixup_alpha=0.7, mixup_beta=1.9, random_state=0)
+    K = np.exp(-((y[:, None] - y[None]) ** 2) / (2 * h**2))
+    theta_k = _mixup_least_squares(X, y, K / K.sum(1, keepdims=True), 0.7, 1.9)[0]
+    kernel = MixupRegressor(LinearRegression(), partners="label_kernel",
+                            kernel_bandwidth=h, **kw).fit(X, y).estimator_
+    ols = LinearRegression().fit(X, y)
+    got = np.r_[kernel.coef_, kernel.intercept_]
+    assert np.linalg.norm(got - theta_k) < 0.2 * np.linalg.norm(
+        theta_k - np.r_[ols.coef_, ols.intercept_]
+    )
+    U = np.full((150, 150), 1 / 150)
+    theta_0 = _mixup_least_squares(X, y, U, 0.7, 1.9, fit_intercept=False)[0]
+    kw["n_mixed"] = 512
+    plain = MixupRegressor(LinearRegression(fit_intercept=False), **kw).fit(X, y)
+    ols0 = LinearRegression(fit_intercept=False).fit(X, y).coef_
+    assert np.linalg.norm(plain.estimator_.coef_ - theta_0) < 0.2 * np.linalg.norm(
+        theta_0 - ols0
+    )
