@@ -281,24 +281,38 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
+        self._fit_net(
+            X, y, y_enc.astype(np.int64), sample_weight, {"classes_": classes}
+        )
+        self._warn_if_not_converged()
+        return self
+
+    def _fit_net(self, X, y, y_net, sample_weight, fitted):
+        """Build a fresh net and train it on ``X`` and the encoded target
+        ``y_net`` (shared by the MLP classifier and regressor); ``fitted`` holds
+        the other fitted attributes, set with ``net_`` once training succeeded
+        (an interrupted fit leaves the estimator as it was)."""
+        n_outputs = self._n_net_outputs(fitted)
         X32 = _to_float32(X)
         seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
         device = _resolve_device(self.device)
-        net = self._build_net(X.shape, len(classes), device, seed, incremental=False)
+        net = self._build_net(
+            X.shape, n_outputs, device, seed, incremental=False, fitted=fitted
+        )
         epochs = dict(net.callbacks)["sklearn_callbacks"]  # from _build_net
         epochs.task_ = begin_fit(
             self, X, y, max_subtasks=self.max_iter, subtask_name="epoch"
         )
         try:
-            net.fit(X32, y_enc.astype(np.int64), sample_weight=sample_weight)
+            net.fit(X32, y_net, sample_weight=sample_weight)
         finally:
             epochs.task_, task = None, epochs.task_
         _raise_if_interrupted(net)
-        self.classes_, self.net_, self.device_ = classes, net, device
+        self.net_, self.device_ = net, device
+        for name, value in fitted.items():
+            setattr(self, name, value)
         task.end()
         self._record_fit()
-        self._warn_if_not_converged()
-        return self
 
     def _warn_if_not_converged(self):
         stopper = dict(self.net_.callbacks_)["early_stopping"]
@@ -476,7 +490,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             shape = (portable["batch_size"], self.n_features_in_)
             net = self._build_net(
                 shape,
-                len(self.classes_),
+                self._n_net_outputs(),
                 "cpu",
                 portable["seed"],
                 portable["incremental"],
@@ -491,6 +505,14 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     # The skorch net class that trains the module; a subclass may swap it for
     # a net with another training step.
     _net_class = MixupNeuralNetClassifier
+    # The validation score that early stopping monitors, and whether the
+    # validation split is stratified (a regressor's is not).
+    _validation_score = "valid_acc"
+    _stratified_split = True
+
+    def _n_net_outputs(self, fitted=None):
+        """Outputs of the network: one logit per class."""
+        return len((fitted or vars(self))["classes_"])
 
     def _build_module(self, n_features, n_outputs):
         """The PyTorch module, built on the meta device (no memory, no random
@@ -507,9 +529,11 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 activation=self.activation,
             )
 
-    def _build_net(self, shape, n_classes, device, seed, incremental):
+    def _build_net(self, shape, n_classes, device, seed, incremental, fitted=None):
         """The skorch net (``_net_class``) with the stopping rule, optimizer and
-        seeds of this estimator; its module comes from ``_build_module``."""
+        seeds of this estimator; its module comes from ``_build_module``.
+        ``fitted``: the fitted attributes of a fit in progress (else the
+        estimator's own), for ``_net_params``."""
         n_samples, n_features = shape
         batch_size = 200 if self.batch_size == "auto" else self.batch_size
         batch_size = int(min(batch_size, n_samples))
@@ -517,10 +541,12 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         train_split = None
         if self.early_stopping and not incremental:
             train_split = ValidSplit(
-                self.validation_fraction, stratified=True, random_state=seed
+                self.validation_fraction,
+                stratified=self._stratified_split,
+                random_state=seed,
             )
             monitor = {
-                "monitor": "valid_acc",
+                "monitor": self._validation_score,
                 "lower_is_better": False,
                 "load_best": True,
             }
@@ -553,10 +579,10 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             callbacks__print_log__sink=plain_print if self.verbose else noop,
             random_state=seed,
-            **self._net_params(),
+            **self._net_params(fitted),
         )
 
-    def _net_params(self):
+    def _net_params(self, fitted=None):
         """Parameters of ``_net_class`` that are specific to the estimator."""
         return {
             "mixup_alpha": self.mixup_alpha,
@@ -576,8 +602,9 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         self.n_iter_ = len(history)
         self.validation_scores_ = None
         self.best_validation_score_ = None
-        if self.net_.train_split is not None and "valid_acc" in history[-1]:
-            self.validation_scores_ = [float(v) for v in history[:, "valid_acc"]]
+        score = self._validation_score
+        if self.net_.train_split is not None and score in history[-1]:
+            self.validation_scores_ = [float(v) for v in history[:, score]]
             self.best_validation_score_ = max(self.validation_scores_)
 
 

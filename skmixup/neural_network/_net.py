@@ -396,7 +396,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         caller = type(self).__name__
         X = check_net_input(X, caller)
         check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
-        y = check_net_target(y, _n_rows(X), caller)
+        y = self._check_target(y, _n_rows(X), caller)
         epochs = fit_params.get("epochs")
         epochs = self.max_epochs if epochs is None else epochs
         with callback_management(self):
@@ -412,6 +412,9 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
                 del self._fit_task_
             task.end({})
         return self
+
+    def _check_target(self, y, n_samples, caller):
+        return check_net_target(y, n_samples, caller)
 
     @property
     def _trained_once(self):

@@ -391,7 +391,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         """
         return super().partial_fit(X, y, classes=classes)
 
-    def _net_params(self):
+    def _net_params(self, fitted=None):
         return {
             "mixup_alpha": self.mixup_alpha,
             "mixup_beta": self.mixup_beta,
