@@ -2,8 +2,9 @@
 
 Implements *How Does Mixup Help With Robustness and Generalization?* (Zhang, Deng,
 Kawaguchi, Ghorbani, Zou, ICLR 2021) for tabular data. Sub-packages mirror
-scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.compose`, :mod:`skmixup.neural_network` (needs the
-``torch`` extra, imported lazily), :mod:`skmixup.metrics` and :mod:`skmixup.theory`.
+scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.compose`,
+:mod:`skmixup.neural_network` (needs the ``torch`` extra, imported lazily),
+:mod:`skmixup.metrics` and :mod:`skmixup.theory`.
 """
 
 __version__ = "0.1.0.dev0"

@@ -284,8 +284,9 @@ def label_kernel_bandwidth(y, sample_weight=None):
     return float(np.mean(widths))
 
 
-def draw_kernel_partners(y, anchors, n_draws, bandwidth, random_state,
-                         sample_weight=None, max_block=2**22):
+def draw_kernel_partners(
+    y, anchors, n_draws, bandwidth, random_state, sample_weight=None, max_block=2**22
+):
     """Partners drawn by the C-Mixup label kernel (Yao et al., NeurIPS 2022, Eq. 6).
 
     For anchor ``i`` the partner ``j`` is drawn with probability proportional to
@@ -331,8 +332,16 @@ def draw_kernel_partners(y, anchors, n_draws, bandwidth, random_state,
     return out
 
 
-def draw_mixed_samples(n_samples, n_mixed, mixup_alpha, mixup_beta, random_state,
-                       sample_weight=None, partner_labels=None, bandwidth=None):
+def draw_mixed_samples(
+    n_samples,
+    n_mixed,
+    mixup_alpha,
+    mixup_beta,
+    random_state,
+    sample_weight=None,
+    partner_labels=None,
+    bandwidth=None,
+):
     """Seeded anchors, partners, Mixup weights and sample weights of mixed rows.
 
     Every training row with a positive weight is the anchor of ``n_mixed`` mixed

@@ -55,10 +55,12 @@ def _mixed_frame(n=60, seed=0):
             "num": num,
             "count": rng.randint(0, 5, n),
             "f64": pd.array(np.where(rng.rand(n) < 0.2, None, rng.rand(n)), "Float64"),
-            "i64": pd.array(np.where(rng.rand(n) < 0.2, None, rng.randint(0, 9, n)),
-                            "Int64"),
-            "flag": pd.array(np.where(rng.rand(n) < 0.2, None, rng.rand(n) < 0.5),
-                             "boolean"),
+            "i64": pd.array(
+                np.where(rng.rand(n) < 0.2, None, rng.randint(0, 9, n)), "Int64"
+            ),
+            "flag": pd.array(
+                np.where(rng.rand(n) < 0.2, None, rng.rand(n) < 0.5), "boolean"
+            ),
             "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
             "text": pd.array(rng.choice(["x y", "z"], n), dtype="string"),
         }
@@ -86,7 +88,9 @@ def test_soft_labels_are_two_weighted_copies():
     np.testing.assert_allclose(rec.X_[len(anchor) :], mixed[other])
     np.testing.assert_array_equal(rec.y_[len(anchor) :], y[partner[other]])
     w = rec.sample_weight_
-    np.testing.assert_allclose(w[: len(anchor)][other] + w[len(anchor) :], weight[other])
+    np.testing.assert_allclose(
+        w[: len(anchor)][other] + w[len(anchor) :], weight[other]
+    )
     np.testing.assert_allclose(w[: len(anchor)][other], lam[other] * weight[other])
     # the soft label of each mixed row, as the learner sees it
     np.testing.assert_allclose(weight, sw[anchor] / 3)
@@ -191,8 +195,9 @@ def test_classifier_without_sample_weight_is_a_type_error():
 
 
 def test_delegation_and_string_labels():
-    X, y = make_classification(80, 4, n_classes=3, n_informative=3, n_redundant=0,
-                               random_state=0)
+    X, y = make_classification(
+        80, 4, n_classes=3, n_informative=3, n_redundant=0, random_state=0
+    )
     labels = np.array(["ant", "bee", "cat"])[y]
     frame = pd.DataFrame(X, columns=list("abcd"))
     clf = MixupClassifier(LogisticRegression(), random_state=0).fit(frame, labels)
@@ -231,8 +236,12 @@ def test_mixed_frame_columns_follow_the_documented_rule():
         expected = frame[col].iloc[dominant].reset_index(drop=True)
         pd.testing.assert_series_equal(mixed[col], expected, check_names=False)
     # numeric columns: the convex combination, or the dominant value if one is missing
-    for col, dtype in [("num", np.float64), ("count", np.float64),
-                       ("f64", "Float64"), ("i64", "Float64")]:
+    for col, dtype in [
+        ("num", np.float64),
+        ("count", np.float64),
+        ("f64", "Float64"),
+        ("i64", "Float64"),
+    ]:
         assert mixed[col].dtype == dtype
         v = frame[col].to_numpy(dtype=float, na_value=np.nan)
         want = lam * v[anchor] + (1 - lam) * v[partner]
@@ -277,8 +286,12 @@ def test_column_transformer_pipeline_with_string_target():
     pipe = make_pipeline(pre, MixupClassifier(LogisticRegression(), random_state=0))
     pipe.fit(frame, y)
     assert pipe.score(frame, y) > 0.8
-    reg = make_pipeline(pre, MixupRegressor(DecisionTreeRegressor(max_depth=3),
-                                            partners="label_kernel", random_state=0))
+    reg = make_pipeline(
+        pre,
+        MixupRegressor(
+            DecisionTreeRegressor(max_depth=3), partners="label_kernel", random_state=0
+        ),
+    )
     target = frame["count"].to_numpy(float) + np.nan_to_num(frame["num"].to_numpy())
     assert reg.fit(frame, target).score(frame, target) > 0.5
 
@@ -286,8 +299,9 @@ def test_column_transformer_pipeline_with_string_target():
 def test_grid_search_over_inner_and_mixup_parameters():
     X, y = make_classification(90, 4, n_informative=3, n_redundant=0, random_state=0)
     grid = GridSearchCV(
-        MixupClassifier(DecisionTreeClassifier(random_state=0), n_mixed=2,
-                        random_state=0),
+        MixupClassifier(
+            DecisionTreeClassifier(random_state=0), n_mixed=2, random_state=0
+        ),
         {"estimator__max_depth": [1, 3], "mixup_alpha": [0.2, 1.0]},
         cv=3,
     ).fit(X, y)
@@ -305,8 +319,9 @@ def test_pickle_and_skops_round_trip(kind, tmp_path):
         est = MixupClassifier(LogisticRegression(), random_state=0).fit(X, y > 0)
         methods = ["predict", "predict_proba"]
     else:
-        est = MixupRegressor(DecisionTreeRegressor(max_depth=3),
-                             partners="label_kernel", random_state=0).fit(X, y)
+        est = MixupRegressor(
+            DecisionTreeRegressor(max_depth=3), partners="label_kernel", random_state=0
+        ).fit(X, y)
         methods = ["predict"]
     loaded = pickle.loads(pickle.dumps(est))
     path = tmp_path / "est.skops"
@@ -361,7 +376,7 @@ def test_least_squares_derivation_closed_forms():
     P = K / K.sum(1, keepdims=True)
     theta, Q = _mixup_least_squares(X, y, P, a, b)
     r = y - np.c_[X, np.ones(30)] @ (theta + 0.3)
-    pair = (nodes[:, None, None] * r[:, None] + (1 - nodes[:, None, None]) * r[None])
+    pair = nodes[:, None, None] * r[:, None] + (1 - nodes[:, None, None]) * r[None]
     direct = np.einsum("q,ij,qij->", weights, P, pair**2) / 30
     assert r @ Q @ r / 30 == pytest.approx(direct, rel=1e-12)
     # uniform partners: s Var(r) + mean(r)^2 with s = E l^2 + E (1-l)^2 ...
@@ -388,8 +403,13 @@ def test_sampled_mixup_least_squares_approaches_the_closed_forms():
     kw = dict(n_mixed=128, mixup_alpha=0.7, mixup_beta=1.9, random_state=0)
     K = np.exp(-((y[:, None] - y[None]) ** 2) / (2 * h**2))
     theta_k = _mixup_least_squares(X, y, K / K.sum(1, keepdims=True), 0.7, 1.9)[0]
-    kernel = MixupRegressor(LinearRegression(), partners="label_kernel",
-                            kernel_bandwidth=h, **kw).fit(X, y).estimator_
+    kernel = (
+        MixupRegressor(
+            LinearRegression(), partners="label_kernel", kernel_bandwidth=h, **kw
+        )
+        .fit(X, y)
+        .estimator_
+    )
     ols = LinearRegression().fit(X, y)
     got = np.r_[kernel.coef_, kernel.intercept_]
     assert np.linalg.norm(got - theta_k) < 0.2 * np.linalg.norm(

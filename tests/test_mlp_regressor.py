@@ -71,9 +71,10 @@ def test_loss_is_squared_error_on_mixed_targets():
     expected = np.mean((y_pred.numpy().ravel() - target) ** 2)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     # not the mixed losses of the classifier: squared error is not linear in y
-    mixed_losses = lam64 * (y_pred.numpy().ravel() - y) ** 2 + (1 - lam64) * (
-        y_pred.numpy().ravel() - y[partner.numpy()]
-    ) ** 2
+    mixed_losses = (
+        lam64 * (y_pred.numpy().ravel() - y) ** 2
+        + (1 - lam64) * (y_pred.numpy().ravel() - y[partner.numpy()]) ** 2
+    )
     assert float(loss) < mixed_losses.mean()
     # validation (training=False) sees the clean targets
     clean = net.get_loss(y_pred, batch[1], X=batch[0], training=False)
@@ -123,14 +124,14 @@ def test_default_bandwidth_is_silverman_and_fit_learns(data):
 def test_seeded_and_reproducible_and_global_generators_untouched(data):
     X, y = data
     state = torch.get_rng_state()
-    np_state = np.random.get_state()[1].copy()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 (global state)
     a = MixupMLPRegressor(**FAST, partners="label_kernel").fit(X, y)
     b = MixupMLPRegressor(**FAST, partners="label_kernel").fit(X, y)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     c = MixupMLPRegressor(**{**FAST, "random_state": 1}).fit(X, y)
     assert not np.allclose(a.predict(X), c.predict(X))
     assert torch.equal(state, torch.get_rng_state())
-    np.testing.assert_array_equal(np_state, np.random.get_state()[1])
+    np.testing.assert_array_equal(np_state, np.random.get_state()[1])  # noqa: NPY002
 
 
 def test_integer_weights_equal_repeated_rows_without_mixing(data):
@@ -215,9 +216,9 @@ def test_partial_fit_and_mixed_frame_pipeline(data):
 def test_pickle_and_skops_round_trip(data):
     sio = pytest.importorskip("skops.io")
     X, y = data
-    reg = MixupMLPRegressor(
-        **FAST, partners="label_kernel", early_stopping=True
-    ).fit(X, y)
+    reg = MixupMLPRegressor(**FAST, partners="label_kernel", early_stopping=True).fit(
+        X, y
+    )
     expected = reg.predict(X)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), expected)
     dumped = sio.dumps(reg)
@@ -235,7 +236,9 @@ def test_pickle_and_skops_round_trip(data):
 def _python(code, timeout=120):
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -187,7 +187,8 @@ class MixupClassifier(ClassifierMixin, _BaseMixupWrapper):
     .. math::
 
         \\mathrm{CE}(p, \\lambda e_{y_i} + (1 - \\lambda) e_{y_j})
-        = \\lambda\\,\\mathrm{CE}(p, e_{y_i}) + (1 - \\lambda)\\,\\mathrm{CE}(p, e_{y_j}),
+        = \\lambda\\,\\mathrm{CE}(p, e_{y_i})
+        + (1 - \\lambda)\\,\\mathrm{CE}(p, e_{y_j}),
 
     so a learner that minimises a weighted log-loss (logistic regression,
     gradient boosting with ``loss="log_loss"``, a network) minimises an unbiased

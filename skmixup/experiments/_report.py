@@ -6,6 +6,11 @@ import pathlib
 from skmixup.experiments._approximation import approximation_experiment
 from skmixup.experiments._calibration import reliability_curve
 from skmixup.experiments._common import mixup_label, torch_available
+from skmixup.experiments._compose import (
+    compose_protocol,
+    compose_summary,
+    compose_tables,
+)
 from skmixup.experiments._demo import format_table
 from skmixup.experiments._generalization import (
     GAP_VALUES,
@@ -52,7 +57,7 @@ def robustness_wide(rows):
     return list(wide.values())
 
 
-def tables(approx, robust, gaps):
+def tables(approx, robust, gaps, compose=()):
     """Markdown tables ``{title: table}`` of the experiments (empty rows: skipped).
 
     The generalization rows give two tables: the train-test gaps and the
@@ -75,10 +80,11 @@ def tables(approx, robust, gaps):
         out["Calibration: expected calibration error (test set) vs Mixup"] = (
             format_table(gaps, CALIBRATION_COLUMNS)
         )
+    out.update(compose_tables(compose))
     return out
 
 
-def summary(approx, robust, gaps):
+def summary(approx, robust, gaps, compose=()):
     """Sentences stating what the numbers show, and only that."""
     lines = []
     if approx:
@@ -88,6 +94,7 @@ def summary(approx, robust, gaps):
     if gaps:
         lines += _gap_summary(gaps)
         lines += _calibration_summary(gaps)
+    lines += compose_summary(compose)
     return lines
 
 
@@ -309,7 +316,9 @@ def _calibration_summary(rows):
     return lines
 
 
-def write_report(out, *, settings, approx, robust, gaps, experiments=None, notes=()):
+def write_report(
+    out, *, settings, approx, robust, gaps, compose=(), experiments=None, notes=()
+):
     """Write ``report.md`` and the figures into ``out``.
 
     ``settings`` are printed as given; ``experiments`` (the keyword arguments of
@@ -328,12 +337,15 @@ def write_report(out, *, settings, approx, robust, gaps, experiments=None, notes
     text = ["# skmixup reproduce", "", "## Settings", ""]
     text += [f"- {k}: {v}" for k, v in settings.items()]
     text += [f"- {line}" for line in protocol(experiments or {})]
+    if compose:
+        compose_settings = (experiments or {}).get("compose")
+        text += [f"- {line}" for line in compose_protocol(compose_settings)]
     text += ["", "## What we measured", ""]
-    text += [f"- {line}" for line in summary(approx, robust, gaps)]
+    text += [f"- {line}" for line in summary(approx, robust, gaps, compose)]
     text += [f"- {note}" for note in notes]
     if figure_note:
         text.append(f"- {figure_note}")
-    for title, table in tables(approx, robust, gaps).items():
+    for title, table in tables(approx, robust, gaps, compose).items():
         text += ["", f"## {title}", "", table]
         key = _figure_key(title)
         for path in figures:

@@ -3,6 +3,7 @@
 import time
 
 from skmixup.experiments._approximation import approximation_experiment
+from skmixup.experiments._compose import compose_experiment
 from skmixup.experiments._generalization import generalization_experiment
 from skmixup.experiments._robustness import robustness_experiment
 
@@ -17,6 +18,7 @@ SETTINGS = {
         },
         "robustness": {"eps": (0.0, 0.05, 0.1, 0.2, 0.3), "n_splits": 3},
         "generalization": {"mixups": (None, 0.2, 1.0, (5.0, 0.5)), "n_splits": 3},
+        "compose": {"n_splits": 3},
     },
     "quick": {
         "approximation": {
@@ -34,19 +36,28 @@ SETTINGS = {
             "mlp_params": {"hidden_layer_sizes": (64, 64), "max_iter": 40},
             "n_splits": 1,
         },
+        "compose": {
+            "n_splits": 1,
+            "mlp_params": {"max_iter": 40},
+            "hgb_params": {"max_iter": 30},
+            "regression_datasets": ("diabetes",),
+            "classification_datasets": ("breast_cancer",),
+        },
     },
 }
 EXPERIMENTS = (
     ("approx", "approximation", approximation_experiment),
     ("robust", "robustness", robustness_experiment),
     ("gaps", "generalization", generalization_experiment),
+    ("compose", "compose", compose_experiment),  # its own data sets
 )
 
 
 def run_reproduce(datasets, *, quick=False, random_state=0, progress=None):
-    """Run the three experiments; return ``(results, settings)``.
+    """Run the experiments; return ``(results, settings)``.
 
-    ``results`` maps ``"approx"``, ``"robust"`` and ``"gaps"`` to the rows of each
+    ``results`` maps ``"approx"``, ``"robust"``, ``"gaps"`` and ``"compose"``
+    (regression and the wrapped gradient boosting) to the rows of each
     experiment; ``settings`` is the keyword arguments each one was given (for the
     report's protocol).
     """
@@ -57,7 +68,7 @@ def run_reproduce(datasets, *, quick=False, random_state=0, progress=None):
     results = {}
     for key, name, func in EXPERIMENTS:
         start = time.perf_counter()
-        args = () if key == "approx" else (datasets,)
+        args = (datasets,) if key in ("robust", "gaps") else ()
         results[key] = func(*args, **settings[name], progress=progress)
         if progress is not None:
             progress(f"{name} experiment done in {time.perf_counter() - start:.1f} s")

@@ -46,15 +46,18 @@ class _MixupRegressionNet(MixupNeuralNetClassifier):
     by R^2 (``valid_r2``).
     """
 
-    def __init__(self, module, *args, partners="uniform", kernel_bandwidth=1.0,
-                 **kwargs):
+    def __init__(
+        self, module, *args, partners="uniform", kernel_bandwidth=1.0, **kwargs
+    ):
         super().__init__(module, *args, **kwargs)
         self.partners = partners
         self.kernel_bandwidth = kernel_bandwidth
 
     @property
     def _default_callbacks(self):
-        callbacks = [(n, cb) for n, cb in super()._default_callbacks if n != "valid_acc"]
+        callbacks = [
+            (n, cb) for n, cb in super()._default_callbacks if n != "valid_acc"
+        ]
         r2 = ("valid_r2", EpochScoring("r2", lower_is_better=False, name="valid_r2"))
         return callbacks[:-1] + [r2] + callbacks[-1:]  # print_log stays last
 
@@ -322,12 +325,19 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
             On Ctrl-C; the estimator is then left as it was before ``fit``.
         """
         X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], multi_output=True,
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            multi_output=True,
             y_numeric=True,
         )
         Y = self._net_target(y)
-        fitted = {"n_outputs_": Y.shape[1], "_y_ndim": y.ndim,
-                  "kernel_bandwidth_": self._bandwidth(y, sample_weight)}
+        fitted = {
+            "n_outputs_": Y.shape[1],
+            "_y_ndim": y.ndim,
+            "kernel_bandwidth_": self._bandwidth(y, sample_weight),
+        }
         self._fit_net(X, y, Y, sample_weight, fitted)
         self._warn_if_not_converged()
         return self
@@ -373,15 +383,23 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
         """
         first = not hasattr(self, "net_")
         X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], multi_output=True,
-            y_numeric=True, reset=first,
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            multi_output=True,
+            y_numeric=True,
+            reset=first,
         )
         Y = self._net_target(y)
         if first:
             seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
             device = _resolve_device(self.device)
-            fitted = {"n_outputs_": Y.shape[1], "_y_ndim": y.ndim,
-                      "kernel_bandwidth_": self._bandwidth(y, sample_weight)}
+            fitted = {
+                "n_outputs_": Y.shape[1],
+                "_y_ndim": y.ndim,
+                "kernel_bandwidth_": self._bandwidth(y, sample_weight),
+            }
             net = self._build_net(
                 X.shape, Y.shape[1], device, seed, incremental=True, fitted=fitted
             )
