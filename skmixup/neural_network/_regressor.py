@@ -14,6 +14,7 @@ import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EpochScoring
@@ -120,6 +121,10 @@ class _MixupRegressionNet(MixupNeuralNetClassifier):
         tags = super().__sklearn_tags__()
         tags.estimator_type = "regressor"
         return tags
+
+
+def _never(estimator):
+    return False
 
 
 class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
@@ -438,13 +443,35 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
         out = self._logits(X)
         return out.ravel() if self._y_ndim == 1 else out
 
-    @property
-    def predict_proba(self):
-        raise AttributeError("MixupMLPRegressor has no predict_proba.")
+    @available_if(_never)
+    def predict_proba(self, X):
+        """Not available: a regressor has no class probabilities.
 
-    @property
-    def predict_log_proba(self):
-        raise AttributeError("MixupMLPRegressor has no predict_log_proba.")
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Unused.
+
+        Returns
+        -------
+        proba : None
+            Never returned (``hasattr(reg, "predict_proba")`` is False).
+        """
+
+    @available_if(_never)
+    def predict_log_proba(self, X):
+        """Not available: a regressor has no class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Unused.
+
+        Returns
+        -------
+        log_proba : None
+            Never returned (``hasattr(reg, "predict_log_proba")`` is False).
+        """
 
     def _n_net_outputs(self, fitted=None):
         """Outputs of the network: one per target."""
