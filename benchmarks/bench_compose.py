@@ -170,6 +170,8 @@ def _table(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=None)
+    parser.add_argument("--splits", type=int, default=None)
     parser.add_argument("--n-mixed", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--n-samples", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=5)
@@ -182,8 +184,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    datasets = ["breast_cancer"] if args.quick else list(DATASETS)
-    n_splits = 1 if args.quick else 3
+    datasets = args.datasets or (["breast_cancer"] if args.quick else list(DATASETS))
+    n_splits = args.splits or (1 if args.quick else 3)
     max_iter = 50 if args.quick else 100
     print(
         f"# MixupClassifier(HistGradientBoostingClassifier(max_iter={max_iter})) "

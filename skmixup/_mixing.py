@@ -30,6 +30,7 @@ __all__ = [
     "check_n_partners",
     "mix_rows",
     "label_kernel_bandwidth",
+    "resolve_kernel_bandwidth",
     "draw_kernel_partners",
     "draw_mixed_samples",
 ]
@@ -282,6 +283,19 @@ def label_kernel_bandwidth(y, sample_weight=None):
         spread = min(sd, (q75 - q25) / 1.34) if q75 > q25 else sd
         widths.append(0.9 * spread * n_eff ** (-0.2))
     return float(np.mean(widths))
+
+
+def resolve_kernel_bandwidth(partners, kernel_bandwidth, y, sample_weight=None):
+    """The bandwidth a regressor uses: ``None`` for ``partners="uniform"``, the
+    given ``kernel_bandwidth``, or :func:`label_kernel_bandwidth` of ``y`` when it is
+    None. Equal labels give 1.0 (every kernel value is then 1 for any bandwidth:
+    uniform partners)."""
+    if partners == "uniform":
+        return None
+    if kernel_bandwidth is not None:
+        return float(kernel_bandwidth)
+    h = label_kernel_bandwidth(y, sample_weight)
+    return h if h > 0 else 1.0
 
 
 def draw_kernel_partners(

@@ -1,7 +1,7 @@
 """MixupClassifier and MixupRegressor: Mixup for any scikit-learn estimator that
 accepts ``sample_weight``, by fitting it on weighted mixed rows."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import (
@@ -13,7 +13,7 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -24,8 +24,8 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
-from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
-from skmixup._mixing import draw_mixed_samples, label_kernel_bandwidth
+from skmixup._constraints import MIXUP_LAW_CONSTRAINTS, PARTNER_CONSTRAINTS
+from skmixup._mixing import draw_mixed_samples, resolve_kernel_bandwidth
 from skmixup.compose._tabular import categorical_mask, is_frame, mix_table
 
 __all__ = ["MixupClassifier", "MixupRegressor"]
@@ -450,8 +450,7 @@ class MixupRegressor(RegressorMixin, _BaseMixupWrapper):
 
     _parameter_constraints = {
         **_BaseMixupWrapper._parameter_constraints,
-        "partners": [StrOptions({"uniform", "label_kernel"})],
-        "kernel_bandwidth": [Interval(Real, 0, None, closed="neither"), None],
+        **PARTNER_CONSTRAINTS,
     }
 
     def __init__(
@@ -483,13 +482,11 @@ class MixupRegressor(RegressorMixin, _BaseMixupWrapper):
         return check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
 
     def _partner_args(self, y, sample_weight):
-        if self.partners == "uniform":
-            self.kernel_bandwidth_ = None
+        self.kernel_bandwidth_ = resolve_kernel_bandwidth(
+            self.partners, self.kernel_bandwidth, y, sample_weight
+        )
+        if self.kernel_bandwidth_ is None:
             return {}
-        h = self.kernel_bandwidth
-        if h is None:
-            h = label_kernel_bandwidth(y, sample_weight)
-        self.kernel_bandwidth_ = float(h)
         return {"partner_labels": y, "bandwidth": self.kernel_bandwidth_}
 
     def _mixed_targets(self, y, anchor, partner, lam, weight):

@@ -7,13 +7,10 @@ with the inputs, squared error), the partners (uniform or by the label kernel)
 and the validation score (R^2).
 """
 
-from numbers import Real
-
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
@@ -21,7 +18,8 @@ from skorch.callbacks import EpochScoring
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
-from skmixup._mixing import label_kernel_bandwidth
+from skmixup._constraints import PARTNER_CONSTRAINTS
+from skmixup._mixing import resolve_kernel_bandwidth
 from skmixup.neural_network._data import detach_sample_weight
 from skmixup.neural_network._mlp import (
     _MAX_SEED,
@@ -250,8 +248,7 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
 
     _parameter_constraints = {
         **MixupMLPClassifier._parameter_constraints,
-        "partners": [StrOptions({"uniform", "label_kernel"})],
-        "kernel_bandwidth": [Interval(Real, 0, None, closed="neither"), None],
+        **PARTNER_CONSTRAINTS,
     }
 
     _net_class = _MixupRegressionNet
@@ -348,12 +345,9 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
         return self
 
     def _bandwidth(self, y, sample_weight):
-        if self.partners == "uniform":
-            return None
-        if self.kernel_bandwidth is not None:
-            return float(self.kernel_bandwidth)
-        h = label_kernel_bandwidth(y, sample_weight)
-        return h if h > 0 else 1.0  # equal labels: every kernel value is 1
+        return resolve_kernel_bandwidth(
+            self.partners, self.kernel_bandwidth, y, sample_weight
+        )
 
     def _net_target(self, y):
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
