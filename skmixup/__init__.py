@@ -9,7 +9,7 @@ scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.compose`,
 
 __version__ = "0.1.0.dev0"
 
-from skmixup import compose, linear_model, metrics, theory  # noqa: E402
+from skmixup import compose, exceptions, linear_model, metrics, theory  # noqa: E402
 from skmixup.linear_model import (  # noqa: E402
     MixupLogisticRegression,
     MixupRegularizedLogisticRegression,
@@ -20,6 +20,7 @@ __all__ = [
     "MixupLogisticRegression",
     "MixupRegularizedLogisticRegression",
     "compose",
+    "exceptions",
     "linear_model",
     "metrics",
     "theory",

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from conftest import mixed_frame, mixed_preprocessor
 from skmixup._mixing import (
     draw_kernel_partners,
     draw_mixed_samples,
@@ -274,26 +275,36 @@ def test_hist_gradient_boosting_on_a_mixed_frame_directly():
 
 
 def test_column_transformer_pipeline_with_string_target():
-    frame, y = _mixed_frame(100)
-    numeric = ["num", "count", "f64", "i64"]
-    pre = ColumnTransformer(
-        [
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["cat", "flag"]),
-        ]
+    # the canonical mixed frame (NaN, object and category columns, string target)
+    frame, y = mixed_frame()
+    pipe = make_pipeline(
+        mixed_preprocessor(), MixupClassifier(LogisticRegression(), random_state=0)
     )
-    frame["flag"] = frame["flag"].astype(object).astype(str)  # "True", "<NA>"
-    pipe = make_pipeline(pre, MixupClassifier(LogisticRegression(), random_state=0))
-    pipe.fit(frame, y)
-    assert pipe.score(frame, y) > 0.8
+    assert pipe.fit(frame, y).score(frame, y) > 0.6
+    assert set(pipe.predict(frame)) <= set(y)
     reg = make_pipeline(
-        pre,
+        mixed_preprocessor(),
         MixupRegressor(
             DecisionTreeRegressor(max_depth=3), partners="label_kernel", random_state=0
         ),
     )
-    target = frame["count"].to_numpy(float) + np.nan_to_num(frame["num"].to_numpy())
+    target = np.nan_to_num(frame["age"].to_numpy()) / 10 + (frame["city"] == "nice")
     assert reg.fit(frame, target).score(frame, target) > 0.5
+    # the nullable columns of this module's frame, through a ColumnTransformer
+    nullable, labels = _mixed_frame(100)
+    nullable["flag"] = nullable["flag"].astype(object).astype(str)  # "True", "<NA>"
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                ["num", "count", "f64", "i64"],
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["cat", "flag"]),
+        ]
+    )
+    clf = make_pipeline(pre, MixupClassifier(LogisticRegression(), random_state=0))
+    assert clf.fit(nullable, labels).score(nullable, labels) > 0.8
 
 
 def test_grid_search_over_inner_and_mixup_parameters():

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights, one_torch_thread  # noqa: E402, F401
+from _torch_helpers import module_weights  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.datasets import make_friedman1  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
@@ -25,10 +25,13 @@ from skorch.callbacks import Callback  # noqa: E402
 from skmixup._mixing import label_kernel_bandwidth  # noqa: E402
 from skmixup.neural_network import MixupMLPRegressor  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic optimizer. maximum iterations:"
-    "sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
 
 FAST = {
     "hidden_layer_sizes": (16,),

@@ -17,7 +17,6 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_is_fitted,
     column_or_1d,
@@ -26,7 +25,8 @@ from sklearn.utils.validation import (
 
 from skmixup._constraints import MIXUP_LAW_CONSTRAINTS, PARTNER_CONSTRAINTS
 from skmixup._mixing import draw_mixed_samples, resolve_kernel_bandwidth
-from skmixup.compose._tabular import categorical_mask, is_frame, mix_table
+from skmixup.compose._tabular import categorical_mask, mix_table
+from skmixup.utils._validation import check_sample_weight, is_frame
 
 __all__ = ["MixupClassifier", "MixupRegressor"]
 
@@ -99,11 +99,7 @@ class _BaseMixupWrapper(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"X has {X.shape[0]} samples but y has {len(y)}; they must match."
             )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
+        sample_weight = check_sample_weight(sample_weight, X, type(self).__name__)
         rng = check_random_state(self.random_state)
         anchor, partner, lam, weight = draw_mixed_samples(
             X.shape[0],

@@ -20,12 +20,9 @@ import numpy as np
 from scipy import sparse
 
 from skmixup._mixing import mix_rows
+from skmixup.utils._validation import is_frame
 
-__all__ = ["categorical_mask", "is_frame", "mix_table"]
-
-
-def is_frame(X):
-    return hasattr(X, "iloc") and hasattr(X, "dtypes")
+__all__ = ["categorical_mask", "mix_table"]
 
 
 def categorical_mask(X, categorical_features):

@@ -22,7 +22,6 @@ from skmixup._constraints import PARTNER_CONSTRAINTS
 from skmixup._mixing import resolve_kernel_bandwidth
 from skmixup.neural_network._data import detach_sample_weight
 from skmixup.neural_network._mlp import (
-    _MAX_SEED,
     MixupMLPClassifier,
     _raise_if_interrupted,
     _resolve_device,
@@ -30,6 +29,7 @@ from skmixup.neural_network._mlp import (
 )
 from skmixup.neural_network._net import MixupNeuralNetClassifier, _batch_device
 from skmixup.utils._callbacks import begin_fit
+from skmixup.utils._validation import MAX_SEED
 
 __all__ = ["MixupMLPRegressor"]
 
@@ -392,7 +392,7 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
         )
         Y = self._net_target(y)
         if first:
-            seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
+            seed = int(check_random_state(self.random_state).randint(MAX_SEED))
             device = _resolve_device(self.device)
             fitted = {
                 "n_outputs_": Y.shape[1],
