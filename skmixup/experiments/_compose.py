@@ -26,9 +26,9 @@ from skmixup.experiments._common import (
     notify,
     stratified_splits,
     torch_available,
-    torch_single_thread,
 )
 from skmixup.experiments._demo import format_table
+from skmixup.utils._threads import torch_single_thread
 
 REGRESSION_DATASETS = ("diabetes", "friedman1")
 METHODS = ("ERM", "Mixup", "C-Mixup")

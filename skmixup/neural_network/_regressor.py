@@ -78,9 +78,17 @@ class _MixupRegressionNet(MixupNeuralNetClassifier):
         Xi, weights = detach_sample_weight(Xi)
         n = get_len(yi)
         lam = torch.from_numpy(self._sample_lambda(n))
-        u = torch.rand(n, generator=self._mixup_generator_, dtype=torch.float64)
-        on_device = self._transfer(torch.cat([lam, u]), _batch_device(Xi, self.device))
+        if self.partners == "uniform" and weights is None:
+            # a uniform random permutation: each row is the partner of one row
+            draw = torch.randperm(n, generator=self._mixup_generator_).double()
+        else:
+            draw = torch.rand(n, generator=self._mixup_generator_, dtype=torch.float64)
+        on_device = self._transfer(
+            torch.cat([lam, draw]), _batch_device(Xi, self.device)
+        )
         lam, u = on_device[:n], on_device[n:]
+        if self.partners == "uniform" and weights is None:
+            return lam, u.long()
         w = torch.ones(n, dtype=torch.float64, device=lam.device)
         if weights is not None:
             w = to_tensor(weights, device=lam.device).double()
@@ -89,7 +97,7 @@ class _MixupRegressionNet(MixupNeuralNetClassifier):
             partner = torch.searchsorted(cdf, u * cdf[-1], right=True)
         else:
             y = to_tensor(yi, device=lam.device).double().reshape(n, -1)
-            d2 = torch.cdist(y, y) ** 2
+            d2 = ((y[:, None, :] - y[None, :, :]) ** 2).sum(-1)
             d2 = d2 - d2.min(dim=1, keepdim=True).values  # the row's max kernel is 1
             cdf = torch.cumsum(torch.exp(-d2 / (2 * self.kernel_bandwidth**2)) * w, 1)
             partner = torch.searchsorted(
