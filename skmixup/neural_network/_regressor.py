@@ -97,12 +97,18 @@ class _MixupRegressionNet(MixupNeuralNetClassifier):
             partner = torch.searchsorted(cdf, u * cdf[-1], right=True)
         else:
             y = to_tensor(yi, device=lam.device).double().reshape(n, -1)
-            d2 = ((y[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-            d2 = d2 - d2.min(dim=1, keepdim=True).values  # the row's max kernel is 1
-            cdf = torch.cumsum(torch.exp(-d2 / (2 * self.kernel_bandwidth**2)) * w, 1)
-            partner = torch.searchsorted(
-                cdf, (u[:, None] * cdf[:, -1:]).contiguous(), right=True
-            )[:, 0]
+            if y.shape[1] == 1:
+                d2 = (y - y.T).square_()
+            else:
+                d2 = torch.cdist(y, y).square_()
+            # exp(0) = 1 on the diagonal: no row underflows to all zeros
+            kernel = d2.mul_(-0.5 / self.kernel_bandwidth**2).exp_()
+            if weights is not None:
+                kernel.mul_(w)
+            cdf = torch.cumsum(kernel, 1)
+            partner = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True)[
+                :, 0
+            ]
         return lam, partner.clamp_max(n - 1)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
