@@ -227,7 +227,7 @@ class MixupClassifier(ClassifierMixin, _BaseMixupWrapper):
         Number of weighted rows the inner estimator was fitted on.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, for DataFrame input.
 
     See Also
@@ -411,7 +411,7 @@ class MixupRegressor(RegressorMixin, _BaseMixupWrapper):
         Number of weighted rows the inner estimator was fitted on.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, for DataFrame input.
 
     See Also

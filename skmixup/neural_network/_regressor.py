@@ -233,7 +233,7 @@ class MixupMLPRegressor(RegressorMixin, MixupMLPClassifier):
         Device the net trained on.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, for DataFrame input.
 
     See Also
