@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 from skmixup.experiments._compose import (
+    boosting_table,
     compose_experiment,
     compose_protocol,
     compose_summary,
-    compose_tables,
     load_regression,
+    regression_table,
 )
-from skmixup.experiments._report import write_report
+from skmixup.experiments._report import tables, write_report
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Stochastic optimizer. maximum iterations:"
@@ -51,8 +52,13 @@ def test_rows_scores_and_methods(rows):
 
 
 def test_tables_summary_protocol_and_report(rows, tmp_path):
-    tables = compose_tables(rows)
-    assert len(tables) == 2
+    titles = list(tables({"compose": rows}))
+    assert titles == [
+        "Regression: test MSE and train-test gap, ERM vs Mixup vs C-Mixup",
+        "Gradient boosting in MixupClassifier: log-loss and accuracy",
+    ]
+    assert "| friedman1" in regression_table(rows)
+    assert "| wine" in boosting_table(rows) and "friedman1" not in boosting_table(rows)
     lines = compose_summary(rows)
     reg = [r for r in rows if r["task"] == "regression"]
     best = min(
@@ -69,16 +75,13 @@ def test_tables_summary_protocol_and_report(rows, tmp_path):
     paths, _ = write_report(
         tmp_path,
         settings={},
-        approx=[],
-        robust=[],
-        gaps=[],
-        compose=rows,
+        results={"compose": rows},
         experiments={"compose": {"n_splits": 2}},
     )
     report = paths[0].read_text()
     assert "## Regression: test MSE and train-test gap" in report
-    assert "2 seeded train/test split(s)" in report
-    assert compose_tables([]) == {} and compose_summary([]) == []
+    assert "2 seeded train/test" in report.replace("\n", " ")
+    assert compose_summary([]) == [] and regression_table([]).startswith("(no")
 
 
 def test_regression_data():

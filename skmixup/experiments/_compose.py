@@ -1,9 +1,9 @@
 """Mixup beyond the paper's models: regression (ERM vs Mixup vs C-Mixup) and a
 gradient-boosted classifier wrapped in MixupClassifier.
 
-Its own experiment with its own tables, summary and protocol lines; the report
-builder calls :func:`compose_tables`, :func:`compose_summary` and
-:func:`compose_protocol`.
+Its own experiment with its own tables, summary and protocol lines: two sections
+of the report's registry (``_report.SECTIONS``) use :func:`regression_table`,
+:func:`boosting_table`, :func:`compose_summary` and :func:`compose_protocol`.
 """
 
 import numpy as np
@@ -227,20 +227,16 @@ def _classification_scores(est, X_train, y_train, X_test, y_test):
     }
 
 
-def compose_tables(rows):
-    """``{title: markdown table}`` of the experiment's rows (empty: no tables)."""
+def regression_table(rows):
+    """Markdown table of the regression rows."""
     reg = [r for r in rows if r["task"] == "regression"]
+    return format_table(reg, REGRESSION_COLUMNS) if reg else "(no regression rows)"
+
+
+def boosting_table(rows):
+    """Markdown table of the wrapped gradient-boosting classifier's rows."""
     clf = [r for r in rows if r["task"] == "classification"]
-    out = {}
-    if reg:
-        out["Regression: test MSE and train-test gap, ERM vs Mixup vs C-Mixup"] = (
-            format_table(reg, REGRESSION_COLUMNS)
-        )
-    if clf:
-        out["Gradient boosting in MixupClassifier: log-loss and accuracy"] = (
-            format_table(clf, CLASSIFICATION_COLUMNS)
-        )
-    return out
+    return format_table(clf, CLASSIFICATION_COLUMNS) if clf else "(no rows)"
 
 
 def compose_summary(rows):
