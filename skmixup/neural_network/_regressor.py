@@ -110,14 +110,16 @@ class _MixupRegressionNet(_BaseMixupNet):
             cdf = torch.cumsum(w, 0)
             partner = torch.searchsorted(cdf, u * cdf[-1], right=True)
         else:
-            y = to_tensor(yi, device=lam.device).double().reshape(n, -1)
+            # float32 is enough for one batch's cumulative sum (B terms <= 1)
+            y = to_tensor(yi, device=lam.device).float().reshape(n, -1)
             d2 = (y - y.T).square_() if y.shape[1] == 1 else torch.cdist(y, y).square_()
             # exp(0) = 1 on the diagonal: no row underflows to all zeros
             kernel = d2.mul_(-0.5 / self.kernel_bandwidth_**2).exp_()
             if w is not None:
-                kernel.mul_(w)
+                kernel.mul_(w.float())
             cdf = torch.cumsum(kernel, 1)
-            partner = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True)
+            u = u.float()[:, None]
+            partner = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
             partner = partner[:, 0]
         return lam, partner.clamp_max(n - 1)
 
