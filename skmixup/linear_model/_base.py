@@ -2,6 +2,7 @@
 coefficients) and the Mixup loss of the fitted model."""
 
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -24,6 +25,13 @@ from threadpoolctl import threadpool_limits
 from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup.linear_model._plan import MixupPlan, encode_targets
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
+
+
+def _is_dask_collection(X):
+    """Whether ``X`` is a Dask collection (without importing dask)."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
 
 # scipy.optimize.minimize's status when the callback raised StopIteration
 _CALLBACK_STOP = 99
@@ -79,6 +87,10 @@ class _BaseMixupLinearClassifier(
         self : object
             Fitted estimator.
         """
+        if _is_dask_collection(X):  # one big fit on a cluster: chunk by chunk
+            from skmixup.linear_model._dask import fit_dask
+
+            return fit_dask(self, X, y, sample_weight)
         X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
         rng = check_random_state(getattr(self, "random_state", None))
         objective = self._make_objective(X, Y, sample_weight, rng)
@@ -155,9 +167,19 @@ class _BaseMixupLinearClassifier(
                 return objective.pack(coef, b).astype(np.float64)
         return np.zeros(objective.n_dof)
 
-    def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
-        """Minimise with L-BFGS-B; returns the coefficients and the iteration count."""
-        labels = self.classes_[Y.argmax(1) if Y.shape[1] > 1 else Y[:, 0].astype(int)]
+    def _solve(
+        self, objective, X, Y, sample_weight, l2_reg_strength, coef0, labels=None
+    ):
+        """Minimise with L-BFGS-B; returns the coefficients and the iteration count.
+
+        ``labels``: a callable returning the training labels for the callbacks
+        (default: decoded from ``Y``, when a callback needs them)."""
+        if labels is None:
+
+            def labels():
+                codes = Y.argmax(1) if Y.shape[1] > 1 else Y[:, 0].astype(int)
+                return self.classes_[codes]
+
         task = begin_fit(self, X, labels, max_subtasks=self.max_iter)
         if self.max_iter == 0:  # scipy would still take one step
             task.end(lambda: self._coef_attributes(objective, coef0, X.dtype))
