@@ -3,6 +3,10 @@ import os
 import numpy as np
 import pytest
 
+# Run by tests/test_multiprocess.py under torchrun, not a test module (it imports
+# accelerate, an optional test dependency).
+collect_ignore = ["_accelerate_train.py"]
+
 # Like scikit-learn's `global_random_seed`: SKMIXUP_TESTS_GLOBAL_RANDOM_SEED=7 or
 # "all" (0-99) or a range "0-9"; default 42. Statistical tests take this fixture so
 # that they are not tuned to one seed.

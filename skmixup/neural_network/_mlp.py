@@ -537,8 +537,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         # stopping rule ends training (it raises in its own on_epoch_end)
         callbacks.append(("sklearn_callbacks", EpochCallback()))
         callbacks.append(("early_stopping", stopper))
-        return self._net_class(
-            self._build_module(n_features, n_classes),
+        params = dict(
             optimizer=torch.optim.Adam,
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch_size})
@@ -553,11 +552,15 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             callbacks__print_log__sink=plain_print if self.verbose else noop,
             random_state=seed,
-            **self._net_params(),
         )
+        # a subclass's net parameters win (e.g. Accelerate's device=None and
+        # DataLoaders, docs/user_guide.rst "Scaling out")
+        params.update(self._net_params())
+        return self._net_class(self._build_module(n_features, n_classes), **params)
 
     def _net_params(self):
-        """Parameters of ``_net_class`` that are specific to the estimator."""
+        """Parameters of ``_net_class`` that are specific to the estimator; they
+        override the defaults of ``_build_net``."""
         return {
             "mixup_alpha": self.mixup_alpha,
             "mixup_beta": self.mixup_beta,
