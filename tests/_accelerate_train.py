@@ -7,7 +7,8 @@ The documented recipes of docs/user_guide.rst ("Scaling out"): skorch's
 :class:`MixupMLPClassifier` subclass whose net is that class. Each process
 writes ``rank<r>.pt`` into the folder given as the first argument: the trained
 weights, the loss curve and, per training batch, its size, the sum of its
-inputs and whether it was mixed.
+inputs and whether it was mixed. ``benchmarks/bench_processes.py`` times
+:class:`AcceleratedMixupNet` from here.
 """
 
 import sys
@@ -40,7 +41,13 @@ class AcceleratedMixupNet(AccelerateMixin, MixupNeuralNetClassifier):
         finally:
             self._criteria = criteria
 
-    def _draw_mixing(self, batch):  # records what this process mixed
+
+class _RecordingNet(AcceleratedMixupNet):
+    """Records, per training batch, what this process mixed."""
+
+    batches_ = []
+
+    def _draw_mixing(self, batch):
         mixing = super()._draw_mixing(batch)
         X = batch[0]
         self.batches_.append((len(X), float(X.sum()), mixing is not None))
@@ -50,7 +57,7 @@ class AcceleratedMixupNet(AccelerateMixin, MixupNeuralNetClassifier):
 class AcceleratedMixupMLPClassifier(MixupMLPClassifier):
     """MixupMLPClassifier trained through Accelerate."""
 
-    _net_class = AcceleratedMixupNet
+    _net_class = _RecordingNet
 
     def _net_params(self):
         return {
@@ -68,8 +75,8 @@ def main(out):
     )
     X = X.astype(np.float32)
     accelerator = Accelerator(cpu=True)
-    AcceleratedMixupNet.batches_ = []
-    net = AcceleratedMixupNet(
+    _RecordingNet.batches_ = []
+    net = _RecordingNet(
         MLPModule,
         module__n_features=8,
         module__n_outputs=2,
@@ -87,7 +94,7 @@ def main(out):
         verbose=0,
         random_state=0,
     ).fit(X, y)
-    net_batches, AcceleratedMixupNet.batches_ = AcceleratedMixupNet.batches_, []
+    net_batches, _RecordingNet.batches_ = _RecordingNet.batches_, []
     clf = AcceleratedMixupMLPClassifier(
         hidden_layer_sizes=(16,),
         max_iter=6,
@@ -110,7 +117,7 @@ def main(out):
                 k: v.detach().cpu() for k, v in clf.net_.module_.state_dict().items()
             },
             "mlp_loss": clf.loss_curve_,
-            "mlp_batches": AcceleratedMixupNet.batches_,
+            "mlp_batches": _RecordingNet.batches_,
             "mlp_accuracy": clf.score(X, y),
             "world_size": accelerator.num_processes,
         },

@@ -224,3 +224,13 @@ def test_dask_is_not_imported_by_in_memory_fits():
         "assert 'skmixup.linear_model._dask' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_warm_start_on_dask_starts_from_the_previous_solution():
+    X, y = _data(n=400)
+    Xd, yd = da.from_array(X, chunks=(100, -1)), da.from_array(y, chunks=100)
+    est = MixupLogisticRegression(n_partners=5, random_state=0, tol=1e-6)
+    est.fit(Xd, yd)
+    cold = est._n_passes
+    est.set_params(warm_start=True).fit(Xd, yd)
+    assert est._n_passes < cold / 2

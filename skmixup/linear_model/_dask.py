@@ -104,7 +104,7 @@ def _as_dask_arrays(estimator, X, y, sample_weight):
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     if X.shape[0] == 0:
-        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        raise ValueError("X has 0 rows; a minimum of 1 is required.")
     X = X.rechunk({1: -1})
     y = _aligned(y, X, "y")
     if sample_weight is not None:
@@ -486,11 +486,13 @@ def _finish_penalty(estimator, objective, coef, l2):
     check = l2 == 0.0
     if check and not np.all(np.isfinite(coef)):
         reason = "the coefficients diverged to non-finite values"
-        standard = r1 = r2 = np.nan
+        r1 = r2 = np.nan
     else:
         total = objective.chunk_sums(coef, _penalty_chunk_terms, separable=check)
-        standard, r1, r2, misclassified = total
-        reason = "the solution separates the training data" if not misclassified else None
+        _, r1, r2, misclassified = total
+        reason = None
+        if not misclassified:
+            reason = "the solution separates the training data"
     estimator.penalty_terms_ = {"R1": float(r1), "R2": float(r2)}
     if check and reason is not None:
         W = objective.unpack(coef)[0]

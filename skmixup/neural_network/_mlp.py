@@ -164,9 +164,11 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     ``skmixup.neural_network._mlp.MixupMLPClassifier`` (parameters, arrays and
     lists are built-in types).
 
-    A subclass may change the network through ``_build_module`` and the
-    training step through ``_net_class`` (a :class:`MixupNeuralNetClassifier`
-    subclass); ``_build_net`` puts them together.
+    A subclass may change the network through ``_build_module``, the training
+    step through ``_net_class`` (a :class:`MixupNeuralNetClassifier` subclass)
+    and the net's parameters through ``_net_params`` (they override the
+    defaults); ``_build_net`` puts them together. Training on several processes
+    or GPUs with Accelerate is such a subclass: see :ref:`scaling_networks`.
 
     References
     ----------
