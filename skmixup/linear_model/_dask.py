@@ -42,7 +42,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
-from threadpoolctl import threadpool_limits
 
 try:
     import dask
@@ -55,18 +54,15 @@ except ImportError as exc:  # pragma: no cover - dask collections imply dask
 from skmixup._mixing import mixing_moments
 from skmixup.linear_model._loss import MixupLoss, _LinearModel
 from skmixup.linear_model._penalty import population_terms, row_terms
-from skmixup.linear_model._plan import (
-    MixupPlan,
-    block_sizes_of,
-    encode_targets,
-    resolve_settings,
-)
+from skmixup.linear_model._plan import MixupPlan, block_sizes_of, resolve_settings
+from skmixup.utils._labels import encode_targets
+from skmixup.utils._threads import one_blas_thread
+from skmixup.utils._validation import MAX_SEED, check_positive_weight
 
 __all__ = ["fit_dask", "layout_plan", "chunk_layout"]
 
 # Partial sums added per task of the tree reduction.
 _SPLIT_EVERY = 8
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 # ------------------------------------------------------------------ inputs
@@ -209,10 +205,8 @@ def _labels(estimator, xb, yb, swb):
         cw = counts.sum() / (classes.size * counts)
     else:  # a dict: y is not used
         cw = compute_class_weight(estimator.class_weight, classes=classes, y=classes)
-    total = float(cw @ weight)
-    if not total > 0:
-        raise ValueError("sample_weight must have at least one positive entry.")
-    return cw, total
+    check_positive_weight(cw * weight)  # per-class sums of the weights
+    return cw, float(cw @ weight)
 
 
 def _chunk_targets(y, sw, classes, class_weight, dtype):
@@ -248,7 +242,7 @@ def _plan_inputs(estimator, n_samples, n_chunks):
         n_partners,
         n_quadrature,
     )
-    seeds = check_random_state(random_state).randint(_MAX_SEED, size=n_chunks)
+    seeds = check_random_state(random_state).randint(MAX_SEED, size=n_chunks)
     return P, rule, seeds
 
 
@@ -302,7 +296,7 @@ def _mixup_chunk_state(*args, sums):
 def _mixup_chunk_value_gradient(x, state, coef, model):
     Y, plan = state
     loss = MixupLoss(model.n_classes, model.n_features, model.fit_intercept, plan)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         value, grad = loss.loss_gradient(coef, np.ascontiguousarray(x), Y, None)
     return np.concatenate([[value], grad])
 
@@ -392,7 +386,7 @@ def _combine_moments(parts):
 def _penalty_chunk_value_gradient(x, state, coef, model, zbar, G, m1, m2, with_r1):
     Y, w = state
     x = np.ascontiguousarray(x)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         Z = np.asarray(model.logits(coef, x), dtype=np.float64)
         standard, r1, r2, sums, g = row_terms(
             Z, Y, Z - zbar, w, G, m1, m2, with_r1=with_r1

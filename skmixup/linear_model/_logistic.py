@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skmixup._mixing import mix_rows, sample_beta
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._loss import MixupLoss
-from skmixup.linear_model._plan import encode_targets
 from skmixup.utils._callbacks import begin_fit
+from skmixup.utils._labels import encode_targets
 
 
 class MixupLogisticRegression(_BaseMixupLinearClassifier):

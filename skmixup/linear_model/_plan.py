@@ -48,9 +48,7 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
 """
 
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
@@ -63,18 +61,13 @@ from skmixup._mixing import (
     dtilde_quadrature,
     resolve_beta,
 )
+from skmixup.utils._threads import one_blas_thread, run_on_threads, worker_count
 
-__all__ = [
-    "MixupPlan",
-    "BACKENDS",
-    "block_sizes_of",
-    "encode_targets",
-    "resolve_settings",
-]
+__all__ = ["MixupPlan", "BACKENDS", "block_sizes_of", "resolve_settings"]
 
 # Default ("auto") quadrature nodes of Beta(alpha, beta): with alpha == beta they
-# fold into 2 evaluations. Measured: 4 nodes move the fitted coefficients by
-# less than 0.2% from 32 nodes (benchmarks/bench_linear.py --quadrature).
+# fold into 2 evaluations. How far that moves the fit is measured and stated once,
+# in MixupLogisticRegression's ``n_quadrature`` parameter.
 AUTO_NODES = 4
 # "auto" partners: all pairs while n^2 * (node evaluations) stays within this
 # many pair evaluations per objective evaluation (all pairs of 2,896 samples with
@@ -90,37 +83,10 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
-
-
-def _n_threads():
-    """Worker threads for the logit-space work: the CPUs this process may use."""
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
-
-
-def encode_targets(classes, y):
-    """Target matrix of labels ``y`` among ``classes``: ``(n, 1)`` of 0/1 for two
-    classes (sigmoid model), else one-hot ``(n, n_classes)``; float64.
-
-    Raises
-    ------
-    ValueError
-        If ``y`` is not 1-dimensional or holds labels not in ``classes``.
-    """
-    classes = np.asarray(classes)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
-    unknown = np.setdiff1d(y, classes)
-    if unknown.size:
-        raise ValueError(f"y contains labels {unknown} that are not in classes_.")
-    sorter = np.argsort(classes, kind="stable")
-    codes = sorter[np.searchsorted(classes, y, sorter=sorter)]
-    if classes.size == 2:
-        return codes[:, None].astype(np.float64)
-    return np.eye(classes.size)[codes]
+# At most this many worker threads for the tiles, within the machine's policy
+# (skmixup.utils._threads.worker_count: from the main thread only, no more than
+# the usable cores and the BLAS threads allowed before).
+_MAX_THREADS = 8
 
 
 def quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form="pairs"):
@@ -514,7 +480,6 @@ def _run_tiles(tile_fn, grad, tiles, work):
     Returns the value (summed in tile order) and the sum of the threads'
     ``scratch["partner"]`` (or ``None``).
     """
-    n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
     values = [0.0] * len(tiles)  # summed in tile order: deterministic
     numbered = list(enumerate(tiles))
     if all(rows == slice(None) for _, rows in tiles):
@@ -534,6 +499,8 @@ def _run_tiles(tile_fn, grad, tiles, work):
         def chunk(i):
             return iter(numbered[i::n_threads])
 
+    results = [None] * len(tiles)
+
     def run(i):
         scratch, partner = {}, None
         for t, (blocks, rows) in chunk(i):
@@ -547,15 +514,23 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if partner is None:
                     partner = np.zeros(grad.shape)
                 partner[blocks] += gp
-        return scratch.get("partner"), partner
+        results[i] = scratch.get("partner"), partner
 
-    if n_threads == 1:
-        results = [run(0)]
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, range(n_threads)))
+    # BLAS on one thread meanwhile (a no-op inside a linear model's fit, which
+    # holds the limit already); the tiles use the cores instead.
+    with one_blas_thread() as blas_threads:
+        n_threads = min(
+            worker_count(len(tiles), blas_threads),
+            len(tiles),
+            max(1, work // _PARALLEL_MIN),
+            _MAX_THREADS,
+        )
+        if n_threads == 1:
+            run(0)
+        else:
+            run_on_threads([(i,) for i in range(n_threads)], run, n_threads)
     total = None
-    for summed, partner in results:
+    for summed, partner in results[:n_threads]:
         if partner is not None:
             grad += partner
         if summed is not None:
