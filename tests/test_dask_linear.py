@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import mixed_frame, mixed_preprocessor
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from skmixup.linear_model import (
@@ -145,40 +147,31 @@ def test_float32_and_dask_dataframe_with_feature_names():
     assert abs(est.score(frame, labels) - ref.score(frame, labels)) < 0.02
 
 
-def _holes(rng, values):
-    """``values`` as objects with 10% missing (pd.NA in a nullable array)."""
-    return np.where(rng.rand(values.size) < 0.1, None, values.astype(object))
-
-
 def test_mixed_frame_preprocessed_then_fitted_on_dask():
-    # A mixed table (NaN, nullable dtypes with pd.NA, categorical, text, a string
-    # target) through a fitted ColumnTransformer per partition, then one Dask fit.
+    # The shared mixed table (NaN, categorical, object text, a string target)
+    # with nullable Float64/Int64/boolean columns holding pd.NA, through a fitted
+    # ColumnTransformer per partition, then one Dask fit.
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
+    frame, y = mixed_frame(n=300)
     rng = np.random.RandomState(0)
-    n = 300
-    x = rng.randn(n)
-    frame = pd.DataFrame(
-        {
-            "num": np.where(rng.rand(n) < 0.1, np.nan, x),
-            "f64": pd.array(_holes(rng, x + rng.randn(n)), dtype="Float64"),
-            "i64": pd.array(_holes(rng, rng.randint(0, 5, n)), dtype="Int64"),
-            "flag": pd.array(_holes(rng, x > 0), dtype="boolean"),
-            "cat": pd.Categorical(rng.choice(["a", "b", "c"], n)),
-            "text": rng.choice(["red", "green"], n).astype(object),
-        }
-    )
-    y = np.where(x + 0.3 * rng.randn(n) > 0, "up", "down")
-    num = make_pipeline(SimpleImputer(), StandardScaler())
+    holes = rng.rand(3, len(frame)) < 0.1
+    frame["f64"] = pd.array(np.where(holes[0], None, frame["age"].fillna(50) / 9))
+    frame["f64"] = frame["f64"].astype("Float64")
+    frame["i64"] = pd.array(np.where(holes[1], None, rng.randint(0, 5, len(frame))))
+    frame["i64"] = frame["i64"].astype("Int64")
+    frame["flag"] = pd.array(np.where(holes[2], None, rng.rand(len(frame)) < 0.5))
+    frame["flag"] = frame["flag"].astype("boolean")
+    nullable = make_pipeline(SimpleImputer(), StandardScaler())
     pre = ColumnTransformer(
         [
-            ("num", num, ["num", "f64", "i64", "flag"]),
-            ("cat", OneHotEncoder(sparse_output=False), ["cat", "text"]),
+            ("mixed", mixed_preprocessor(sparse_output=False), list(frame.columns[:4])),
+            ("nullable", nullable, ["f64", "i64", "flag"]),
         ]
     ).set_output(transform="pandas")
     pre.fit(frame)
@@ -186,12 +179,15 @@ def test_mixed_frame_preprocessed_then_fitted_on_dask():
     ddf = dd.from_pandas(frame, npartitions=3).map_partitions(pre.transform, meta=meta)
     ddf = ddf.persist()  # transformed once, not at every pass of the solver
     yd = dd.from_pandas(pd.Series(y), npartitions=3)
+    Xt = pre.transform(frame)
     for est in (
         MixupLogisticRegression(random_state=0),
         MixupRegularizedLogisticRegression(),
     ):
         est.fit(ddf, yd)
-        assert est.score(pre.transform(frame), y) > 0.8
+        ref = clone(est).fit(Xt, y)
+        assert list(est.classes_) == sorted(set(y))
+        assert est.score(Xt, y) > ref.score(Xt, y) - 0.05
         assert list(est.feature_names_in_) == list(pre.get_feature_names_out())
 
 
