@@ -186,8 +186,10 @@ def main():
     print()
     print(f"peak resident memory per worker: {peak:.0f} MiB "
           f"(limit {limit / 2**20:.0f} MiB; data {size_mb:.0f} MiB)")
-    print(f"set-up (labels, plan sums, chunk states): {fit_time - sum(pass_time):.1f} s")
-    print(f"time per pass (median): {per_pass:.2f} s = {per_pass / n * 1e6:.2f} us/row; "
+    setup = fit_time - sum(pass_time)
+    print(f"set-up (labels, plan sums, chunk states): {setup:.1f} s")
+    print(f"time per pass (median): {per_pass:.2f} s = "
+          f"{per_pass / n * 1e6:.2f} us/row; "
           f"in-memory evaluation on {m:,} rows: {in_memory_eval:.3f} s = "
           f"{in_memory_eval / m * 1e6:.2f} us/row; ratio (dask / in-memory, per "
           f"row) {per_pass / n / (in_memory_eval / m):.2f}")
