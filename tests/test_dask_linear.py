@@ -230,3 +230,33 @@ def test_warm_start_on_dask_starts_from_the_previous_solution():
     cold = est._n_passes
     est.set_params(warm_start=True).fit(Xd, yd)
     assert est._n_passes < cold / 2
+
+
+def test_each_evaluation_reads_each_chunk_once(monkeypatch):
+    from skmixup.linear_model import _dask
+
+    calls = []
+    evaluate = _dask._mixup_chunk_value_gradient
+
+    def counted(x, *args, **kwargs):
+        calls.append(x.shape[0])
+        return evaluate(x, *args, **kwargs)
+
+    monkeypatch.setattr(_dask, "_mixup_chunk_value_gradient", counted)
+    X, y = _data(n=500)
+    chunks = (200, 200, 100)
+    est = MixupLogisticRegression(n_partners=5, random_state=0)
+    est.fit(da.from_array(X, chunks=(chunks, -1)), da.from_array(y, chunks=chunks))
+    assert est._n_passes >= est.n_iter_[0] >= 1
+    assert sorted(calls) == sorted(list(chunks) * est._n_passes)
+
+
+def test_float32_dask_fit_is_the_in_memory_float32_fit_with_same_blocks():
+    X, y = _data(n=600, K=3)
+    X = X.astype(np.float32)
+    chunks = (300, 300)
+    est = MixupLogisticRegression(n_partners=6, random_state=0, tol=1e-5)
+    est.fit(da.from_array(X, chunks=(chunks, -1)), da.from_array(y, chunks=chunks))
+    twin = _in_memory_twin(est, chunks).fit(X, y)
+    assert est.coef_.dtype == twin.coef_.dtype == np.float32
+    _assert_same_fit(est, twin, atol=1e-4)
