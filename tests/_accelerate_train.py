@@ -47,8 +47,8 @@ class _RecordingNet(AcceleratedMixupNet):
 
     batches_ = []
 
-    def _draw_mixing(self, batch):
-        mixing = super()._draw_mixing(batch)
+    def _draw_mixing(self, batch, *args, **kwargs):
+        mixing = super()._draw_mixing(batch, *args, **kwargs)
         X = batch[0]
         self.batches_.append((len(X), float(X.sum()), mixing is not None))
         return mixing
