@@ -36,7 +36,7 @@ def _data(n=900, K=3, d=5, seed=0):
 def _in_memory_twin(est, chunks):
     """The in-memory estimator whose Mixup plan has the Dask fit's blocks."""
     twin = est.__class__(**est.get_params())
-    twin._mixup_plan = lambda sw, rng: layout_plan(twin, sw, chunks)
+    twin._mixup_plan = lambda sw, *rng: layout_plan(twin, sw, chunks)
     return twin
 
 
