@@ -26,9 +26,6 @@ from skmixup.neural_network import (
     MLPModule,
 )
 
-torch.set_num_threads(1)
-
-
 class AcceleratedMixupNet(AccelerateMixin, MixupNeuralNetClassifier):
     """MixupNeuralNetClassifier trained through Accelerate."""
 
@@ -70,6 +67,7 @@ class AcceleratedMixupMLPClassifier(MixupMLPClassifier):
 
 
 def main(out):
+    torch.set_num_threads(1)
     X, y = make_classification(
         n_samples=256, n_features=8, n_informative=6, random_state=0
     )

@@ -81,3 +81,26 @@ def test_two_processes_train_one_mixup_model(tmp_path):
             loss = r[f"{kind}_loss"]
             assert np.mean(loss[-2:]) < 0.9 * loss[0]
     assert ranks[0]["mlp_accuracy"] == ranks[1]["mlp_accuracy"] > 0.75
+
+
+def test_mlp_classifier_recipe_in_one_process(torch_single_thread):
+    # The MixupMLPClassifier recipe in this process (Accelerate's single-process
+    # CPU mode): skorch's AccelerateMixin.initialize does not call the Mixup
+    # net's, and the estimator trains the net on validated data directly.
+    from _accelerate_train import AcceleratedMixupMLPClassifier, _RecordingNet
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=96, n_features=5, random_state=0)
+    _RecordingNet.batches_ = []
+    clf = AcceleratedMixupMLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=3, batch_size=32, n_iter_no_change=100,
+        learning_rate_init=0.01, random_state=0,
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=3: not converged, on purpose
+        clf.fit(X, y)
+    assert len(_RecordingNet.batches_) == 3 * 3
+    assert all(mixed for _, _, mixed in _RecordingNet.batches_)
+    assert clf.predict(X).shape == (96,)
