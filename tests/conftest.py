@@ -81,6 +81,24 @@ def data():
     return classification_set()
 
 
+def linear_data(n=60, d=4, K=3, seed=0):
+    """A small standardized ``K``-class set for the linear models: ``n x d``,
+    one cluster per class."""
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=min(d, 3),
+        n_redundant=0,
+        n_classes=K,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return StandardScaler().fit_transform(X), y
+
+
 def mixed_frame(n=240, seed=0):
     """The canonical real-data frame: numeric columns with NaN and different
     units, object and category columns, a string target (3 classes)."""

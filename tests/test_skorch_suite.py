@@ -124,7 +124,7 @@ NOT_RUN = {
     ),
     "test_pickle_load": "reads skorch/tests/net_cuda.pkl (as above)",
     # the slowest tests (4-22 s of training each on a 2-core machine), left out to
-    # keep the suite fast; tests/test_neural_network.py and test_nn_runtime.py
+    # keep the suite fast; tests/test_neural_network.py and test_nn_process.py
     # run grid searches, pipelines and validation splits of the Mixup nets
     "test_grid_search_works": "slow (22 s)",
     "test_fit_lbfgs_optimizer": "slow (7 s)",

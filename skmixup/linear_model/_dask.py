@@ -55,6 +55,7 @@ from skmixup._mixing import mixing_moments
 from skmixup.linear_model._loss import MixupLoss, _LinearModel
 from skmixup.linear_model._penalty import population_terms, row_terms
 from skmixup.linear_model._plan import MixupPlan, block_sizes_of, resolve_settings
+from skmixup.utils._callbacks import begin_fit
 from skmixup.utils._labels import encode_targets
 from skmixup.utils._threads import one_blas_thread
 from skmixup.utils._validation import MAX_SEED, check_positive_weight
@@ -506,8 +507,6 @@ def fit_dask(estimator, X, y, sample_weight=None):
     module docstring); ``y`` and ``sample_weight`` may be Dask or NumPy arrays
     with one entry per row of ``X``. Records the solver's passes over ``X`` (its
     objective evaluations) in ``estimator._n_passes``."""
-    from skmixup.linear_model._regularized import MixupRegularizedLogisticRegression
-
     X, y, sample_weight = _as_dask_arrays(estimator, X, y, sample_weight)
     keep = [i for i, m in enumerate(X.chunks[0]) if m > 0]  # no empty chunks
     xb = [_blocks(X)[i] for i in keep]
@@ -516,11 +515,12 @@ def fit_dask(estimator, X, y, sample_weight=None):
     if sample_weight is not None:
         swb = [_blocks(sample_weight)[i] for i in keep]
     class_weight, total = _labels(estimator, xb, yb, swb)
-    penalty = isinstance(estimator, MixupRegularizedLogisticRegression)
+    penalty = not estimator._fit_on_plan  # the explicit penalty's objective
     build = _penalty_objective if penalty else _mixup_objective
     objective = build(estimator, X, xb, yb, swb, class_weight, total)
     l2 = estimator._l2_reg_strength(np.array([total]))
     K = objective.n_classes
+    task = begin_fit(estimator, X, lambda: y, max_subtasks=estimator.max_iter)
     coef, n_iter = estimator._solve(
         objective,
         X,
@@ -528,11 +528,14 @@ def fit_dask(estimator, X, y, sample_weight=None):
         np.ones(1),
         l2,
         estimator._initial_coef(objective),
-        labels=lambda: y,
+        task,
     )
     estimator.n_iter_ = np.array([n_iter], dtype=np.int32)
     estimator._n_passes = objective.n_passes  # L-BFGS-B's evaluations
-    estimator._set_coef(objective, coef, X.dtype)
+    attributes = estimator._coef_attributes(objective, coef, X.dtype)
+    for name, value in attributes.items():
+        setattr(estimator, name, value)
+    task.end(attributes)
     if penalty:
         _finish_penalty(estimator, objective, coef, l2)
     return estimator

@@ -291,7 +291,13 @@ class _BaseMixupNet(SkorchCallbackSupportMixin, NeuralNet):
                 self, X, y, max_subtasks=epochs, task_name=routing, subtask_name="epoch"
             )
             self._train_validated(
-                X, y, sample_weight, routing, task, {"_in_fit_loop": False}, **fit_params
+                X,
+                y,
+                sample_weight,
+                routing,
+                task,
+                {"_in_fit_loop": False},
+                **fit_params,
             )
             task.end({})
         return self
