@@ -8,6 +8,10 @@ import pytest
 
 from skmixup.utils._threads import torch_single_thread as _torch_single_thread
 
+# Run by tests/test_multiprocess.py under torchrun, not a test module (it imports
+# accelerate, an optional test dependency).
+collect_ignore = ["_accelerate_train.py"]
+
 # Like scikit-learn's `global_random_seed`: SKMIXUP_TESTS_GLOBAL_RANDOM_SEED=7 or
 # "all" (0-99) or a range "0-9"; default 42. Statistical tests take this fixture so
 # that they are not tuned to one seed.

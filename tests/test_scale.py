@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, cross_validate
 
@@ -133,3 +134,30 @@ def test_partial_fit_streams_from_csv_chunks(data, tmp_path):
     # CSV round-trips float64 exactly (shortest repr), so the fits are identical.
     np.testing.assert_array_equal(streamed.coef_, ref.coef_)
     np.testing.assert_array_equal(streamed.feature_names_in_, columns)
+
+
+def test_one_big_linear_fit_on_the_cluster_equals_the_local_scheduler(dask_client):
+    # fit on Dask arrays (skmixup.linear_model._dask): every L-BFGS-B evaluation is
+    # a pass over the persisted chunks on the workers; the result does not depend
+    # on the scheduler.
+    import dask
+
+    X, y = make_classification(
+        n_samples=600, n_features=5, n_classes=3, n_informative=4, n_redundant=0,
+        random_state=0,
+    )
+    Xd = da.from_array(X, chunks=(200, -1))
+    yd = da.from_array(y, chunks=200)
+    ests = [
+        MixupLogisticRegression(n_partners=9, random_state=0, tol=1e-3),
+        MixupRegularizedLogisticRegression(tol=1e-3),
+    ]
+    with dask.config.set(scheduler="synchronous"):
+        local = [clone(e).fit(Xd, yd) for e in ests]
+    Xp, yp = dask_client.persist([Xd, yd])
+    with distributed.get_task_stream(client=dask_client) as tasks:
+        remote = [clone(e).fit(Xp, yp) for e in ests]
+    assert len({t["worker"] for t in tasks.data}) == 2  # both workers took part
+    for a, b in zip(remote, local, strict=True):
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=0, atol=1e-12)

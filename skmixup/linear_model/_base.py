@@ -2,6 +2,7 @@
 coefficients) and the Mixup loss of the fitted model."""
 
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -25,6 +26,13 @@ from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
 from skmixup.utils._labels import encode_targets
 from skmixup.utils._threads import one_blas_thread
 from skmixup.utils._validation import check_positive_weight
+
+
+def _is_dask_collection(X):
+    """Whether ``X`` is a Dask collection (without importing dask)."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
 
 # scipy.optimize.minimize's status when the callback raised StopIteration
 _CALLBACK_STOP = 99
@@ -93,6 +101,10 @@ class _BaseMixupLinearClassifier(
         self : object
             Fitted estimator.
         """
+        if _is_dask_collection(X):  # one big fit on a cluster: chunk by chunk
+            from skmixup.linear_model._dask import fit_dask
+
+            return fit_dask(self, X, y, sample_weight)
         X, y, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
         plan = self._mixup_plan(sample_weight) if self._fit_on_plan else None
         objective = self._make_objective(Y.shape[1], X.shape[1], plan)

@@ -75,55 +75,84 @@ def logit_mixup_terms(Z, Y, sample_weight, m1, m2, *, with_r1=True, gradient=Tru
     w = np.asarray(sample_weight, dtype=np.float64)
     with one_blas_thread():
         Zc = Z - w @ Z
-        if Z.shape[1] == 1:
-            z, y, zc = Z[:, 0], Y[:, 0], Zc[:, 0]
-            return _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient)
-        return _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient)
+        G = np.zeros((Z.shape[1], Z.shape[1]))
+        for sl in _blocks(Z.shape[0], max(1, _BLOCK_ELEMENTS // Z.shape[1])):
+            G += (Zc[sl] * w[sl, None]).T @ Zc[sl]  # covariance of centered logits
+        standard, r1, r2, sums, g = row_terms(
+            Z, Y, Zc, w, G, m1, m2, with_r1=with_r1, gradient=gradient
+        )
+        if not gradient:
+            return standard, r1, r2, None
+        H_bar, shift = population_terms(sums, m1 if with_r1 else 0.0, m2)
+        g += w[:, None] * (m2 * (Zc @ H_bar) + shift)
+        return standard, r1, r2, g
 
 
-def _binary_terms(z, y, zc, w, m1, m2, with_r1, gradient):
+def row_terms(Z, Y, Zc, w, G, m1, m2, *, with_r1=True, gradient=True):
+    """The sums over rows of :func:`logit_mixup_terms`, for any subset of rows.
+
+    ``Zc = Z - z_bar`` and ``G`` (the covariance of the centered logits) are
+    those of the whole data set, and ``w`` its normalised weights, so that the
+    sums of several row subsets (e.g. the chunks of a Dask array) add up to the
+    whole. Returns ``standard, R1, R2`` (these rows' parts), ``sums`` (for
+    :func:`population_terms`) and the rows' gradient without the population
+    terms (``None`` without ``gradient``): ``w_j [(1 - m1) e_j + (m2 - m1) H_j
+    zc_j + m2/2 H_j (a_j - 2 M_j p_j)]``, to which :func:`logit_mixup_terms`
+    adds ``w_j (m2 H_bar zc_j + m1 e_bar - m2 sum_i w_i H_i zc_i)``.
+    """
+    a1 = m1 if with_r1 else 0.0
+    if Z.shape[1] == 1:
+        z, y, zc = Z[:, 0], Y[:, 0], Zc[:, 0]
+        return _binary_rows(z, y, zc, w, float(G[0, 0]), m1, m2, a1, gradient)
+    return _softmax_rows(Z, Y, Zc, w, G, m1, m2, a1, gradient)
+
+
+def population_terms(sums, a1, m2):
+    """``H_bar = sum_i w_i H_i`` (K x K) and the shift ``a1 sum_i w_i e_i - m2
+    sum_i w_i H_i zc_i`` (K) from the ``sums`` of :func:`row_terms` (summed over
+    row subsets); ``a1`` is ``m1`` when the gradient includes ``R1``, else 0."""
+    wP, PtwP, wE, wHZc = sums
+    H_bar = np.diag(wP) - PtwP
+    return H_bar, a1 * wE - m2 * wHZc
+
+
+def _binary_rows(z, y, zc, w, G, m1, m2, a1, gradient):
     p = special.expit(z)
     e = p - y
     h2 = p * (1.0 - p)
-    G = float(w @ zc**2)
     q = G + zc**2
     standard = float(w @ (np.logaddexp(0.0, z) - y * z))
     r1 = -m1 * float(w @ (e * zc))
     r2 = 0.5 * m2 * float(w @ (h2 * q))
     if not gradient:
-        return standard, r1, r2, None
-    a1 = m1 if with_r1 else 0.0
+        return standard, r1, r2, None, None
     hz = h2 * zc
     g = (1.0 - a1) * e
     g += (m2 - a1) * hz
     g += 0.5 * m2 * h2 * (1.0 - 2.0 * p) * q
-    g += m2 * float(w @ h2) * zc
-    g += a1 * float(w @ e) - m2 * float(w @ hz)
     g *= w
-    return standard, r1, r2, g[:, None]
+    # H_bar = sum w h2 as (wP - PtwP) with wP = w @ h2, PtwP = 0 (K = 1 form).
+    sums = (np.array([w @ h2]), np.zeros((1, 1)), np.array([w @ e]), [w @ hz])
+    sums = tuple(np.asarray(v, dtype=np.float64) for v in sums)
+    return standard, r1, r2, sums, g[:, None]
 
 
-def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
-    # Two passes over row blocks: temporaries stay in cache (fresh n x K arrays
+def _softmax_rows(Z, Y, Zc, w, G, m1, m2, a1, gradient):
+    # One pass over row blocks: temporaries stay in cache (fresh n x K arrays
     # cost more in page faults than in arithmetic).
     n, K = Z.shape
     rows = max(1, _BLOCK_ELEMENTS // K)
-    G = np.zeros((K, K))
-    for sl in _blocks(n, rows):
-        G += (Zc[sl] * w[sl, None]).T @ Zc[sl]  # covariance of centered logits
     dG = np.diag(G).copy()
-    P = np.empty_like(Z)
-    HZc = np.empty_like(Z)  # rows H_i zc_i
     standard = r1 = r2 = 0.0
     wP, wE, wHZc = np.zeros(K), np.zeros(K), np.zeros(K)
     PtwP = np.zeros((K, K))
+    g = np.empty_like(Z) if gradient else None
     for sl in _blocks(n, rows):
         z, zc, y, ws = Z[sl], Zc[sl], Y[sl], w[sl]
         zmax = z.max(axis=1)
         p = np.exp(z - zmax[:, None])
         norm = p.sum(axis=1)
         p /= norm[:, None]
-        P[sl] = p
         e = p - y
         pz = np.einsum("ik,ik->i", p, zc)
         pG = p @ G
@@ -132,37 +161,26 @@ def _softmax_terms(Z, Y, Zc, w, m1, m2, with_r1, gradient):
         standard += ws @ (np.log(norm) + zmax - np.einsum("ik,ik->i", y, z))
         r1 -= m1 * (ws @ np.einsum("ik,ik->i", e, zc))
         r2 += 0.5 * m2 * (ws @ q)
-        if gradient:
-            hz = zc - pz[:, None]
-            hz *= p
-            HZc[sl] = hz
-            wP += ws @ p
-            wE += ws @ e
-            wHZc += ws @ hz
-            PtwP += (p * ws[:, None]).T @ p
-    if not gradient:
-        return float(standard), float(r1), float(r2), None
-    # g_j = w_j [(1 - m1) e_j + (m2 - m1) H_j zc_j + m2/2 H_j (a_j - 2 M_j p_j)
-    #            + m2 H_bar zc_j + m1 e_bar - m2 sum_i w_i H_i zc_i]
-    a1 = m1 if with_r1 else 0.0
-    H_bar = np.diag(wP) - PtwP
-    shift = a1 * wE - m2 * wHZc
-    g = np.empty_like(Z)
-    for sl in _blocks(n, rows):
-        p, zc, hz = P[sl], Zc[sl], HZc[sl]
-        pz = np.einsum("ik,ik->i", p, zc)
-        u = zc * zc - 2.0 * (p @ G + zc * pz[:, None])
+        if not gradient:
+            continue
+        hz = zc - pz[:, None]
+        hz *= p
+        wP += ws @ p
+        wE += ws @ e
+        wHZc += ws @ hz
+        PtwP += (p * ws[:, None]).T @ p
+        # w_j [(1 - a1) e_j + (m2 - a1) H_j zc_j + m2/2 H_j (a_j - 2 M_j p_j)]
+        u = zc * zc - 2.0 * (pG + zc * pz[:, None])
         u += dG
         hu = u - np.einsum("ik,ik->i", p, u)[:, None]
         hu *= p
-        gb = (p - Y[sl]) * (1.0 - a1)
+        gb = e * (1.0 - a1)
         gb += (m2 - a1) * hz
         gb += 0.5 * m2 * hu
-        gb += m2 * (zc @ H_bar)
-        gb += shift
-        gb *= w[sl, None]
+        gb *= ws[:, None]
         g[sl] = gb
-    return float(standard), float(r1), float(r2), g
+    sums = None if g is None else (wP, PtwP, wE, wHZc)
+    return float(standard), float(r1), float(r2), sums, g
 
 
 def _blocks(n, rows):

@@ -65,7 +65,7 @@ from skmixup._mixing import (
 )
 from skmixup.utils._threads import one_blas_thread, run_on_threads, worker_count
 
-__all__ = ["MixupPlan", "BACKENDS", "resolve_settings"]
+__all__ = ["MixupPlan", "BACKENDS", "block_sizes_of", "resolve_settings"]
 
 # Default ("auto") quadrature nodes of Beta(alpha, beta): with alpha == beta they
 # fold into 2 evaluations. How far that moves the fit is measured and stated once,
@@ -165,6 +165,19 @@ def resolve_settings(
     return n_partners, rule
 
 
+def block_sizes_of(n_samples, n_partners):
+    """Sizes of the blocks that cut ``n_samples`` ordered samples for
+    ``n_partners`` partners: ``n // (P + 1)`` blocks (at least one) of sizes
+    differing by at most one, the larger first; one block for all pairs
+    (``n_partners=None``)."""
+    if n_partners is None or n_samples <= n_partners + 1:
+        return np.array([n_samples], dtype=np.intp)
+    n_blocks = n_samples // (n_partners + 1)
+    sizes = np.full(n_blocks, n_samples // n_blocks, dtype=np.intp)
+    sizes[: n_samples % n_blocks] += 1  # larger blocks first
+    return sizes
+
+
 class MixupPlan:
     """Pairs, pair weights and quadrature rule of one Mixup objective.
 
@@ -183,41 +196,88 @@ class MixupPlan:
         ``None`` for all pairs.
     order : ndarray of shape (n_samples,), default=None
         Random order of the samples cut into blocks (required with partners).
+    block_sizes : ndarray of int, default=None
+        Sizes of the consecutive blocks of ``order`` (summing to ``n_samples``);
+        default: :func:`block_sizes` of ``n_partners`` (one block for all pairs).
+    population : (int, float), default=None
+        ``(n, sum of the weights)`` of the data set these samples are part of
+        (e.g. one chunk of a Dask array, :mod:`skmixup.linear_model._dask`):
+        ``pi`` and the block scaling ``c_b`` are then those of the population.
+        Its two population sums (the pair weights' total and ``pi^T Y``) are set
+        by :meth:`set_population_sums`; default: these samples are the data set.
     """
 
-    def __init__(self, sample_weight, nodes, weights, label_share, n_partners, order):
+    def __init__(
+        self,
+        sample_weight,
+        nodes,
+        weights,
+        label_share,
+        n_partners,
+        order,
+        *,
+        block_sizes=None,
+        population=None,
+    ):
         pi = np.asarray(sample_weight, dtype=np.float64)
-        pi = pi / pi.sum()
         n = pi.size
+        n_all, weight_sum = (n, pi.sum()) if population is None else population
+        pi = pi / weight_sum
         self.n_samples = n
         self.nodes = np.asarray(nodes, dtype=np.float64)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.label_share = np.asarray(label_share, dtype=np.float64)
         self.n_partners = n_partners
-        if n_partners is None:
+        if block_sizes is None:
+            block_sizes = block_sizes_of(n, n_partners)
+        sizes = np.asarray(block_sizes, dtype=np.intp)
+        if int(sizes.sum()) != n:
+            raise ValueError(f"block_sizes sum to {sizes.sum()}, not {n} samples.")
+        self._exact = n_partners is None and sizes.size == 1 and n_all == n
+        if order is None:
             self.order = np.arange(n)
-            sizes = np.array([n])
         else:
             self.order = np.asarray(order, dtype=np.intp)
-            n_blocks = n // (n_partners + 1)
-            sizes = np.full(n_blocks, n // n_blocks)
-            sizes[: n % n_blocks] += 1  # larger blocks first
         self.pi = pi[self.order]  # by position in the order
         self._position = np.argsort(self.order)  # of each sample in the order
-        # Groups of consecutive equal-size blocks: (start, n_blocks, size, c).
+        # Groups of consecutive equal-size blocks: (start, n_blocks, size, c);
+        # c = (n - 1) / (m_b - 1) scales the in-block pairs of sampled partners
+        # (a block of one sample has only its self-pair, whose term is zero).
         self.groups = []
         start = 0
-        for size in np.unique(sizes)[::-1]:
-            count = int(np.sum(sizes == size))
-            c = 1.0 if n_partners is None else (n - 1.0) / (size - 1.0)
-            self.groups.append((start, count, int(size), c))
-            start += count * int(size)
+        edges = np.flatnonzero(np.diff(sizes)) + 1
+        for run in np.split(sizes, edges):
+            size, count = int(run[0]), run.size
+            sampled = not self._exact and size > 1
+            c = (n_all - 1.0) / (size - 1.0) if sampled else 1.0
+            self.groups.append((start, count, size, c))
+            start += count * size
         # Normalise the pair weights to sum to one (no-op for equal weights).
         total = 0.0
         for start, count, size, c in self.groups:
             p = self.pi[start : start + count * size].reshape(count, size)
             total += c * np.sum(p.sum(1) ** 2) + (1.0 - c) * np.sum(p * p)
-        self.scale = 1.0 / total
+        self.pair_weight_sum = float(total)  # of these samples' pairs
+        self._mean_label = None  # pi^T Y of the population (None: these samples)
+        self._label = None
+        self._set_scale(1.0 / total if total > 0 else 0.0)
+
+    def set_population_sums(self, pair_weight_sum, mean_label):
+        """For a part of a population: the population's total pair weight (the
+        sum of the parts' ``pair_weight_sum``) and ``pi^T Y`` (targets as the
+        softmax columns: ``(1 - y, y)`` for the binary model)."""
+        self._mean_label = np.asarray(mean_label, dtype=np.float64)
+        self._label = None
+        self._set_scale(1.0 / pair_weight_sum)
+
+    def label_sum(self, Y):
+        """``pi^T Y`` of these samples (softmax columns; see
+        :meth:`set_population_sums`)."""
+        Yf = np.hstack([1.0 - Y, Y]) if Y.shape[1] == 1 else Y
+        return self.pi @ np.asarray(Yf[self.order], dtype=np.float64)
+
+    def _set_scale(self, scale):
+        self.scale = scale
         # Coefficient of L_i = LSE(z_i) of each position. The parts of the
         # objective that are O(n K) for all pairs are computed over all pairs,
         # and only the rest is sampled (a control variate, exact in expectation):
@@ -236,7 +296,6 @@ class MixupPlan:
             self._blocks(self._lse_coef, group)[:] -= (
                 w_inner * self.scale * group[3] * p * p.sum(1, keepdims=True)
             )
-        self._label = None
 
     @classmethod
     def build(
@@ -264,7 +323,7 @@ class MixupPlan:
     @property
     def exact(self):
         """Whether the plan sums over all pairs (Eq. (1) exactly)."""
-        return self.n_partners is None
+        return self._exact
 
     # ------------------------------------------------------------- weights
     def _blocks(self, M, group):
@@ -347,7 +406,8 @@ class MixupPlan:
         c_same = float(w @ (a * lam + (1 - a) * (1 - lam)))
         c_cross = float(w @ (a * (1 - lam) + (1 - a) * lam))
         # The label term is linear in Z: taken over all pairs (W = pi pi^T).
-        r, WY = self.pi, self.pi[:, None] * (self.pi @ Yo)[None, :]
+        mean = self.pi @ Yo if self._mean_label is None else self._mean_label
+        r, WY = self.pi, self.pi[:, None] * mean[None, :]
         G = c_same * r[:, None] * Yo + c_cross * WY  # float64
         self._label = (Y, G)
         return G

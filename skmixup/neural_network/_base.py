@@ -20,7 +20,10 @@ How a new network estimator plugs in
   ...own}``.
 * ``_net_class`` is the skorch net class that trains the module (a subclass of
   :class:`~skmixup.neural_network._net._BaseMixupNet`), and ``_net_params()``
-  returns the estimator's own parameters of that net.
+  returns the estimator's own parameters of that net (they override the
+  defaults of ``_build_net``: a subclass trains through Accelerate on several
+  processes or GPUs with ``accelerator``, ``device=None`` and DataLoaders, see
+  the user guide's "Scaling out").
 * A new task implements the target hooks of :class:`_BaseMixupMLP`:
   ``_encode_fit_target(y)`` and ``_encode_partial_fit_target(y, classes,
   first)`` (the encoded target and the number of outputs),
@@ -348,8 +351,7 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
             **monitor,
         )
         callbacks.append(("early_stopping", stopper))
-        return self._net_class(
-            self._build_module(n_features, n_outputs),
+        params = dict(
             optimizer=torch.optim.Adam,
             optimizer__param_groups=[
                 ("*weight", {"weight_decay": self.alpha / batch_size})
@@ -364,11 +366,15 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
             verbose=self.verbose,
             callbacks__print_log__sink=plain_print if self.verbose else noop,
             random_state=seed,
-            **self._net_params(),
         )
+        # a subclass's net parameters win (e.g. Accelerate's device=None and
+        # DataLoaders, docs/user_guide.rst "Scaling out")
+        params.update(self._net_params())
+        return self._net_class(self._build_module(n_features, n_outputs), **params)
 
     def _net_params(self):
-        """Parameters of ``_net_class`` that are specific to the estimator."""
+        """Parameters of ``_net_class`` that are specific to the estimator; they
+        override the defaults of ``_build_net``."""
         return {"mixup_alpha": self.mixup_alpha, "mixup_beta": self.mixup_beta}
 
     def _disable_early_stopping(self):

@@ -113,7 +113,9 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
 
     :class:`MixupRegularizedMLPClassifier` is a sibling: both derive from one
     private base (``skmixup/neural_network/_base.py``, whose docstring says how
-    a new network estimator plugs in).
+    a new network estimator plugs in). Training on several processes or GPUs
+    with Accelerate is a subclass whose ``_net_class`` is an Accelerate net and
+    whose ``_net_params`` adds the accelerator: see :ref:`scaling_networks`.
 
     References
     ----------

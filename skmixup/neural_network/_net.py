@@ -312,6 +312,11 @@ class _BaseMixupNet(SkorchCallbackSupportMixin, NeuralNet):
         caller, :func:`~skmixup.utils._callbacks.begin_fit`) with the fitted
         ``attributes`` (default: none, the owner predicts with this net).
         """
+        if not hasattr(self, "_mixup_law_"):
+            # an initialize() that does not call ours (skorch's AccelerateMixin
+            # replaces NeuralNet.initialize): seed and validate here
+            self._ensure_generators()
+            self._validate_net_params()
         check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
         X = attach_sample_weight(X, sample_weight, type(self).__name__)
         self._fit_task_ = (task, {} if attributes is None else attributes)
