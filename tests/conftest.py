@@ -38,3 +38,126 @@ def torch_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n_threads)
+
+
+# --------------------------------------------------------------------------------------
+# The mixed table: every pandas dtype a user's table holds, and its preprocessing
+# --------------------------------------------------------------------------------------
+
+MIXED_NUMERIC = ["age", "income", "score", "rating", "visits"]
+MIXED_CATEGORICAL = ["city", "kind", "flag"]
+# A nullable boolean with pd.NA has its own imputer: scikit-learn's SimpleImputer
+# cannot mix it with object columns (pd.NA in an object array is ambiguous).
+MIXED_BOOLEAN = ["verified"]
+MIXED_TEXT = "review"
+_WORDS = np.array(
+    ["great", "poor", "fast", "slow", "broken", "fine", "cheap", "solid", "late"]
+)
+
+
+def make_mixed_table(n=150, seed=0, n_classes=2):
+    """The mixed table of the test suite and its string target.
+
+    Columns: ``age`` (int64), ``income`` (float64 with NaN), ``score`` (float32),
+    ``rating`` (nullable Float64 with pd.NA), ``visits`` (nullable Int64 with
+    pd.NA), ``city`` (object strings with NaN), ``kind`` (category), ``flag``
+    (bool), ``verified`` (nullable boolean with pd.NA) and ``review`` (a short
+    free text, pandas' string dtype). The target is ``"yes"``/``"no"`` (or
+    ``"low"``/``"mid"``/``"high"``) and depends on numbers, categories and words.
+    """
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    words = rng.randint(len(_WORDS), size=(n, 3))
+    review = [" ".join(_WORDS[w]) for w in words]
+    positive = np.isin(_WORDS[words], ["great", "fast", "solid"]).sum(axis=1)
+    rating = pd.array(rng.uniform(1, 5, n).round(1), dtype="Float64")
+    rating[rng.rand(n) < 0.1] = pd.NA
+    visits = pd.array(rng.poisson(3, n), dtype="Int64")
+    visits[rng.rand(n) < 0.1] = pd.NA
+    verified = pd.array(rng.rand(n) > 0.4, dtype="boolean")
+    verified[rng.rand(n) < 0.1] = pd.NA
+    X = pd.DataFrame(
+        {
+            "age": rng.randint(18, 80, n),
+            "income": rng.lognormal(3, 0.5, n),
+            "score": rng.randn(n).astype(np.float32),
+            "rating": rating,
+            "visits": visits,
+            "city": rng.choice(["north", "south", "east"], n).astype(object),
+            "kind": pd.Categorical(rng.choice(["x", "y"], n)),
+            "flag": rng.rand(n) > 0.5,
+            "verified": verified,
+            "review": pd.array(review, dtype="string"),
+        },
+        index=pd.RangeIndex(100, 100 + n),
+    )
+    X.loc[rng.rand(n) < 0.15, "income"] = np.nan
+    X.loc[rng.rand(n) < 0.1, "city"] = np.nan
+    signal = (X.age - 50) / 15 + np.nan_to_num((X.income - 20) / 10) + X.score
+    signal += np.where(X.city == "north", 1.0, 0.0)
+    signal += 0.5 * (positive - 1.0) + 0.3 * X.rating.fillna(3).to_numpy(float) - 0.9
+    signal += 0.5 * rng.randn(n)
+    signal = np.asarray(signal, dtype=np.float64)
+    if n_classes == 2:
+        y = np.where(signal > 0, "yes", "no").astype(object)
+    else:
+        y = np.array(["low", "mid", "high"], dtype=object)[
+            np.digitize(signal, [-0.7, 0.7])
+        ]
+    return X, y
+
+
+def make_mixed_preprocessor(
+    sparse_output=True, numeric=None, categorical=None, text=True, **kwargs
+):
+    """The standard preprocessing of the mixed table (a ColumnTransformer).
+
+    Numeric columns: mean imputation and scaling; categorical columns (and, on
+    its own, the nullable boolean): the most frequent value and one-hot encoding;
+    the text column: TF-IDF (unless ``text=False``). ``kwargs`` go to the
+    ColumnTransformer.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = MIXED_NUMERIC if numeric is None else numeric
+    categorical = MIXED_CATEGORICAL if categorical is None else categorical
+    transformers = [
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        (
+            "cat",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse_output),
+            ),
+            categorical,
+        ),
+        (
+            "bool",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse_output),
+            ),
+            MIXED_BOOLEAN,
+        ),
+    ]
+    if text:
+        transformers.append(("text", TfidfVectorizer(), MIXED_TEXT))
+    return ColumnTransformer(transformers, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def mixed_table():
+    """Factory of the mixed table: ``mixed_table(n=150, seed=0, n_classes=2)``."""
+    pytest.importorskip("pandas")
+    return make_mixed_table
+
+
+@pytest.fixture(scope="session")
+def mixed_preprocessor():
+    """Factory of the mixed table's standard ColumnTransformer."""
+    return make_mixed_preprocessor
