@@ -219,6 +219,23 @@ def test_threaded_evaluation_equals_single_thread(
     np.testing.assert_allclose(whole[1], single[1], rtol=rtol * 100, atol=1e-14)
 
 
+@pytest.mark.parametrize("partners", ["all", 5])
+def test_fit_is_bit_identical_on_any_number_of_cores(monkeypatch, partners):
+    # The partner sums that cross tiles are dealt into fixed shares, whatever the
+    # thread count: 1, 2, 3 or 8 cores give the same bits (issue 17, item 14).
+    X, y = _data(n=400, d=6, K=3, seed=1)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    fits = []
+    for cores in (1, 2, 3, 8):
+        monkeypatch.setattr(_plan_module, "_n_threads", lambda cores=cores: cores)
+        clf = MixupLogisticRegression(n_partners=partners, random_state=0)
+        fits.append(clf.fit(X, y))
+    for clf in fits[1:]:
+        np.testing.assert_array_equal(clf.coef_, fits[0].coef_)
+        np.testing.assert_array_equal(clf.intercept_, fits[0].intercept_)
+
+
 def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
     # All pairs with huge logits: gemm hands row tiles to the direct evaluation,
     # whose partner gradient spans other tiles' rows (summed per thread).

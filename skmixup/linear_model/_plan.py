@@ -84,14 +84,16 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
+# At most this many worker threads (and partner-sum shares, see _run_tiles).
+_MAX_THREADS = 8
 
 
 def _n_threads():
     """Worker threads for the logit-space work: the CPUs this process may use."""
     try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
+        return max(1, min(_MAX_THREADS, len(os.sched_getaffinity(0))))
     except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, min(8, os.cpu_count() or 1))
+        return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
 
 
 def encode_targets(classes, y):
@@ -443,8 +445,9 @@ def _run_tiles(tile_fn, grad, tiles, work):
     tiles' rows is summed per thread, allocated only then. ``g_partner=None``:
     the tile summed its partner term into ``scratch["partner"]`` itself.
 
-    Tiles of whole blocks go to whichever thread is free; otherwise each thread
-    takes a fixed share, so that the per-thread sums do not depend on timing.
+    Tiles of whole blocks go to whichever thread is free; otherwise the tiles
+    are dealt into ``min(8, n_tiles)`` fixed shares, whatever the number of
+    threads, so that the sums depend neither on timing nor on the core count.
     Returns the value (summed in tile order) and the sum of the threads'
     ``scratch["partner"]`` (or ``None``).
     """
@@ -463,10 +466,16 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if item is None:
                     return
                 yield item
-    else:  # partner sums per thread: a fixed share of the tiles per thread
+        n_shares = n_threads
+    else:
+        # Partner sums per share: the tiles are dealt into a fixed number of
+        # shares whatever the thread count, each share summed in its own array
+        # and the shares added in order, so that the sum (and the fit) is
+        # bit-identical on any number of cores.
+        n_shares = min(_MAX_THREADS, len(tiles))
 
         def chunk(i):
-            return iter(numbered[i::n_threads])
+            return iter(numbered[i::n_shares])
 
     def run(i):
         scratch, partner = {}, None
@@ -484,10 +493,10 @@ def _run_tiles(tile_fn, grad, tiles, work):
         return scratch.get("partner"), partner
 
     if n_threads == 1:
-        results = [run(0)]
+        results = [run(i) for i in range(n_shares)]
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, range(n_threads)))
+            results = list(pool.map(run, range(n_shares)))
     total = None
     for summed, partner in results:
         if partner is not None:

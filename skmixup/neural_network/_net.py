@@ -3,12 +3,16 @@
 import contextlib
 import copy
 from collections.abc import Mapping
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNetClassifier
 from skorch.dataset import ValidSplit, get_len, unpack_data
 from skorch.utils import get_map_location, to_tensor
@@ -60,11 +64,18 @@ _MIXUP_CONSTRAINTS = {
 }
 
 
+# skorch's batch_size: a positive size, or -1 for the whole data set (0 would fail
+# later, in range(), with no word of batch_size).
+_BATCH_SIZE_CONSTRAINT = {
+    "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})]
+}
+
+
 def _validate_mixup_params(net):
     """Validate the Mixup parameters (sklearn's machinery) and store the law."""
     validate_parameter_constraints(
-        _MIXUP_CONSTRAINTS,
-        {name: getattr(net, name) for name in _MIXUP_CONSTRAINTS},
+        {**_MIXUP_CONSTRAINTS, **_BATCH_SIZE_CONSTRAINT},
+        {name: getattr(net, name) for name in (*_MIXUP_CONSTRAINTS, "batch_size")},
         caller_name=type(net).__name__,
     )
     alpha, beta = resolve_beta(net.mixup_alpha, net.mixup_beta)
@@ -255,6 +266,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         # ``partial_fit``); skorch's own parameters are left to skorch.
         constraints = dict.fromkeys(self.get_params(deep=False), "no_validation")
         constraints.update(_MIXUP_CONSTRAINTS)
+        constraints.update(_BATCH_SIZE_CONSTRAINT)
         return constraints
 
     # ------------------------------------------------------------------ setup
