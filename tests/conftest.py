@@ -41,7 +41,8 @@ def torch_single_thread():
 
 
 # --------------------------------------------------------------------------------------
-# The mixed table: every pandas dtype a user's table holds, and its preprocessing
+# The mixed table: every pandas dtype a user's table holds, and its preprocessing.
+# Import the builders (``from conftest import mixed_table``) or take the fixture.
 # --------------------------------------------------------------------------------------
 
 MIXED_NUMERIC = ["age", "income", "score", "rating", "visits"]
@@ -55,7 +56,7 @@ _WORDS = np.array(
 )
 
 
-def make_mixed_table(n=150, seed=0, n_classes=2):
+def mixed_table(n=150, seed=0, n_classes=2):
     """The mixed table of the test suite and its string target.
 
     Columns: ``age`` (int64), ``income`` (float64 with NaN), ``score`` (float32),
@@ -108,7 +109,7 @@ def make_mixed_table(n=150, seed=0, n_classes=2):
     return X, y
 
 
-def make_mixed_preprocessor(
+def mixed_table_preprocessor(
     sparse_output=True, numeric=None, categorical=None, text=True, **kwargs
 ):
     """The standard preprocessing of the mixed table (a ColumnTransformer).
@@ -150,14 +151,8 @@ def make_mixed_preprocessor(
     return ColumnTransformer(transformers, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def mixed_table():
-    """Factory of the mixed table: ``mixed_table(n=150, seed=0, n_classes=2)``."""
+@pytest.fixture(scope="module")
+def mixed_table_data():
+    """:func:`mixed_table` with its defaults."""
     pytest.importorskip("pandas")
-    return make_mixed_table
-
-
-@pytest.fixture(scope="session")
-def mixed_preprocessor():
-    """Factory of the mixed table's standard ColumnTransformer."""
-    return make_mixed_preprocessor
+    return mixed_table()

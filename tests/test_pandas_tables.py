@@ -22,6 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
 
+from conftest import mixed_table_preprocessor
 from skmixup.linear_model import MixupLogisticRegression
 from skmixup.metrics import (
     fgsm,
@@ -43,14 +44,15 @@ ATTACKS = {
 
 
 @pytest.fixture(scope="module")
-def table(mixed_table):
-    return mixed_table()
+def table(mixed_table_data):
+    return mixed_table_data
 
 
 @pytest.fixture(scope="module")
-def model(table, mixed_preprocessor):
+def model(table):
     X, y = table
-    return make_pipeline(mixed_preprocessor(), MixupLogisticRegression()).fit(X, y)
+    pre = mixed_table_preprocessor()
+    return make_pipeline(pre, MixupLogisticRegression()).fit(X, y)
 
 
 # --------------------------------------------------------------------------------------
