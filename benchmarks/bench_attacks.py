@@ -340,10 +340,10 @@ def interleaved(quick, repeats):
     """Serial blocks, threaded blocks and torch, alternated ``repeats`` times."""
     import statistics
 
-    from skmixup.metrics import _blocks
+    from skmixup.utils import _threads
 
     X, y, models = _data_and_models(quick)
-    threaded = _blocks.block_workers
+    threaded = _threads.worker_count
     print(
         f"load average {os.getloadavg()[0]:.1f}; skmixup block threads: "
         f"{_block_threads()}; best and median of {repeats} alternations"
@@ -357,13 +357,13 @@ def interleaved(quick, repeats):
                     start = time.perf_counter()
                     torch_fgsm(layers, data, y)
                 else:
-                    _blocks.block_workers = (
+                    _threads.worker_count = (
                         threaded if method == "threads" else lambda n, b: 1
                     )
                     start = time.perf_counter()
                     fgsm(model, data, y, eps=EPS, feature_scale=1)
                 spent.append(time.perf_counter() - start)
-        _blocks.block_workers = threaded
+        _threads.worker_count = threaded
         best = {k: min(v) for k, v in times.items()}
         median = {k: statistics.median(v) for k, v in times.items()}
         print(
@@ -381,11 +381,11 @@ def _block_threads():
     """Threads skmixup's attack uses for its row blocks (from the main thread)."""
     from threadpoolctl import threadpool_info
 
-    from skmixup.metrics._blocks import block_workers
+    from skmixup.utils._threads import worker_count
 
     info = threadpool_info()
     blas = [lib["num_threads"] for lib in info if lib["user_api"] == "blas"]
-    return block_workers(10**6, max(blas, default=os.cpu_count() or 1))
+    return worker_count(10**6, max(blas, default=os.cpu_count() or 1))
 
 
 def _data_and_models(quick):

@@ -8,7 +8,7 @@ scikit-learn: :mod:`skmixup.linear_model`, :mod:`skmixup.neural_network` (needs 
 
 __version__ = "0.1.0.dev0"
 
-from skmixup import linear_model, metrics, theory  # noqa: E402
+from skmixup import exceptions, linear_model, metrics, theory  # noqa: E402
 from skmixup.linear_model import (  # noqa: E402
     MixupLogisticRegression,
     MixupRegularizedLogisticRegression,
@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "MixupLogisticRegression",
     "MixupRegularizedLogisticRegression",
+    "exceptions",
     "linear_model",
     "metrics",
     "theory",

@@ -20,7 +20,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from skmixup._mixing import (
     beta_quadrature,
@@ -30,8 +30,11 @@ from skmixup._mixing import (
     mix_rows,
     mixing_moments,
 )
+from skmixup.exceptions import TheoryAssumptionWarning
 from skmixup.linear_model._penalty import logit_mixup_terms
-from skmixup.linear_model._plan import MixupPlan, encode_targets
+from skmixup.linear_model._plan import MixupPlan
+from skmixup.utils._labels import encode_targets, label_indices
+from skmixup.utils._validation import check_sample_weight, is_frame
 
 __all__ = [
     "MixupApproximation",
@@ -48,10 +51,6 @@ _PIPELINE_HINT = (
 )
 # Mixed rows per `predict_log_proba` call for general models.
 _BLOCK_ROWS = 1 << 15
-
-
-class TheoryAssumptionWarning(UserWarning):
-    """A theorem is evaluated where its assumptions do not hold."""
 
 
 class MixupApproximation(NamedTuple):
@@ -201,9 +200,7 @@ def mixup_loss(
         estimator = torch_theory.float64_classifier(estimator)
     n_partners = check_n_partners(n_partners)
     X, to_model = _mixable(X, estimator)
-    sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if np.any(sw < 0) or not sw.sum() > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    sw = check_sample_weight(sample_weight, X)
     rng = check_random_state(random_state)
     if _is_linear(estimator):
         Z, Y = _linear_logits(estimator, X, y)
@@ -349,9 +346,7 @@ def approximate_mixup_loss(
             + "."
         )
     X = _check_X(X)
-    sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if np.any(sw < 0) or not sw.sum() > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum.")
+    sw = check_sample_weight(sample_weight, X)
     m1, m2 = mixing_moments(mixup_alpha, mixup_beta)
     if torch_theory is not None:
         rng = check_random_state(random_state)
@@ -517,7 +512,7 @@ def _mixable(X, estimator):
     Float64/Int64 included, pd.NA as NaN) can be mixed: a text, category or
     boolean column raises a TypeError that names it.
     """
-    if not (hasattr(X, "columns") and hasattr(X, "iloc")) or _is_linear(estimator):
+    if not is_frame(X) or _is_linear(estimator):
         return _check_X(X), lambda A: A
     from skmixup.metrics._jacobians import numeric_dtype
 
@@ -591,8 +586,7 @@ def _encode(classes, y, n_samples):
     y = np.asarray(y)
     if y.shape != (n_samples,):
         raise ValueError(f"y must have shape ({n_samples},), got {y.shape}.")
-    Y = encode_targets(classes, y)
-    return Y[:, 0].astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+    return label_indices(classes, y)
 
 
 def _explicit_loss(

@@ -16,8 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from skmixup.metrics import _attacks, _blocks, _gradients, fgsm, pgd
+from skmixup.metrics import _attacks, _gradients, fgsm, pgd
 from skmixup.metrics._validation import attack_input
+from skmixup.utils import _threads
 
 # About 200 rows per block of 20 features: 2,000 rows make 10 blocks.
 SMALL_BLOCKS = 2**12
@@ -63,15 +64,15 @@ def _models(dtype):
 def _with_workers(monkeypatch, workers, attack):
     """Run ``attack()`` with the block loop forced to ``workers`` threads."""
     calls = []
-    run_on_threads = _blocks._run_on_threads
+    run_on_threads = _threads.run_on_threads
 
     def spy(tasks, work, n):
         calls.append(n)
         return run_on_threads(tasks, work, n)
 
     with monkeypatch.context() as m:
-        m.setattr(_blocks, "block_workers", lambda n_blocks, blas: workers)
-        m.setattr(_blocks, "_run_on_threads", spy)
+        m.setattr(_threads, "worker_count", lambda n_blocks, blas: workers)
+        m.setattr(_threads, "run_on_threads", spy)
         result = attack()
     return result, calls
 
@@ -151,16 +152,16 @@ def test_blas_limit_during_and_after_attacks(small_blocks, monkeypatch):
 
 
 def test_workers_are_capped():
-    assert _blocks.block_workers(1, 8) == 1
-    assert _blocks.block_workers(100, 1) == 1  # threadpool_limits(1), loky worker
-    assert 1 <= _blocks.block_workers(100, 100) <= os.cpu_count()
+    assert _threads.worker_count(1, 8) == 1
+    assert _threads.worker_count(100, 1) == 1  # threadpool_limits(1), loky worker
+    assert 1 <= _threads.worker_count(100, 100) <= os.cpu_count()
     out = []
-    thread = threading.Thread(target=lambda: out.append(_blocks.block_workers(9, 9)))
+    thread = threading.Thread(target=lambda: out.append(_threads.worker_count(9, 9)))
     thread.start()
     thread.join()
     assert out == [1]  # not from a thread of the caller's own pool
     with threadpool_limits(1, user_api="blas"):
-        with _blocks._one_blas_thread() as allowed:
+        with _threads.one_blas_thread() as allowed:
             assert allowed == 1
 
 
@@ -170,10 +171,11 @@ import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from skmixup.metrics import fgsm
-from skmixup.metrics import _attacks, _blocks, _gradients
+from skmixup.metrics import _attacks, _gradients
+from skmixup.utils import _threads
 
 _gradients.BLOCK_ELEMENTS = 2**12
-_blocks.block_workers = lambda n_blocks, blas: 2
+_threads.worker_count = lambda n_blocks, blas: 2
 X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
 model = LogisticRegression().fit(X, y)
 """
@@ -268,7 +270,7 @@ def test_ctrl_c_while_threads_start_is_raised_after_they_started():
         pytest.skip("SIGINT has a custom handler here; the deferral leaves it alone")
     reached_the_end = []
     with pytest.raises(KeyboardInterrupt):
-        with _blocks._ctrl_c_deferred():
+        with _threads.ctrl_c_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):  # the handler runs between bytecodes
                 pass

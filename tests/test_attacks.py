@@ -293,14 +293,14 @@ def test_row_blocks_do_not_change_results(moons_mlp, monkeypatch, attack):
     assert_array_equal(attack(mlp, X, y, **kw), whole)
 
 
-def test_encode_labels_fast_path_for_labels_zero_to_k_agrees_and_checks():
-    from skmixup.metrics._validation import encode_labels
+def test_label_indices_fast_path_for_labels_zero_to_k_agrees_and_checks():
+    from skmixup.utils._labels import label_indices
 
     y = np.array([2, 0, 1, 1, 2])
-    assert_array_equal(encode_labels(np.arange(3), y), y)
+    assert_array_equal(label_indices(np.arange(3), y), y)
     # same answer as the general path (classes that are not 0..K-1)
-    assert_array_equal(encode_labels(np.array([10, 20, 30]), 10 * (y + 1)), y)
+    assert_array_equal(label_indices(np.array([10, 20, 30]), 10 * (y + 1)), y)
     with pytest.raises(ValueError, match=r"not in the estimator's classes_.*\[3\]"):
-        encode_labels(np.arange(3), np.array([0, 3]))
+        label_indices(np.arange(3), np.array([0, 3]))
     with pytest.raises(ValueError, match=r"not in the estimator's classes_.*\[-1\]"):
-        encode_labels(np.arange(3), np.array([-1, 0]))
+        label_indices(np.arange(3), np.array([-1, 0]))

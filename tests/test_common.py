@@ -14,6 +14,8 @@ from sklearn.utils.estimator_checks import (
 
 from skmixup.utils import all_estimators
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 # Small, fast configurations for the checks (class name -> parameters).
 FAST_PARAMS = {
     "MixupLogisticRegression": {"random_state": 0},
@@ -92,19 +94,6 @@ EXPECTED_FAILED_CHECKS = {
         "check_classifiers_train": _SKORCH_LABELS,
     },
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks train fastest on one thread; with torch's default of one per
-    core, the MLP checks were 5 times slower on a busy 2-core machine."""
-    if not _HAS_TORCH:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _instances():

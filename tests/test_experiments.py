@@ -21,6 +21,7 @@ from skmixup.experiments._calibration import (
     reliability_curve,
 )
 from skmixup.experiments._common import stratified_splits
+from skmixup.experiments._generalization import BINS, GAP_VALUES
 from skmixup.experiments._report import protocol, summary, tables, write_report
 
 APPROX_KEYS = {
@@ -43,21 +44,11 @@ ROBUST_KEYS = {
     "robust_accuracy_std",
     "n_splits",
 }
-GAP_VALUES = (
-    "train_accuracy",
-    "test_accuracy",
-    "accuracy_gap",
-    "train_log_loss",
-    "test_log_loss",
-    "log_loss_gap",
-    "ece",
-)
-BINS = {"bin_count", "bin_confidence", "bin_correct"}
 GAP_KEYS = (
     {"dataset", "model", "mixup", "n_splits"}
     | set(GAP_VALUES)
     | {v + "_std" for v in GAP_VALUES}
-    | BINS
+    | set(BINS)
 )
 
 

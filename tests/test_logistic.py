@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import mixed_frame, mixed_preprocessor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse, special
@@ -204,9 +205,9 @@ def test_threaded_evaluation_equals_single_thread(
     Z, Y = rng.randn(n, K).astype(dtype), np.eye(K)[rng.randint(0, K, n)]
     plan = _plan(n, rng, partners, 6, 0.5, 0.5)
     monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 1)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 1)
     single = plan.loss_gradient(Z, Y, backend)
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 3)
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
     threaded = plan.loss_gradient(Z, Y, backend)
     rtol = 1e-12 if dtype == np.float64 else 1e-6
@@ -228,12 +229,53 @@ def test_fit_is_bit_identical_on_any_number_of_cores(monkeypatch, partners):
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
     fits = []
     for cores in (1, 2, 3, 8):
-        monkeypatch.setattr(_plan_module, "_n_threads", lambda cores=cores: cores)
+        monkeypatch.setattr(
+            _plan_module, "worker_count", lambda n, blas, cores=cores: cores
+        )
         clf = MixupLogisticRegression(n_partners=partners, random_state=0)
         fits.append(clf.fit(X, y))
     for clf in fits[1:]:
         np.testing.assert_array_equal(clf.coef_, fits[0].coef_)
         np.testing.assert_array_equal(clf.intercept_, fits[0].intercept_)
+
+
+def test_tile_threads_follow_the_machine_policy(monkeypatch):
+    # The tiles use worker threads only from the main thread and never more than
+    # the BLAS threads allowed before (threadpool_limits(1): serial), as the
+    # attacks' row blocks do (skmixup.utils._threads.worker_count).
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.RandomState(0)
+    n, K = 300, 3
+    Z, Y = rng.randn(n, K), np.eye(K)[rng.randint(0, K, n)]
+    plan = _plan(n, rng)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    calls = []
+    run_on_threads = _plan_module.run_on_threads
+
+    def spy(tasks, work, workers):
+        calls.append(workers)
+        return run_on_threads(tasks, work, workers)
+
+    monkeypatch.setattr(_plan_module, "run_on_threads", spy)
+    monkeypatch.setattr("skmixup.utils._threads.cpu_count", lambda: 4)
+    with threadpool_limits(2, user_api="blas"):
+        reference = plan.loss_gradient(Z, Y)
+    assert calls and set(calls) == {2}  # one call per interior node
+    threaded_calls = list(calls)
+    with threadpool_limits(1, user_api="blas"):
+        serial = plan.loss_gradient(Z, Y)
+    out = []
+    thread = threading.Thread(target=lambda: out.append(plan.loss_gradient(Z, Y)))
+    thread.start()
+    thread.join()
+    assert calls == threaded_calls  # neither under threadpool_limits(1) nor off the main thread
+    for value, grad in (serial, out[0]):
+        assert value == pytest.approx(reference[0], rel=1e-12)
+        np.testing.assert_allclose(grad, reference[1], rtol=1e-10, atol=1e-14)
 
 
 def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
@@ -244,7 +286,7 @@ def test_threaded_underflow_fallback_equals_single_thread(monkeypatch):
     Z, Y = rng.randn(n, K) * 2000, np.eye(K)[rng.randint(0, K, n)]
     plan = _plan(n, rng)
     monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)
-    monkeypatch.setattr(_plan_module, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_plan_module, "worker_count", lambda n, blas: 3)
     monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
     value, grad = plan.loss_gradient(Z, Y, "gemm")
     ref_value, ref_grad = plan.loss_gradient(Z, Y, "direct")
@@ -666,7 +708,7 @@ def test_partial_fit_needs_classes_first_and_checks_labels():
     with pytest.raises(ValueError, match="classes must be passed"):
         MixupLogisticRegression().partial_fit(X, y)
     clf = MixupLogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
         clf.partial_fit(X, np.full(30, 5))
 
 
@@ -719,37 +761,10 @@ def test_invalid_parameters_raise(params, match):
         MixupLogisticRegression(**params).fit(X, y)
 
 
-def _mixed_frame(n=240, seed=0):
-    """The canonical real-data frame: numeric columns with NaN and different
-    units, object and category columns, a string target."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.RandomState(seed)
-    income = rng.lognormal(10, 1, n)
-    age = rng.uniform(18, 90, n)
-    city = rng.choice(["paris", "lyon", "nice"], n)
-    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
-    score = np.log(income) - 10 + (age - 50) / 20 + (city == "nice") + rng.randn(n)
-    y = np.where(score > 0.5, "churn", np.where(score > -0.5, "stay", "upgrade"))
-    income[rng.rand(n) < 0.1] = np.nan
-    age[rng.rand(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"income": income, "age": age, "city": city, "plan": plan})
-    return frame, y
-
-
 def _canonical_pipeline(clf):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.pipeline import Pipeline
 
-    num = make_pipeline(SimpleImputer(), StandardScaler())
-    cat = make_pipeline(
-        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
-    )
-    pre = ColumnTransformer(
-        [("num", num, ["income", "age"]), ("cat", cat, ["city", "plan"])]
-    )
-    return Pipeline([("pre", pre), ("clf", clf)])
+    return Pipeline([("pre", mixed_preprocessor()), ("clf", clf)])
 
 
 @pytest.mark.parametrize(
@@ -765,7 +780,7 @@ def _canonical_pipeline(clf):
 def test_canonical_mixed_pipeline(clf, binary):
     from sklearn.model_selection import GridSearchCV, cross_val_score
 
-    frame, y = _mixed_frame()
+    frame, y = mixed_frame()
     if binary:
         y = np.where(y == "stay", "stay", "move")
     pipe = _canonical_pipeline(clf).fit(frame, y)

@@ -563,3 +563,28 @@ def test_robustness_curve_display_on_given_axes(pyplot):
     assert display.ax_ is not ax
     with pytest.raises(ValueError, match="eps must be"):
         RobustnessCurveDisplay.from_estimator(clf, X, y, eps=[0.1, -1.0])
+
+
+def test_linear_models_are_known_by_their_declaration_not_their_module():
+    # skmixup's linear models declare that predict_proba is the sigmoid/softmax of
+    # their logits (``_proba_from_decision``); a module name proves nothing.
+    from skmixup.linear_model import (
+        MixupLogisticRegression,
+        MixupRegularizedLogisticRegression,
+    )
+    from skmixup.metrics._models import is_linear_proba_model
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    for cls in (MixupLogisticRegression, MixupRegularizedLogisticRegression):
+        assert is_linear_proba_model(cls(max_iter=20).fit(X, y))
+
+    class Declared(ClassifierMixin, BaseEstimator):
+        _proba_from_decision = True
+        coef_ = np.zeros((1, 4))
+
+    class Impostor(ClassifierMixin, BaseEstimator):
+        coef_ = np.zeros((1, 4))
+
+    Impostor.__module__ = "skmixup.linear_model._impostor"
+    assert is_linear_proba_model(Declared())
+    assert not is_linear_proba_model(Impostor())

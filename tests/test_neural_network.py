@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights, one_torch_thread, small_net  # noqa: E402, F401
+from _torch_helpers import module_weights, small_net  # noqa: E402
+from conftest import FAST_MLP as FAST  # noqa: E402
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -30,28 +31,13 @@ from skmixup.neural_network._mlp import _net_on_cpu  # noqa: E402
 
 # FAST runs a fixed, short epoch budget: reaching it is expected here (the warning
 # itself is tested in test_convergence_warning_at_max_iter).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic optimizer. maximum iterations:"
-    "sklearn.exceptions.ConvergenceWarning"
-)
-
-FAST = {
-    "hidden_layer_sizes": (16,),
-    "max_iter": 15,
-    "batch_size": 32,
-    "learning_rate_init": 0.01,
-    "random_state": 0,
-    "device": "cpu",  # these tests mean the CPU, also on a machine with CUDA
-}
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=0
-    )
-    return X, np.array(["ant", "bee", "cat"])[y]
-
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
 
 def _weights(clf):
     return module_weights(clf.net_.module_)
@@ -178,7 +164,7 @@ def test_partial_fit(data):
     clf.partial_fit(X[:100], y[:100], classes=np.unique(y))
     clf.partial_fit(X[100:], y[100:])
     assert clf.n_iter_ == 2
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match="not in the estimator's classes_"):
         clf.partial_fit(X[:5], np.array(["dog"] * 5))
     # partial_fit after an early-stopping fit trains one epoch on all the data
     es = MixupMLPClassifier(early_stopping=True, **FAST).fit(X, y)

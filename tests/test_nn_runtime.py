@@ -19,13 +19,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
 import joblib  # noqa: E402
-from _torch_helpers import (  # noqa: E402, F401 (the fixture is autouse)
+from _torch_helpers import (  # noqa: E402
     NET_DEFAULTS,
     assert_same_weights,
     module_weights,
-    one_torch_thread,
     small_net,
 )
+from conftest import FAST_MLP as FAST  # noqa: E402
+from conftest import income_frame, mixed_preprocessor  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from skorch.callbacks import LRScheduler  # noqa: E402
@@ -41,31 +42,16 @@ from skmixup.neural_network._runtime import (  # noqa: E402
     init_parameters,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Stochastic optimizer. maximum iterations:"
-    "sklearn.exceptions.ConvergenceWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:Stochastic optimizer. maximum iterations:"
+        "sklearn.exceptions.ConvergenceWarning"
+    ),
+    pytest.mark.usefixtures("torch_single_thread"),
+]
 
-FAST = {
-    "hidden_layer_sizes": (8,),
-    "max_iter": 5,
-    "batch_size": 32,
-    "learning_rate_init": 0.01,
-    "random_state": 0,
-    "device": "cpu",
-}
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=120, n_features=5, n_informative=3, n_classes=3, random_state=0
-    )
-    return X, np.array(["ant", "bee", "cat"])[y]
-
-
-def _net(**kw):
-    return small_net(5, **{"lr": 0.05, **kw})
+def _net(n_features=5, **kw):
+    return small_net(n_features, **{"lr": 0.05, **kw})
 
 
 def _python(code, timeout=120, **kwargs):
@@ -254,7 +240,7 @@ def test_global_and_cuda_generators_untouched(data, monkeypatch):
         monkeypatch.setattr(torch.cuda, name, forbidden)
     Xf = X.astype(np.float32)
     yi = np.searchsorted(np.unique(y), y)
-    module = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Dropout())
+    module = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 3), torch.nn.Dropout())
     before = torch.get_rng_state()
     MixupMLPClassifier(**FAST).fit(X, y)
     MixupNeuralNetClassifier(
@@ -345,59 +331,19 @@ def test_mlp_rejects_values_beyond_float32(data):
 
 
 # ------------------------------------------------------ DataFrames, weights
-def _frame(n=80):
-    pd = pytest.importorskip("pandas")
-    rng = np.random.RandomState(0)
-    X = pd.DataFrame(
-        {
-            "age": np.where(rng.rand(n) < 0.1, np.nan, rng.normal(40, 10, n)),
-            "income": rng.lognormal(10, 1, n),
-            "city": rng.choice(["paris", "rome", "oslo"], n).astype(object),
-            "plan": pd.Categorical(rng.choice(["a", "b"], n)),
-        }
-    )
-    y = np.where(X["income"] > np.median(X["income"]), "high", "low")
-    return X, y
-
-
-def _preprocessor():
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    return ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(SimpleImputer(), StandardScaler()),
-                ["age", "income"],
-            ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                ["city", "plan"],
-            ),
-        ]
-    )
-
-
 def test_canonical_pipeline_with_weights_both_estimators():
     from sklearn.pipeline import Pipeline
 
-    X, y = _frame()
+    X, y = income_frame()
     w = np.linspace(0.5, 2.0, len(y))
-    mlp = Pipeline([("pre", _preprocessor()), ("clf", MixupMLPClassifier(**FAST))])
+    mlp = Pipeline([("pre", mixed_preprocessor(sparse_output=False)), ("clf", MixupMLPClassifier(**FAST))])
     mlp.fit(X, y, clf__sample_weight=w)
     assert set(mlp.predict(X)) <= {"high", "low"}
     # The net takes class indices; the DataFrame the preprocessor hands it (with
     # set_output pandas) is a matrix, not a dict of columns.
     net = Pipeline(
         [
-            ("pre", _preprocessor()),
+            ("pre", mixed_preprocessor(sparse_output=False)),
             (
                 "clf",
                 MixupNeuralNetClassifier(
@@ -487,7 +433,7 @@ def test_metadata_routing_and_adaboost(data):
     with sklearn.config_context(enable_metadata_routing=True):
         for est in (
             MixupMLPClassifier(**FAST),
-            _net(module__n_outputs=3),
+            _net(X.shape[1], module__n_outputs=3),
         ):
             target = (
                 y
@@ -666,7 +612,7 @@ def test_skops_round_trip_both_estimators(data):
     X, y = data
     clf = MixupMLPClassifier(**{**FAST, "early_stopping": True}).fit(X, y)
     y_idx = np.unique(y, return_inverse=True)[1]
-    net = _net(train_split=None).fit(X.astype(np.float32), y_idx)
+    net = _net(X.shape[1], train_split=None).fit(X.astype(np.float32), y_idx)
     for est in (clf, net):
         dumped = sio.dumps(est)
         untrusted = sio.get_untrusted_types(data=dumped)

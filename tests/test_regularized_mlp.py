@@ -8,6 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from conftest import FAST_MLP as FAST  # noqa: E402
+from conftest import churn_frame, mixed_preprocessor  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -39,22 +41,7 @@ pytestmark = [
     pytest.mark.usefixtures("torch_single_thread"),
 ]
 
-FAST = {
-    "hidden_layer_sizes": (16,),
-    "max_iter": 15,
-    "batch_size": 32,
-    "learning_rate_init": 0.01,
-    "random_state": 0,
-}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "logistic": nn.Sigmoid}
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = make_classification(
-        n_samples=240, n_features=6, n_informative=4, n_classes=3, random_state=0
-    )
-    return X, np.array(["ant", "bee", "cat"])[y]
 
 
 def _tiny_net(d, K, activation, seed, bias=True, scale=1.0):
@@ -389,40 +376,12 @@ def test_invalid_parameters(data, params, match):
 
 
 def test_canonical_mixed_dataframe_pipeline():
-    pd = pytest.importorskip("pandas")
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.pipeline import Pipeline
 
-    rng = np.random.RandomState(0)
-    n = 160
-    age = rng.normal(40, 12, n)
-    income = rng.lognormal(10, 0.5, n)  # a very different unit
-    city = rng.choice(["paris", "lyon", "nice"], n)
-    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
-    score = (age - 40) / 12 + (city == "paris") + rng.normal(0, 0.5, n)
-    target = np.where(score > 0.3, "churn", "stay")
-    age[rng.rand(n) < 0.1] = np.nan
-    income[rng.rand(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"age": age, "income": income, "city": city, "plan": plan})
-    num, cat = ["age", "income"], ["city", "plan"]
-    pre = ColumnTransformer(
-        [
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), num),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                cat,
-            ),
-        ]
-    )
+    frame, target = churn_frame()
     pipe = Pipeline(
         [
-            ("pre", pre),
+            ("pre", mixed_preprocessor()),
             ("clf", MixupRegularizedMLPClassifier(**{**FAST, "max_iter": 30})),
         ]
     )
@@ -447,7 +406,7 @@ def test_canonical_mixed_dataframe_pipeline():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_fit_and_pickle_to_cpu(data):
     X, y = data
-    clf = MixupRegularizedMLPClassifier(device="cuda", activation="tanh", **FAST)
+    clf = MixupRegularizedMLPClassifier(**{**FAST, "device": "cuda", "activation": "tanh"})
     clf.fit(X, y)
     assert clf.device_ == "cuda" and next(clf.net_.module_.parameters()).is_cuda
     proba = clf.predict_proba(X)

@@ -71,26 +71,6 @@ def torch_available():
 
 
 @contextlib.contextmanager
-def torch_single_thread():
-    """Run torch on one thread, then restore the previous setting.
-
-    The networks and batches here are tiny: on a 2-core machine shared with other
-    work, torch's default intra-op threads made a fit 5-10 times slower.
-    """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - MLP rows are skipped without torch
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
 def fixed_epoch_budget():
     """Silence the MLPs' ``ConvergenceWarning`` at ``max_iter``, and only that one.
 

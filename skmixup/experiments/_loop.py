@@ -7,9 +7,9 @@ from skmixup.experiments._common import (
     mixup_label,
     notify,
     stratified_splits,
-    torch_single_thread,
 )
 from skmixup.experiments._models import build
+from skmixup.utils._threads import torch_single_thread
 
 
 def run_splits(datasets, models, config, score, *, n_splits, test_size, progress):

@@ -19,11 +19,13 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
 from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
-from skmixup.linear_model._plan import MixupPlan, encode_targets
+from skmixup.linear_model._plan import MixupPlan
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
+from skmixup.utils._labels import encode_targets
+from skmixup.utils._threads import one_blas_thread
+from skmixup.utils._validation import check_positive_weight
 
 # scipy.optimize.minimize's status when the callback raised StopIteration
 _CALLBACK_STOP = 99
@@ -58,6 +60,10 @@ class _BaseMixupLinearClassifier(
     coefficients, then ``_finish_fit`` (a subclass hook). It also owns
     :meth:`mixup_loss`, which evaluates the Mixup plan of ``_plan_settings()``.
     """
+
+    # predict_proba is the sigmoid (one logit) or softmax of decision_function:
+    # skmixup.metrics differentiates it analytically (metrics/_models.py).
+    _proba_from_decision = True
 
     # ----------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -121,13 +127,11 @@ class _BaseMixupLinearClassifier(
         X, y, sample_weight = self._validate_fit_input(X, y, sample_weight)
         Y = self._encode_labels(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
-        return X, Y, sample_weight
+        return X, Y, check_positive_weight(sample_weight)
 
     def _encode_labels(self, y, classes=None):
         """Set ``classes_`` (from ``classes`` if given, else ``y``) and return the
-        target matrix ``Y`` (float64, :func:`~skmixup.linear_model._plan.
+        target matrix ``Y`` (float64, :func:`~skmixup.utils._labels.
         encode_targets`)."""
         self.classes_ = np.unique(y if classes is None else np.asarray(classes))
         if self.classes_.size < 2:
@@ -176,7 +180,7 @@ class _BaseMixupLinearClassifier(
         # Pin the BLAS pools to one thread: the objective makes many small BLAS
         # calls, and on few cores numpy's and scipy's OpenBLAS pools (and OpenMP)
         # oversubscribe them badly; the Mixup plan runs its own worker threads.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             result = optimize.minimize(
                 fun,
                 coef0,
@@ -319,9 +323,9 @@ class _BaseMixupLinearClassifier(
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        sample_weight = self._class_sample_weight(y, sample_weight)
-        if not np.any(sample_weight > 0):
-            raise ValueError("sample_weight must have at least one positive entry.")
+        sample_weight = check_positive_weight(
+            self._class_sample_weight(y, sample_weight)
+        )
         rng = check_random_state(self._plan_settings()[2])
         plan = self._mixup_plan(sample_weight, rng)
         W = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_

@@ -9,8 +9,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._loss import MixupLoss
-from skmixup.linear_model._plan import MixupPlan, encode_targets
+from skmixup.linear_model._plan import MixupPlan
 from skmixup.utils._callbacks import begin_fit
+from skmixup.utils._labels import encode_targets
 
 # Base step of partial_fit's AdaGrad, in coefficient units (features of unit scale:
 # standardized, TF-IDF, one-hot). Measured by benchmarks/bench_streaming.py: 0.1

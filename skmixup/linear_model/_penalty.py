@@ -32,22 +32,15 @@ derivative through ``G``; its centering correction vanishes because
 
 import numpy as np
 from scipy import special
-from threadpoolctl import ThreadpoolController
 
 from skmixup.linear_model._loss import _LinearModel
+from skmixup.utils._threads import one_blas_thread
 
 # The logit-space work is a series of skinny (n x K) BLAS calls; OpenBLAS threads
-# make them 5-20x slower on a busy machine, so they run on one thread.
-_THREADPOOLS = None
+# make them 5-20x slower on a busy machine, so they run on one thread
+# (skmixup.utils._threads.one_blas_thread).
 # Elements of an (rows x K) block of the softmax pass.
 _BLOCK_ELEMENTS = 1 << 14
-
-
-def _single_threaded_blas():
-    global _THREADPOOLS
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 
 _TERMS = ("R1+R2", "R2")
@@ -80,7 +73,7 @@ def logit_mixup_terms(Z, Y, sample_weight, m1, m2, *, with_r1=True, gradient=Tru
     Z = np.asarray(Z, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     w = np.asarray(sample_weight, dtype=np.float64)
-    with _single_threaded_blas():
+    with one_blas_thread():
         Zc = Z - w @ Z
         if Z.shape[1] == 1:
             z, y, zc = Z[:, 0], Y[:, 0], Zc[:, 0]

@@ -48,9 +48,7 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
 """
 
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
@@ -63,12 +61,13 @@ from skmixup._mixing import (
     dtilde_quadrature,
     resolve_beta,
 )
+from skmixup.utils._threads import one_blas_thread, run_on_threads, worker_count
 
-__all__ = ["MixupPlan", "BACKENDS", "encode_targets", "resolve_settings"]
+__all__ = ["MixupPlan", "BACKENDS", "resolve_settings"]
 
 # Default ("auto") quadrature nodes of Beta(alpha, beta): with alpha == beta they
-# fold into 2 evaluations. Measured: 4 nodes move the fitted coefficients by
-# less than 0.2% from 32 nodes (benchmarks/bench_linear.py --quadrature).
+# fold into 2 evaluations. How far that moves the fit is measured and stated once,
+# in MixupLogisticRegression's ``n_quadrature`` parameter.
 AUTO_NODES = 4
 # "auto" partners: all pairs while n^2 * (node evaluations) stays within this
 # many pair evaluations per objective evaluation (all pairs of 2,896 samples with
@@ -84,39 +83,10 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
-# At most this many worker threads (and partner-sum shares, see _run_tiles).
+# At most this many worker threads for the tiles (and partner-sum shares), within the machine's policy
+# (skmixup.utils._threads.worker_count: from the main thread only, no more than
+# the usable cores and the BLAS threads allowed before).
 _MAX_THREADS = 8
-
-
-def _n_threads():
-    """Worker threads for the logit-space work: the CPUs this process may use."""
-    try:
-        return max(1, min(_MAX_THREADS, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, min(_MAX_THREADS, os.cpu_count() or 1))
-
-
-def encode_targets(classes, y):
-    """Target matrix of labels ``y`` among ``classes``: ``(n, 1)`` of 0/1 for two
-    classes (sigmoid model), else one-hot ``(n, n_classes)``; float64.
-
-    Raises
-    ------
-    ValueError
-        If ``y`` is not 1-dimensional or holds labels not in ``classes``.
-    """
-    classes = np.asarray(classes)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-dimensional, got shape {y.shape}.")
-    unknown = np.setdiff1d(y, classes)
-    if unknown.size:
-        raise ValueError(f"y contains labels {unknown} that are not in classes_.")
-    sorter = np.argsort(classes, kind="stable")
-    codes = sorter[np.searchsorted(classes, y, sorter=sorter)]
-    if classes.size == 2:
-        return codes[:, None].astype(np.float64)
-    return np.eye(classes.size)[codes]
 
 
 def quadrature_rule(mixup_alpha, mixup_beta, n_quadrature, form="pairs"):
@@ -451,7 +421,6 @@ def _run_tiles(tile_fn, grad, tiles, work):
     Returns the value (summed in tile order) and the sum of the threads'
     ``scratch["partner"]`` (or ``None``).
     """
-    n_threads = min(_n_threads(), len(tiles), max(1, work // _PARALLEL_MIN))
     values = [0.0] * len(tiles)  # summed in tile order: deterministic
     numbered = list(enumerate(tiles))
     if all(rows == slice(None) for _, rows in tiles):
@@ -466,7 +435,7 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if item is None:
                     return
                 yield item
-        n_shares = n_threads
+        n_shares = None  # one per thread
     else:
         # Partner sums per share: the tiles are dealt into a fixed number of
         # shares whatever the thread count, each share summed in its own array
@@ -476,6 +445,8 @@ def _run_tiles(tile_fn, grad, tiles, work):
 
         def chunk(i):
             return iter(numbered[i::n_shares])
+
+    results = [None] * len(tiles)
 
     def run(i):
         scratch, partner = {}, None
@@ -490,15 +461,25 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if partner is None:
                     partner = np.zeros(grad.shape)
                 partner[blocks] += gp
-        return scratch.get("partner"), partner
+        results[i] = scratch.get("partner"), partner
 
-    if n_threads == 1:
-        results = [run(i) for i in range(n_shares)]
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            results = list(pool.map(run, range(n_shares)))
+    # BLAS on one thread meanwhile (a no-op inside a linear model's fit, which
+    # holds the limit already); the tiles use the cores instead.
+    with one_blas_thread() as blas_threads:
+        n_threads = min(
+            worker_count(len(tiles), blas_threads),
+            len(tiles),
+            max(1, work // _PARALLEL_MIN),
+            _MAX_THREADS,
+        )
+        shares = n_threads if n_shares is None else n_shares
+        if n_threads == 1:
+            for i in range(shares):
+                run(i)
+        else:
+            run_on_threads([(i,) for i in range(shares)], run, n_threads)
     total = None
-    for summed, partner in results:
+    for summed, partner in results[:shares]:
         if partner is not None:
             grad += partner
         if summed is not None:

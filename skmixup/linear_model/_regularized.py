@@ -7,22 +7,13 @@ from scipy import optimize, sparse
 from sklearn.utils._param_validation import StrOptions
 
 from skmixup._mixing import mixing_moments
+from skmixup.exceptions import UnboundedPenaltyWarning
 from skmixup.linear_model._base import _MIXUP_CONSTRAINTS, _BaseMixupLinearClassifier
 from skmixup.linear_model._penalty import MixupPenaltyLoss
 
 # Largest linear program (constraints x variables, n (K - 1) x K (d + 1)) solved to
 # test linear separability when C=np.inf; above it only the solution is inspected.
 _LP_MAX_SIZE = 2_000_000
-
-
-class UnboundedPenaltyWarning(UserWarning):
-    """The penalised objective is ill-posed: it falls as ``||W||`` grows.
-
-    Emitted by :class:`MixupRegularizedLogisticRegression` with ``C=np.inf`` when
-    the training data are linearly separable (the solution separates them, or a
-    small feasibility linear program finds a separating hyperplane), or when the
-    coefficients diverge.
-    """
 
 
 class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):

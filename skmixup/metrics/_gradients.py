@@ -38,8 +38,8 @@ from sklearn.tree import BaseDecisionTree
 
 from skmixup.metrics._ensembles import proba_forward
 from skmixup.metrics._jacobians import (
-    FD_STEP,
     as_float,
+    central_differences,
     chain,
     dense,
     forward_steps,
@@ -372,23 +372,16 @@ def _numerical_loss_gradient(predict_proba, V, y_idx, columns, to_input):
     into what ``predict_proba`` takes. Many columns share one call.
     """
     V = np.asarray(V, dtype=np.float64)
-    n, d = V.shape
+    n = V.shape[0]
     G = np.zeros_like(V)
     if n == 0 or len(columns) == 0:
         return G
-    h = FD_STEP * np.maximum(1.0, np.abs(np.nan_to_num(V)))
+
+    def loss(Vs, rows):
+        P = np.asarray(dense(predict_proba(to_input(Vs, rows))), dtype=np.float64)
+        return -np.log(np.maximum(P[np.arange(len(rows)), y_idx[rows]], TINY))
+
     per_call = max(1, _FD_ROWS // (2 * n))
-    rows = np.arange(n)
-    for k0 in range(0, len(columns), per_call):
-        ks = np.asarray(columns[k0 : k0 + per_call])
-        Vs = np.repeat(V[None, :, :], 2 * len(ks), axis=0)
-        j = np.arange(len(ks))
-        Vs[2 * j, :, ks] += h[:, ks].T
-        Vs[2 * j + 1, :, ks] -= h[:, ks].T
-        steps = Vs[2 * j, :, ks] - Vs[2 * j + 1, :, ks]
-        P = predict_proba(to_input(Vs.reshape(-1, d), np.tile(rows, 2 * len(ks))))
-        P = np.asarray(dense(P), dtype=np.float64).reshape(2 * len(ks), n, -1)
-        loss = -np.log(np.maximum(P[:, rows, y_idx], TINY))
-        with np.errstate(invalid="ignore"):
-            G[:, ks] = np.nan_to_num((loss[0::2] - loss[1::2]) / steps).T
+    for ks, D in central_differences(loss, V, columns, per_call):
+        G[:, ks] = np.nan_to_num(D[:, :, 0]).T
     return G

@@ -44,6 +44,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._mask import _get_mask
 
 from skmixup.metrics._models import inner_model
+from skmixup.utils._validation import is_frame
 
 # Relative step of central differences: cube root of the machine epsilon.
 FD_STEP = np.cbrt(np.finfo(np.float64).eps)
@@ -88,7 +89,7 @@ def _constant_input(X, movable):
         return not np.any(movable)
     if sparse.issparse(X):
         return False
-    if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame
+    if is_frame(X):
         return X.shape[1] > 0 and not any(numeric_dtype(dt) for dt in X.dtypes)
     dtype = getattr(X, "dtype", None)
     if dtype is None:  # a list of documents, say
@@ -450,30 +451,61 @@ def _numerical_step(transformer, X, path):
 
 def _like(X):
     """Give an array X's container (DataFrame with the same columns) back."""
-    if hasattr(X, "columns") and hasattr(X, "iloc"):
+    if is_frame(X):
         frame, columns = type(X), X.columns
         return lambda A: frame(A, columns=columns)
     return lambda A: A
 
 
+def central_differences(func, V, columns, per_call):
+    """Central differences of a row-wise function along some input columns.
+
+    The one finite-difference stencil of the metrics (pipeline steps without a
+    known Jacobian, models without an analytic input gradient). ``func(Vs,
+    rows)`` maps stacked copies of rows of ``V`` (``Vs[i]`` is a perturbed copy
+    of row ``rows[i]``) to an array with one row (of any number of outputs) per
+    stacked row; many columns share one call, ``per_call`` at a time. The step
+    of column ``k`` at row ``i`` is ``h_ik = FD_STEP max(1, |V_ik|)``.
+
+    Yields ``(ks, D)`` per chunk of columns ``ks``, with ``D`` float64 of shape
+    ``(len(ks), n_rows, n_outputs)``::
+
+        D[j, i] = (f(V + h e_k)_i - f(V - h e_k)_i) / (2 h_ik),   k = ks[j]
+
+    (``2 h`` as the difference of the two rounded arguments; NaN where ``f`` is
+    not finite, without a warning).
+    """
+    V = np.asarray(V, dtype=np.float64)
+    n, d = V.shape
+    h = FD_STEP * np.maximum(1.0, np.abs(np.nan_to_num(V)))
+    rows = np.arange(n)
+    columns = np.asarray(columns, dtype=np.intp)
+    for k0 in range(0, len(columns), per_call):
+        ks = columns[k0 : k0 + per_call]
+        Vs = np.repeat(V[None, :, :], 2 * len(ks), axis=0)
+        j = np.arange(len(ks))
+        Vs[2 * j, :, ks] += h[:, ks].T
+        Vs[2 * j + 1, :, ks] -= h[:, ks].T
+        steps = Vs[2 * j, :, ks] - Vs[2 * j + 1, :, ks]
+        out = func(Vs.reshape(-1, d), np.tile(rows, 2 * len(ks)))
+        out = np.asarray(out, dtype=np.float64).reshape(2 * len(ks), n, -1)
+        with np.errstate(invalid="ignore"):
+            D = (out[0::2] - out[1::2]) / steps[:, :, None]
+        yield ks, D  # outside errstate: the caller's own settings apply
+
+
 def _fd_jacobian(transformer, X, wrap, path):
     n, d = X.shape
-    h = FD_STEP * np.maximum(1.0, np.abs(np.nan_to_num(X)))
     J = None
     per_call = max(1, _FD_ELEMENTS // max(2 * n * d, 1))
-    for k0 in range(0, d, per_call):
-        ks = np.arange(k0, min(d, k0 + per_call))
-        Xs = np.repeat(X[None, :, :], 2 * len(ks), axis=0)
-        j = np.arange(len(ks))
-        Xs[2 * j, :, ks] += h[:, ks].T
-        Xs[2 * j + 1, :, ks] -= h[:, ks].T
-        steps = Xs[2 * j, :, ks] - Xs[2 * j + 1, :, ks]
-        out = as_float(transformer.transform(wrap(Xs.reshape(-1, d))), path)
-        out = out.reshape(2 * len(ks), n, -1)
+
+    def transform(Xs, rows):
+        return as_float(transformer.transform(wrap(Xs)), path)
+
+    for ks, D in central_differences(transform, X, np.arange(d), per_call):
         if J is None:
-            J = np.zeros((d, n, out.shape[2]))
-        with np.errstate(invalid="ignore"):
-            J[ks] = (out[0::2] - out[1::2]) / steps[:, :, None]
+            J = np.zeros((d, n, D.shape[2]))
+        J[ks] = D
     if J is None:
         return np.zeros((d, n, 0))
     # Missing inputs do not move: their (NaN) derivatives are zero.

@@ -45,13 +45,20 @@ def inner_model(model):
 
 
 def is_linear_proba_model(estimator):
-    """Linear models whose predict_proba is sigmoid/softmax (or OvR) of coef_."""
+    """Linear models whose predict_proba is sigmoid/softmax (or OvR) of coef_.
+
+    scikit-learn's are known by class; any other estimator says so itself with a
+    true class attribute ``_proba_from_decision`` (skmixup's linear models do:
+    ``predict_proba`` is the sigmoid or softmax of ``decision_function``, the
+    logits ``X coef_^T + intercept_``).
+    """
     if isinstance(estimator, SGDClassifier):
         return estimator.loss == "log_loss"
     if isinstance(estimator, (LogisticRegression, LogisticRegressionCV)):
         return True
-    module = type(estimator).__module__
-    return module.startswith("skmixup.linear_model") and hasattr(estimator, "coef_")
+    return bool(getattr(type(estimator), "_proba_from_decision", False)) and hasattr(
+        estimator, "coef_"
+    )
 
 
 def uses_ovr(estimator):

@@ -15,6 +15,8 @@ from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from skmixup.metrics._jacobians import encoded_inputs, numeric_dtype
+from skmixup.utils._labels import label_indices
+from skmixup.utils._validation import is_frame
 
 TINY = np.finfo(np.float64).tiny
 _NORMS = {"inf": "inf", np.inf: "inf", 2: "2", "2": "2", "l2": "2", "linf": "inf"}
@@ -76,43 +78,6 @@ def unit_name(feature_scale):
     return "feature_scale units"
 
 
-def encode_labels(classes, y):
-    """Map labels to indices into ``classes``; unknown labels raise ValueError."""
-    classes = np.asarray(classes)
-    y = np.asarray(y)
-    if (
-        classes.dtype.kind in "iu"
-        and y.dtype.kind in "iu"
-        and np.array_equal(classes, np.arange(len(classes)))
-    ):  # labels 0..K-1 (the common case): they are their own indices
-        if y.size and (y.min() < 0 or y.max() >= len(classes)):
-            unknown = y[(y < 0) | (y >= len(classes))]
-            raise ValueError(
-                f"y contains labels not in the estimator's classes_ "
-                f"{classes.tolist()!r}: {np.unique(unknown).tolist()!r}."
-            )
-        return y.astype(np.intp, copy=False)
-    sorter = np.argsort(classes, kind="stable")
-    try:
-        pos = np.searchsorted(classes, y, sorter=sorter)
-    except TypeError as exc:
-        raise ValueError(
-            "y has labels of a type that cannot be compared with classes_ "
-            f"{classes.tolist()!r}."
-        ) from exc
-    pos = np.clip(pos, 0, len(classes) - 1)
-    idx = sorter[pos]
-    unknown = classes[idx] != y
-    if np.any(unknown):
-        raise ValueError(
-            f"y contains labels not in the estimator's classes_ "
-            f"{classes.tolist()!r}: {np.unique(y[unknown]).tolist()!r}."
-        )
-    return idx
-
-
-def _is_frame(X):
-    return hasattr(X, "iloc") and hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
 class _AttackInput:
@@ -249,7 +214,7 @@ def attack_input(
         )
     name = type(estimator).__name__
     order = None
-    if _is_frame(X):
+    if is_frame(X):
         _check_unique_columns(X)
         order = _fitted_order(estimator, X)
         V, numeric, dtype = _frame_values(X)
@@ -285,7 +250,7 @@ def attack_input(
         kind=kind,
         dtype=dtype,
         y=y,
-        y_idx=encode_labels(classes, y),
+        y_idx=label_indices(classes, y),
         names=names,
     )
     if needs_scale:

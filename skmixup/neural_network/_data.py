@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from scipy import sparse
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length
+from sklearn.utils.validation import check_consistent_length
+
+from skmixup.utils._validation import check_sample_weight, is_pandas
 
 __all__ = [
     "SAMPLE_WEIGHT_KEY",
@@ -33,12 +35,8 @@ SAMPLE_WEIGHT_KEY = "sample_weight"
 _X_KEY = "_skmixup_X"
 
 
-def _is_frame(X):
-    return hasattr(X, "iloc") and hasattr(X, "dtypes")
-
-
 def _is_numeric_frame(X):
-    if not _is_frame(X):
+    if not is_pandas(X):
         return False
     dtypes = [X.dtypes] if np.ndim(X) == 1 else list(X.dtypes)
     return all(
@@ -80,7 +78,7 @@ def check_net_input(X, caller):
         if torch.is_floating_point(X) and not bool(torch.isfinite(X).all()):
             raise ValueError(f"Input X contains NaN or infinity ({caller}).")
         return X
-    if _is_frame(X) and not _is_numeric_frame(X):
+    if is_pandas(X) and not _is_numeric_frame(X):
         return X  # skorch: a dict of columns
     if sparse.issparse(X) or isinstance(X, Mapping) or not _is_array_like(X):
         return X
@@ -160,14 +158,7 @@ def attach_sample_weight(X, sample_weight, caller):
         n_samples = len(next(iter(X.values())))
     else:
         n_samples = len(X)
-    w = _check_sample_weight(
-        sample_weight,
-        np.empty((n_samples, 0)),
-        dtype=np.float64,
-        ensure_non_negative=True,
-    )
-    if not w.sum() > 0:
-        raise ValueError(f"{caller}: sample_weight must have a positive sum.")
+    w = check_sample_weight(sample_weight, n_samples, caller)
     if np.all(w == w[0]):
         return X
     w = w / w.mean()

@@ -28,10 +28,11 @@ from skmixup.neural_network._persistence import (
 )
 from skmixup.utils._callbacks import CallbackSupportMixin, EpochCallback, begin_fit
 from skmixup.utils._console import plain_print
+from skmixup.utils._labels import label_indices
+from skmixup.utils._validation import MAX_SEED
 
 __all__ = ["MixupMLPClassifier"]
 
-_MAX_SEED = 2**31 - 1
 
 
 class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
@@ -282,7 +283,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         X32 = _to_float32(X)
-        seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
+        seed = int(check_random_state(self.random_state).randint(MAX_SEED))
         device = _resolve_device(self.device)
         net = self._build_net(X.shape, len(classes), device, seed, incremental=False)
         epochs = dict(net.callbacks)["sklearn_callbacks"]  # from _build_net
@@ -351,7 +352,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 )
             all_classes = np.unique(classes)
             device = _resolve_device(self.device)
-            seed = int(check_random_state(self.random_state).randint(_MAX_SEED))
+            seed = int(check_random_state(self.random_state).randint(MAX_SEED))
             net = self._build_net(
                 X.shape, len(all_classes), device, seed, incremental=True
             )
@@ -365,10 +366,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     f"partial_fit, which was {all_classes!r}."
                 )
             self._disable_early_stopping()
-        unseen = ~np.isin(y, all_classes)
-        if np.any(unseen):
-            raise ValueError(f"y has labels not in classes_: {np.unique(y[unseen])!r}.")
-        y_enc = np.searchsorted(all_classes, y).astype(np.int64)
+        y_enc = label_indices(all_classes, y).astype(np.int64)
         task = begin_fit(self, X, y, max_subtasks=0, task_name="partial_fit")
         net.partial_fit(_to_float32(X), y_enc, epochs=1, sample_weight=sample_weight)
         _raise_if_interrupted(net)

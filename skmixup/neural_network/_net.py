@@ -38,7 +38,6 @@ from skmixup.neural_network._runtime import (
     global_rng_section,
     init_parameters,
     sigint_recorder,
-    torch_runtime,
 )
 from skmixup.utils._callbacks import (
     FIT_IN_PROGRESS,
@@ -47,11 +46,12 @@ from skmixup.utils._callbacks import (
     callback_management,
     report_epoch,
 )
+from skmixup.utils._threads import torch_runtime
 from skmixup.utils._torch import uncompiled
+from skmixup.utils._validation import MAX_SEED
 
 __all__ = ["MixupNeuralNetClassifier"]
 
-_MAX_SEED = 2**31 - 1
 # Rows per forward/backward pass of the input gradient (memory bound).
 # attributes that hold the state of a fit in progress, not parameters
 _FIT_STATE = ("_batch_mixing", "_in_fit_loop", "_interrupt")
@@ -282,7 +282,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         return super().initialize()
 
     def _init_generators(self):
-        seeds = check_random_state(self.random_state).randint(_MAX_SEED, size=5)
+        seeds = check_random_state(self.random_state).randint(MAX_SEED, size=5)
         self._mixup_rng_ = np.random.RandomState(seeds[0])
         self._mixup_generator_ = torch.Generator().manual_seed(int(seeds[1]))
         self._shuffle_generator_ = torch.Generator().manual_seed(int(seeds[2]))
@@ -308,7 +308,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
             module = copy.deepcopy(module)
             if any(p.is_meta for p in module.parameters()):
                 module = module.to_empty(device="cpu")  # built on "meta"
-        seed = int(self._seed_rng_.randint(_MAX_SEED))
+        seed = int(self._seed_rng_.randint(MAX_SEED))
         with global_rng_section(seed, "cpu"):
             self.module_ = self.initialized_instance(module, kwargs)
             init_parameters(self.module_, self._init_generator_)
@@ -438,7 +438,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
             if isinstance(module, torch.nn.Module)
         ):
             return contextlib.nullcontext()
-        seed = int(self._seed_rng_.randint(_MAX_SEED))
+        seed = int(self._seed_rng_.randint(MAX_SEED))
         return global_rng_section(seed, self.device)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):

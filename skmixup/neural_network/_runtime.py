@@ -4,8 +4,9 @@ Three facts of PyTorch shape this module:
 
 * Its intra-op thread pool (OpenMP) does not survive ``fork``: a child forked
   after the parent ran a parallel operation deadlocks in its first parallel
-  region. :func:`torch_runtime` runs our torch work on one thread in such a child
-  (what :class:`torch.utils.data.DataLoader` does in its workers).
+  region. :func:`skmixup.utils._threads.torch_runtime` runs our torch work on
+  one thread in such a child (what :class:`torch.utils.data.DataLoader` does in
+  its workers).
 * Its global generator is shared by every thread. Our estimators therefore seed
   explicit :class:`torch.Generator` objects, weight initialisation included
   (:func:`init_parameters`), and touch the global generator only where a module
@@ -22,7 +23,6 @@ SIGINT so that the two can be told apart.
 
 import contextlib
 import math
-import os
 import signal
 import threading
 
@@ -34,50 +34,7 @@ __all__ = [
     "global_rng_section",
     "init_parameters",
     "sigint_recorder",
-    "torch_runtime",
 ]
-
-# ------------------------------------------------------------------------ fork
-_FORK = {"child": False}
-_THREADS_LOCK = threading.Lock()
-_THREADS = {"depth": 0, "saved": None}
-
-
-def _note_fork():
-    _FORK["child"] = True
-    _THREADS["depth"] = 0
-    _THREADS["saved"] = None
-
-
-os.register_at_fork(after_in_child=_note_fork)
-
-
-@contextlib.contextmanager
-def torch_runtime():
-    """Run a block of torch work safely in this process.
-
-    In a process forked from another (``multiprocessing`` with the ``fork``
-    start method, joblib's multiprocessing backend, ...), PyTorch's OpenMP pool
-    inherited from the parent is unusable; the block then runs with one intra-op
-    thread, and the previous setting is restored when the last concurrent block
-    ends. Elsewhere this is a no-op.
-    """
-    if not _FORK["child"]:
-        yield
-        return
-    with _THREADS_LOCK:
-        if _THREADS["depth"] == 0:
-            _THREADS["saved"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS["depth"] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS["depth"] -= 1
-            if _THREADS["depth"] == 0:
-                torch.set_num_threads(_THREADS["saved"])
-
 
 # ------------------------------------------------------------ global generator
 _GLOBAL_RNG_LOCK = threading.RLock()

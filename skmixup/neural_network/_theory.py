@@ -26,8 +26,10 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skmixup._mixing import draw_partners, mixing_moments
+from skmixup.exceptions import TheoryAssumptionWarning
 from skmixup.neural_network._mlp import MixupMLPClassifier
 from skmixup.neural_network._penalty import mixup_terms, partner_moments
+from skmixup.utils._labels import label_indices
 
 __all__ = [
     "Float64Classifier",
@@ -95,11 +97,7 @@ class Float64Classifier:
         y = np.asarray(y)
         if y.shape != (n_samples,):
             raise ValueError(f"y must have shape ({n_samples},), got {y.shape}.")
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(f"y contains labels {unknown} not in classes_.")
-        order = np.argsort(self.classes_)
-        return order[np.searchsorted(self.classes_, y, sorter=order)]
+        return label_indices(self.classes_, y)
 
     def predict_log_proba(self, X):
         """Log-probabilities, float64, columns in the order of ``classes_``."""
@@ -234,8 +232,6 @@ def mixup_radius(
 
 
 def _check_assumptions(X, F, score, proj, codes, binary):
-    from skmixup.theory import TheoryAssumptionWarning
-
     problems = []
     mean = X.mean(0)
     if float(mean.norm()) > 1e-8 * max(1.0, float(X.norm(dim=1).max())):
