@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import mixed_frame, mixed_preprocessor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse, special
@@ -15,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from conftest import mixed_table, mixed_table_preprocessor
 from skmixup._mixing import beta_quadrature
 from skmixup.linear_model import (
     MixupLogisticRegression,
@@ -272,7 +272,9 @@ def test_tile_threads_follow_the_machine_policy(monkeypatch):
     thread = threading.Thread(target=lambda: out.append(plan.loss_gradient(Z, Y)))
     thread.start()
     thread.join()
-    assert calls == threaded_calls  # neither under threadpool_limits(1) nor off the main thread
+    assert (
+        calls == threaded_calls
+    )  # neither under threadpool_limits(1) nor off the main thread
     for value, grad in (serial, out[0]):
         assert value == pytest.approx(reference[0], rel=1e-12)
         np.testing.assert_allclose(grad, reference[1], rtol=1e-10, atol=1e-14)
@@ -764,7 +766,7 @@ def test_invalid_parameters_raise(params, match):
 def _canonical_pipeline(clf):
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("pre", mixed_preprocessor()), ("clf", clf)])
+    return Pipeline([("pre", mixed_table_preprocessor()), ("clf", clf)])
 
 
 @pytest.mark.parametrize(
@@ -780,9 +782,9 @@ def _canonical_pipeline(clf):
 def test_canonical_mixed_pipeline(clf, binary):
     from sklearn.model_selection import GridSearchCV, cross_val_score
 
-    frame, y = mixed_frame()
+    frame, y = mixed_table(n=240, n_classes=3)
     if binary:
-        y = np.where(y == "stay", "stay", "move")
+        y = np.where(y == "mid", "mid", "other")
     pipe = _canonical_pipeline(clf).fit(frame, y)
     assert set(pipe.predict(frame)) <= set(y)
     assert pipe.score(frame, y) > 0.5

@@ -39,6 +39,7 @@ pytestmark = [
     pytest.mark.usefixtures("torch_single_thread"),
 ]
 
+
 def _weights(clf):
     return module_weights(clf.net_.module_)
 

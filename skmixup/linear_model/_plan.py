@@ -83,7 +83,8 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
-# At most this many worker threads for the tiles (and partner-sum shares), within the machine's policy
+# At most this many worker threads for the tiles (and partner-sum shares),
+# within the machine's policy
 # (skmixup.utils._threads.worker_count: from the main thread only, no more than
 # the usable cores and the BLAS threads allowed before).
 _MAX_THREADS = 8
@@ -435,6 +436,7 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if item is None:
                     return
                 yield item
+
         n_shares = None  # one per thread
     else:
         # Partner sums per share: the tiles are dealt into a fixed number of

@@ -17,7 +17,6 @@ registered in ``ATTACKS``.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from skmixup.utils._threads import run_blocks
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
 from skmixup.metrics._models import (
@@ -34,6 +33,7 @@ from skmixup.metrics._validation import (
     check_norm,
     check_real,
 )
+from skmixup.utils._threads import run_blocks
 
 ATTACKS = {}
 

@@ -78,8 +78,6 @@ def unit_name(feature_scale):
     return "feature_scale units"
 
 
-
-
 class _AttackInput:
     """The tabular threat model on one ``X`` (built by :func:`attack_input`).
 

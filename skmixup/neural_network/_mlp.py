@@ -34,7 +34,6 @@ from skmixup.utils._validation import MAX_SEED
 __all__ = ["MixupMLPClassifier"]
 
 
-
 class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Multilayer perceptron classifier trained with Mixup, on PyTorch.
 

@@ -97,4 +97,3 @@ def encode_targets(classes, y):
     if classes.size == 2:
         return codes[:, None].astype(np.float64)
     return one_hot(codes, classes.size)
-
