@@ -289,10 +289,13 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         epochs.task_ = begin_fit(
             self, X, y, max_subtasks=self.max_iter, subtask_name="epoch"
         )
+        # The model the callbacks score after each epoch (ScoringMonitor).
+        epochs.attributes_ = {"classes_": classes, "net_": net, "device_": device}
         try:
             net.fit(X32, y_enc.astype(np.int64), sample_weight=sample_weight)
         finally:
             epochs.task_, task = None, epochs.task_
+            epochs.attributes_ = None
         _raise_if_interrupted(net)
         self.classes_, self.net_, self.device_ = classes, net, device
         task.end()

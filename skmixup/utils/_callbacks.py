@@ -172,17 +172,21 @@ def begin_fit(
 class EpochCallback:
     """A skorch callback that reports every epoch to a :class:`FitTask`.
 
-    ``task_`` is set by the estimator around its training loop (None otherwise);
-    the model passed to the callbacks is the estimator with its current network.
+    ``task_`` is set by the estimator around its training loop (None otherwise),
+    with ``attributes_``: the fitted attributes that make a copy of the
+    estimator predict with the current network (``classes_``, ``net_``, ...),
+    which scikit-learn's callbacks (``ScoringMonitor``) need before ``fit`` has
+    set them on the estimator itself.
     """
 
     task_ = None
+    attributes_ = None
 
     def initialize(self):
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        end_epoch(self.task_, {})
+        end_epoch(self.task_, self.attributes_ or {})
 
     def on_train_begin(self, net, **kwargs):
         pass
