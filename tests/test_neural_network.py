@@ -411,20 +411,3 @@ def test_fitted_net_params_hold_no_fit_state():
     assert not set(_FIT_STATE) & set(params)
     assert not set(_FIT_STATE) & set(clone(net).get_params(deep=False))
 
-
-@pytest.mark.parametrize("batch_size", [0, -2, 1.5])
-def test_net_rejects_a_batch_size_that_is_no_size(batch_size):
-    X = np.random.RandomState(0).randn(20, 3).astype(np.float32)
-    y = np.arange(20) % 2
-    net = MixupNeuralNetClassifier(
-        torch.nn.Linear,
-        module__in_features=3,
-        module__out_features=2,
-        criterion=torch.nn.CrossEntropyLoss,
-        batch_size=batch_size,
-        max_epochs=1,
-        train_split=None,
-        verbose=0,
-    )
-    with pytest.raises(ValueError, match="'batch_size' parameter of"):
-        net.fit(X, y)

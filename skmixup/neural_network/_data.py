@@ -157,7 +157,7 @@ def attach_sample_weight(X, sample_weight, caller):
     if isinstance(X, Mapping):
         n_samples = len(next(iter(X.values())))
     else:
-        n_samples = len(X)
+        n_samples = X.shape[0] if sparse.issparse(X) else len(X)
     w = check_sample_weight(sample_weight, n_samples, caller)
     if np.all(w == w[0]):
         return X
@@ -169,7 +169,7 @@ def attach_sample_weight(X, sample_weight, caller):
                 "once (as sample_weight=...)."
             )
         return {**X, SAMPLE_WEIGHT_KEY: w}
-    if not isinstance(X, (np.ndarray, torch.Tensor)):
+    if not isinstance(X, (np.ndarray, torch.Tensor)) and not sparse.issparse(X):
         raise TypeError(
             f"{caller} takes sample_weight with array, tensor or dict X, not "
             f"{type(X).__name__}."

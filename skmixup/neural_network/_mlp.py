@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy import sparse
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -278,7 +279,9 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         KeyboardInterrupt
             On Ctrl-C; the estimator is then left as it was before ``fit``.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         X32 = _to_float32(X)
@@ -345,7 +348,9 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             unchanged.
         """
         first = not hasattr(self, "net_")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=first
+        )
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -428,14 +433,16 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
         logits = self.net_.forward(_to_float32(X), training=False)
         return logits.numpy().astype(np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False  # an int random_state is exact on CPU
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True  # CSR, kept sparse until each batch
         return tags
 
     # ----------------------------------------------------------- persistence
@@ -582,15 +589,21 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
 
 def _to_float32(X):
-    """X as float32 for PyTorch; values beyond float32's range are an error."""
+    """X as float32 for PyTorch (CSR stays CSR); values beyond float32's range
+    are an error."""
+    values = X.data if sparse.issparse(X) else X
     with np.errstate(over="ignore"):
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if X.dtype != np.float32 and not np.all(np.isfinite(X32)):
+        values32 = np.ascontiguousarray(values, dtype=np.float32)
+    if values.dtype != np.float32 and not np.all(np.isfinite(values32)):
         raise ValueError(
             "X has values too large for float32 (|x| > 3.4e38), in which the "
             "network computes; rescale the features (e.g. with StandardScaler)."
         )
-    return X32
+    if sparse.issparse(X):
+        return sparse.csr_matrix(
+            (values32, X.indices, X.indptr), shape=X.shape, dtype=np.float32
+        )
+    return values32
 
 
 def _raise_if_interrupted(net):

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -270,6 +271,11 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         return constraints
 
     # ------------------------------------------------------------------ setup
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR, kept sparse until each batch
+        return tags
+
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_" as a parameter; the state
         # of a fit in progress is not one (clone must not pass it to __init__)
@@ -646,6 +652,8 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
 
 
 def _n_rows(X):
+    if sparse.issparse(X):
+        return X.shape[0]
     if isinstance(X, Mapping) or not hasattr(X, "__len__"):
         return None
     return len(X)

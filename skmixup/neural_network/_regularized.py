@@ -4,6 +4,7 @@ from functools import partial
 from numbers import Integral
 
 import torch
+from scipy import sparse
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
@@ -19,6 +20,7 @@ from skmixup.neural_network._penalty import (
     is_piecewise_linear,
     mixup_terms,
     partner_moments,
+    sparse_partner_moments,
 )
 
 __all__ = ["MixupRegularizedMLPClassifier"]
@@ -95,7 +97,15 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
                     f"{type(iterator).__name__} cannot hold as one tensor."
                 )
             n_partners = resolve_n_partners(self.n_partners, X.shape[1])
-            self._partners_ = partner_moments(X) if n_partners == "all" else X
+            if sparse.issparse(X):  # kept sparse: moments, or rows drawn per batch
+                dtype = self._input_dtype() or torch.float32
+                self._partners_ = (
+                    sparse_partner_moments(X, dtype, self.device)
+                    if n_partners == "all"
+                    else X
+                )
+            else:
+                self._partners_ = partner_moments(X) if n_partners == "all" else X
         return iterator
 
     def _draw_mixing(self, batch):
@@ -137,15 +147,20 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
 
     def _batch_partners(self, Xi):
         partners = self._partners_
-        if not isinstance(partners, torch.Tensor):
+        is_sparse = sparse.issparse(partners)
+        if not (is_sparse or isinstance(partners, torch.Tensor)):
             return partners
         n_partners = resolve_n_partners(self.n_partners, Xi.shape[1])
         self._ensure_generators()
         idx = torch.randint(
-            len(partners),
+            partners.shape[0],
             (len(Xi), n_partners),
             generator=self._mixup_generator_,
         )
+        if is_sparse:  # the drawn rows only, made dense
+            rows = partners[idx.numpy().ravel()].toarray()
+            rows = torch.as_tensor(rows, device=Xi.device, dtype=Xi.dtype)
+            return rows.reshape(len(Xi), n_partners, -1)
         return partners[idx.to(partners.device)]
 
 

@@ -1,0 +1,109 @@
+"""The networks on everyday tables: sparse input (a TF-IDF pipeline), class
+weights, feature names, trimming for prediction, batch sizes."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+
+from scipy import sparse  # noqa: E402
+
+from skmixup.neural_network import (  # noqa: E402
+    MixupMLPClassifier,
+    MixupNeuralNetClassifier,
+    MixupRegularizedMLPClassifier,
+)
+from skmixup.neural_network._iterator import TensorBatchIterator  # noqa: E402
+
+pytestmark = [
+    pytest.mark.usefixtures("torch_single_thread"),
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
+
+
+def _sparse_data(n=120, d=30, seed=0):
+    rng = np.random.RandomState(seed)
+    X = sparse.random(n, d, density=0.15, random_state=rng, format="csr")
+    X = X.astype(np.float32)
+    y = (np.asarray(X[:, :5].sum(axis=1)).ravel() > 0.25).astype(np.int64)
+    return X, y
+
+
+def _net(d, **params):
+    params = {"batch_size": 32, **params}
+    return MixupNeuralNetClassifier(
+        torch.nn.Linear,
+        module__in_features=d,
+        module__out_features=2,
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        random_state=0,
+        **params,
+    )
+
+
+def _mlp(cls, **params):
+    return cls(hidden_layer_sizes=(8,), max_iter=3, random_state=0, **params)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: _mlp(MixupMLPClassifier),
+        lambda d: _mlp(MixupRegularizedMLPClassifier),
+        lambda d: _mlp(MixupRegularizedMLPClassifier, n_partners=3),
+        lambda d: _mlp(MixupMLPClassifier, early_stopping=True),
+        _net,
+    ],
+    ids=["mlp", "regularized", "regularized_sampled", "mlp_early_stopping", "net"],
+)
+def test_sparse_input_fits_as_its_dense_twin(make):
+    X, y = _sparse_data()
+    d = X.shape[1]
+    on_sparse = make(d).fit(X, y)
+    on_dense = make(d).fit(X.toarray(), y)
+    np.testing.assert_allclose(
+        on_sparse.predict_proba(X), on_dense.predict_proba(X.toarray()), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        on_sparse.predict_proba(X.toarray()), on_sparse.predict_proba(X), atol=1e-6
+    )
+    assert on_sparse.__sklearn_tags__().input_tags.sparse
+
+
+def test_sparse_rows_stay_sparse_until_the_batch():
+    from skorch.dataset import Dataset
+
+    X, y = _sparse_data()
+    iterator = TensorBatchIterator(Dataset(X, y), batch_size=50, shuffle=True)
+    assert sparse.issparse(iterator.X_)  # not densified as a whole
+    batches = list(iterator)
+    assert [len(xb) for xb, _ in batches] == [50, 50, 20]
+    xb, _ = batches[0]
+    assert isinstance(xb, torch.Tensor) and xb.dtype == torch.float32
+    stacked = torch.cat([xb for xb, _ in batches]).numpy()
+    assert sorted(map(tuple, stacked)) == sorted(map(tuple, X.toarray()))
+
+
+def test_tfidf_pipeline_reaches_the_networks(mixed_table_data):
+    from sklearn.pipeline import make_pipeline
+
+    from conftest import mixed_table_preprocessor
+
+    X, y = mixed_table_data
+    pre = mixed_table_preprocessor(sparse_threshold=1.0)  # TF-IDF and one-hot: CSR
+    pipe = make_pipeline(pre, _mlp(MixupMLPClassifier))
+    Xt = pipe[0].fit_transform(X)
+    assert sparse.issparse(Xt)
+    pipe.fit(X, y)
+    assert set(pipe.predict(X)) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 1.5])
+def test_net_batch_size_must_be_a_size(batch_size):
+    X, y = _sparse_data()
+    with pytest.raises(ValueError, match="'batch_size' parameter of"):
+        _net(X.shape[1], batch_size=batch_size).fit(X.toarray(), y)
