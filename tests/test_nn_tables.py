@@ -31,13 +31,12 @@ def _sparse_data(n=120, d=30, seed=0):
 
 
 def _net(d, **params):
-    params = {"batch_size": 32, **params}
+    params = {"batch_size": 32, "max_epochs": 3, **params}
     return MixupNeuralNetClassifier(
         torch.nn.Linear,
         module__in_features=d,
         module__out_features=2,
         criterion=torch.nn.CrossEntropyLoss,
-        max_epochs=3,
         train_split=None,
         verbose=0,
         random_state=0,
@@ -107,3 +106,49 @@ def test_net_batch_size_must_be_a_size(batch_size):
     X, y = _sparse_data()
     with pytest.raises(ValueError, match="'batch_size' parameter of"):
         _net(X.shape[1], batch_size=batch_size).fit(X.toarray(), y)
+
+
+def _imbalanced(n=400, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 4).astype(np.float32)
+    y = np.where(X[:, 0] + 0.3 * rng.randn(n) > 1.6, "rare", "common")  # ~5 %
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "cls", [MixupMLPClassifier, MixupRegularizedMLPClassifier], ids=["mlp", "reg"]
+)
+def test_class_weight_has_the_linear_meaning(cls):
+    X, y = _imbalanced()
+    params = {"hidden_layer_sizes": (8,), "max_iter": 30, "random_state": 0}
+    plain = cls(**params).fit(X, y)
+    balanced = cls(**params, class_weight="balanced").fit(X, y)
+    rare = y == "rare"
+    recall = [np.mean(m.predict(X)[rare] == "rare") for m in (plain, balanced)]
+    assert recall[1] > recall[0] + 0.3  # the rare class is found
+    # A dict of weights is the same as sample weights (MixupMLPClassifier).
+    if cls is MixupMLPClassifier:
+        w = {"rare": 5.0, "common": 1.0}
+        by_class = cls(**params, class_weight=w).fit(X, y)
+        by_sample = cls(**params).fit(X, y, sample_weight=np.where(rare, 5.0, 1.0))
+        np.testing.assert_allclose(
+            by_class.predict_proba(X), by_sample.predict_proba(X), atol=1e-6
+        )
+    with pytest.raises(ValueError, match="class_weight"):
+        cls(**params, class_weight="even").fit(X, y)
+
+
+def test_net_class_weight_has_the_linear_meaning():
+    X, y = _imbalanced()
+    y = (y == "rare").astype(np.int64)
+    params = {"max_epochs": 30, "lr": 0.1}
+    plain = _net(4, **params).fit(X, y)
+    balanced = _net(4, **params, class_weight="balanced").fit(X, y)
+    recall = [np.mean(m.predict(X)[y == 1] == 1) for m in (plain, balanced)]
+    assert recall[1] > recall[0] + 0.3
+    w = {1: 5.0, 0: 1.0}
+    by_class = _net(4, **params, class_weight=w).fit(X, y)
+    by_sample = _net(4, **params).fit(X, y, sample_weight=np.where(y == 1, 5.0, 1.0))
+    np.testing.assert_allclose(
+        by_class.predict_proba(X), by_sample.predict_proba(X), atol=1e-6
+    )

@@ -30,7 +30,7 @@ from skmixup.neural_network._persistence import (
 from skmixup.utils._callbacks import CallbackSupportMixin, EpochCallback, begin_fit
 from skmixup.utils._console import plain_print
 from skmixup.utils._labels import label_indices
-from skmixup.utils._validation import MAX_SEED
+from skmixup.utils._validation import MAX_SEED, class_sample_weight
 
 __all__ = ["MixupMLPClassifier"]
 
@@ -94,6 +94,11 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Patience, in epochs.
     tol : float, default=1e-4
         Minimum improvement of the monitored quantity.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes, multiplied into ``sample_weight`` (the meaning of
+        the linear estimators' ``class_weight``): ``{label: weight}``, or
+        ``"balanced"`` for ``n_samples / (n_classes * bincount(y))``, computed on
+        the ``y`` of each ``fit`` (or ``partial_fit`` chunk).
     device : str, default="auto"
         PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
     callbacks : list of (str, skorch.callbacks.Callback), default=None
@@ -208,6 +213,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
         "device": [str],
         "callbacks": [list, None],
         "random_state": ["random_state"],
@@ -231,6 +237,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        class_weight=None,
         device="auto",
         callbacks=None,
         random_state=None,
@@ -250,6 +257,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.class_weight = class_weight
         self.device = device
         self.callbacks = callbacks
         self.random_state = random_state
@@ -285,6 +293,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_enc = np.unique(y, return_inverse=True)
         X32 = _to_float32(X)
+        sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
         seed = int(check_random_state(self.random_state).randint(MAX_SEED))
         device = _resolve_device(self.device)
         net = self._build_net(X.shape, len(classes), device, seed, incremental=False)
@@ -374,6 +383,7 @@ class MixupMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 )
             self._disable_early_stopping()
         y_enc = label_indices(all_classes, y).astype(np.int64)
+        sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
         task = begin_fit(self, X, y, max_subtasks=0, task_name="partial_fit")
         net.partial_fit(_to_float32(X), y_enc, epochs=1, sample_weight=sample_weight)
         _raise_if_interrupted(net)

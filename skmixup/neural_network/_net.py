@@ -12,6 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
     Options,
+    StrOptions,
     validate_parameter_constraints,
 )
 from skorch import NeuralNetClassifier
@@ -49,7 +50,7 @@ from skmixup.utils._callbacks import (
 )
 from skmixup.utils._threads import torch_runtime
 from skmixup.utils._torch import uncompiled
-from skmixup.utils._validation import MAX_SEED
+from skmixup.utils._validation import MAX_SEED, class_sample_weight
 
 __all__ = ["MixupNeuralNetClassifier"]
 
@@ -61,6 +62,7 @@ _GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 _MIXUP_CONSTRAINTS = {
     **MIXUP_LAW_CONSTRAINTS,
     "mixup_prob": [Interval(Real, 0, 1, closed="both")],
+    "class_weight": [dict, StrOptions({"balanced"}), None],
     "random_state": ["random_state"],
 }
 
@@ -131,6 +133,10 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
     mixup_prob : float, default=1.0
         Probability that a training batch is mixed; the other batches are
         trained on as they are.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes (keys: the labels of ``y``), multiplied into
+        ``sample_weight``, as for the linear estimators; ``"balanced"`` is
+        ``n_samples / (n_classes * bincount(y))`` on each ``fit``'s ``y``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the shuffling order, the mixing weights and
         the partners, each from its own explicit generator. A module *instance*
@@ -244,6 +250,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         mixup_alpha=1.0,
         mixup_beta=None,
         mixup_prob=1.0,
+        class_weight=None,
         random_state=None,
         **kwargs,
     ):
@@ -259,6 +266,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         self.mixup_alpha = mixup_alpha
         self.mixup_beta = mixup_beta
         self.mixup_prob = mixup_prob
+        self.class_weight = class_weight
         self.random_state = random_state
 
     @property
@@ -415,6 +423,8 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         X = check_net_input(X, caller)
         check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
         y = check_net_target(y, _n_rows(X), caller)
+        if y is not None:
+            sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
         epochs = fit_params.get("epochs")
         epochs = self.max_epochs if epochs is None else epochs
         with callback_management(self):

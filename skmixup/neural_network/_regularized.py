@@ -14,6 +14,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from skmixup._mixing import mixing_moments
+from skmixup.neural_network._data import detach_sample_weight
 from skmixup.neural_network._mlp import MixupMLPClassifier
 from skmixup.neural_network._net import MixupNeuralNetClassifier, _cast_floating
 from skmixup.neural_network._penalty import (
@@ -89,7 +90,7 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
         """The parent's iterator; for training, also the partners it serves."""
         iterator = super().get_iterator(dataset, training=training)
         if training:
-            X = getattr(iterator, "X_", None)
+            X, _ = detach_sample_weight(getattr(iterator, "X_", None))
             if X is None:
                 raise TypeError(
                     "The Mixup penalty needs in-memory array inputs (partners are "
@@ -116,6 +117,8 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
         """Back-propagate the cross-entropy plus the chosen Mixup terms."""
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        # Class weights (the only sample weights here) weight each anchor's loss.
+        Xi, weights = detach_sample_weight(Xi)
         Xi = to_tensor(Xi, device=self.device)
         dtype = self._input_dtype()
         if dtype is not None:
@@ -141,6 +144,8 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
             loss = loss + terms.R1
         if use_r3:
             loss = loss + terms.R3
+        if weights is not None:
+            loss = loss * to_tensor(weights, device=loss.device).to(loss.dtype)
         loss = loss.mean()
         loss.backward()
         return {"loss": loss, "y_pred": terms.logits}
@@ -244,6 +249,12 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         Patience, in epochs.
     tol : float, default=1e-4
         Minimum improvement of the monitored quantity.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes, each anchor's penalised loss weighted by its
+        class's weight (the meaning of the linear estimators' ``class_weight``;
+        the partner statistics stay unweighted): ``{label: weight}``, or
+        ``"balanced"`` for ``n_samples / (n_classes * bincount(y))``, computed on
+        the ``y`` of each ``fit`` (or ``partial_fit`` chunk).
     device : str, default="auto"
         PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
     callbacks : list of (str, skorch.callbacks.Callback), default=None
@@ -342,6 +353,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        class_weight=None,
         device="auto",
         callbacks=None,
         random_state=None,
@@ -362,6 +374,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.class_weight = class_weight
         self.device = device
         self.callbacks = callbacks
         self.random_state = random_state
