@@ -1,6 +1,8 @@
 """The networks on everyday tables: sparse input (a TF-IDF pipeline), class
 weights, feature names, trimming for prediction, batch sizes."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,39 @@ def test_net_class_weight_has_the_linear_meaning():
     np.testing.assert_allclose(
         by_class.predict_proba(X), by_sample.predict_proba(X), atol=1e-6
     )
+
+
+def test_net_fitted_on_a_dataframe_checks_its_columns_as_predict_does():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.randn(60, 3).astype(np.float32), columns=["a", "b", "c"])
+    y = (X["a"] > 0).astype(np.int64).to_numpy()
+    net = _net(3).fit(X, y)
+    np.testing.assert_array_equal(net.feature_names_in_, ["a", "b", "c"])
+    proba = net.predict_proba(X)
+    with pytest.raises(ValueError, match="same order as they were in fit"):
+        net.predict_proba(X[["b", "a", "c"]])
+    with pytest.raises(ValueError, match="unseen at fit time"):
+        net.predict(X.rename(columns={"a": "z"}))
+    # an array fit forgets the names
+    assert not hasattr(_net(3).fit(X.to_numpy(), y), "feature_names_in_")
+    refit = net.fit(X.to_numpy(), y)
+    assert not hasattr(refit, "feature_names_in_")
+    np.testing.assert_allclose(_net(3).fit(X, y).predict_proba(X), proba)
+
+
+def test_net_trim_for_prediction_drops_the_fit_only_state():
+    X, y = _sparse_data()
+    X = X.toarray()
+    net = _net(X.shape[1]).fit(X, y)
+    proba = net.predict_proba(X)
+    size = len(pickle.dumps(net))
+    net.trim_for_prediction()
+    for name in ("_mixup_rng_", "_mixup_generator_", "_shuffle_generator_"):
+        assert not hasattr(net, name)
+    for name in ("_init_generator_", "_seed_rng_"):
+        assert not hasattr(net, name)
+    trimmed = len(pickle.dumps(net))
+    assert trimmed < 0.2 * size  # measured 10 % (skorch's own net: 63 %)
+    np.testing.assert_allclose(net.predict_proba(X), proba)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(net)).predict_proba(X), proba)

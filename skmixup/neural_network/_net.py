@@ -23,6 +23,7 @@ from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup._mixing import resolve_beta, sample_beta
 from skmixup.neural_network._data import (
     attach_sample_weight,
+    check_feature_names,
     check_n_features,
     check_net_input,
     check_net_target,
@@ -420,8 +421,10 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
         self._ensure_generators()
         _validate_mixup_params(self)
         caller = type(self).__name__
+        reset = routing == "fit" or not self._trained_once
+        check_feature_names(self, X, reset=reset)
         X = check_net_input(X, caller)
-        check_n_features(self, X, reset=routing == "fit" or not self._trained_once)
+        check_n_features(self, X, reset=reset)
         y = check_net_target(y, _n_rows(X), caller)
         if y is not None:
             sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
@@ -492,6 +495,7 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's ``forward_iter`` on validated input, batch by batch."""
         if not self._fitting:
+            check_feature_names(self, X, reset=False)
             X = check_net_input(X, type(self).__name__)
             check_n_features(self, X, reset=False)
         with torch_runtime():
@@ -612,6 +616,21 @@ class MixupNeuralNetClassifier(SkorchCallbackSupportMixin, NeuralNetClassifier):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         y_true = to_tensor(y_true, device=_output_device(y_pred))
         return self.criterion_(y_pred, y_true)
+
+    def trim_for_prediction(self):
+        """skorch's :meth:`~skorch.net.NeuralNet.trim_for_prediction`, and the
+        fit-only state: the random generators of the Mixup draws, shuffling and
+        initialisation (the net predicts without them; it can no longer be
+        trained, as skorch's trimmed nets). The criterion stays, so that
+        ``predict_proba`` still applies its nonlinearity."""
+        # The criterion is kept (a stateless loss module): predict_proba's
+        # nonlinearity follows it (softmax for CrossEntropyLoss).
+        criteria = {name: getattr(self, name + "_", None) for name in self._criteria}
+        super().trim_for_prediction()
+        for name, criterion in criteria.items():
+            setattr(self, name + "_", criterion)
+        for name in (*_GENERATORS, "_mixup_rng_", "_seed_rng_", "_mixup_law_"):
+            self.__dict__.pop(name, None)
 
     # ----------------------------------------------------------- persistence
     def __reduce_ex__(self, protocol):
