@@ -165,8 +165,11 @@ def test_workers_are_capped():
             assert allowed == 1
 
 
+# The child restores Python's Ctrl-C handler: a runner started with `&` from a
+# non-interactive shell ignores SIGINT, and its children inherit SIG_IGN.
 SCRIPT_HEAD = """
-import sys, threading, time
+import signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -265,9 +268,16 @@ def test_threaded_blocks_keep_a_dataframe(small_blocks, monkeypatch):
     pd.testing.assert_frame_equal(threaded, serial)
 
 
-def test_ctrl_c_while_threads_start_is_raised_after_they_started():
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        pytest.skip("SIGINT has a custom handler here; the deferral leaves it alone")
+@pytest.fixture
+def default_sigint():
+    """Python's Ctrl-C handler for the test, then the runner's own again (a runner
+    started with `&` from a non-interactive shell ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_threads_start_is_raised_after_they_started(default_sigint):
     reached_the_end = []
     with pytest.raises(KeyboardInterrupt):
         with _threads.ctrl_c_deferred():
@@ -277,6 +287,16 @@ def test_ctrl_c_while_threads_start_is_raised_after_they_started():
             reached_the_end.append(True)
     assert reached_the_end == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_deferral_leaves_an_ignored_sigint_alone():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _threads.ctrl_c_deferred():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_scorer_in_a_threading_joblib_backend(small_blocks):

@@ -15,14 +15,10 @@ from skmixup.experiments import (
     generalization_experiment,
     robustness_experiment,
 )
-from skmixup.experiments._calibration import (
-    expected_calibration_error,
-    reliability_bins,
-    reliability_curve,
-)
 from skmixup.experiments._common import stratified_splits
 from skmixup.experiments._generalization import BINS, GAP_VALUES
 from skmixup.experiments._report import protocol, summary, tables, write_report
+from skmixup.metrics import ReliabilityDisplay
 
 APPROX_KEYS = {
     "mixup",
@@ -172,23 +168,12 @@ def test_calibration_of_the_generalization_fits(gap_rows):
     for r in gap_rows:
         # every test sample of both splits is in exactly one bin
         assert r["bin_count"].sum() == 2 * (len(y) - len(y) // 2)
-        conf, acc, count = reliability_curve(r)
+        pooled = ReliabilityDisplay.from_bins(r)
+        conf, acc = pooled.prob_pred, pooled.prob_true
         assert np.all((conf >= 1 / 3 - 1e-12) & (conf <= 1) & (acc >= 0) & (acc <= 1))
         # the pooled ECE is close to the mean of the per-split ECEs
-        assert expected_calibration_error(r) == pytest.approx(r["ece"], abs=0.05)
+        assert pooled.ece == pytest.approx(r["ece"], abs=0.05)
         assert 0 <= r["ece"] <= 1
-
-
-def test_expected_calibration_error_by_hand():
-    # Perfectly calibrated: confidence 0.75 and 3 of 4 right in that bin.
-    proba = np.array([[0.75, 0.25]] * 4)
-    bins = reliability_bins([0, 0, 0, 1], proba, [0, 1], n_bins=4)
-    assert expected_calibration_error(bins) == pytest.approx(0.0)
-    # Always confident (0.9) and always wrong: ECE = 0.9.
-    proba = np.array([[0.9, 0.1]] * 3)
-    bins = reliability_bins(["b"] * 3, proba, ["a", "b"], n_bins=10)
-    assert expected_calibration_error(bins) == pytest.approx(0.9)
-    assert bins["bin_count"][9] == 3  # 0.9 goes in the last of 10 bins
 
 
 def test_protocol_is_built_from_the_settings():
@@ -223,22 +208,17 @@ def test_progress_counts_the_fits():
 
 
 def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
-    text = tables(approx_rows, robust_rows, gap_rows)
+    results = {"approx": approx_rows, "robust": robust_rows, "gaps": gap_rows}
+    text = tables(results)
     assert len(text) == 4
     assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
-    lines = summary(approx_rows, robust_rows, gap_rows)
+    lines = summary(results)
     assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
     assert any("at the ERM optimum" in line for line in lines)
     assert any("logistic regression" in line for line in lines)
     (calibration,) = [line for line in lines if line.startswith("Calibration")]
     assert "lower test ECE than ERM in" in calibration and "of 2" in calibration
-    paths, note = write_report(
-        tmp_path,
-        settings={"n_splits": 2},
-        approx=approx_rows,
-        robust=robust_rows,
-        gaps=gap_rows,
-    )
+    paths, note = write_report(tmp_path, settings={"n_splits": 2}, results=results)
     report = (tmp_path / "report.md").read_text()
     assert "## What we measured" in report and "- n_splits: 2" in report
     for title in text:
@@ -250,6 +230,7 @@ def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
             "robustness.png",
             "generalization_gap.png",
             "reliability.png",
+            "summary.json",
         }
         assert all(p.stat().st_size > 1000 for p in paths)
         assert "![reliability](reliability.png)" in report
@@ -269,7 +250,147 @@ def test_main_says_when_figures_are_skipped(
     out = capsys.readouterr().out
     note = "Figures skipped: matplotlib is not installed"
     assert f'note: {note} (pip install "skmixup[plot]")' in out
-    assert f"wrote 1 file to {tmp_path / 'skmixup-report'}:\n  report.md\n" in out
+    folder = tmp_path / "skmixup-report"
+    assert f"wrote 2 files to {folder}:\n  report.md\n  summary.json\n" in out
     report = (tmp_path / "skmixup-report" / "report.md").read_text()
     assert note in report
     assert out.index("## What we measured") > out.index("## Calibration")
+
+
+def test_progress_is_labelled():
+    lines = []
+    robustness_experiment(
+        ["wine"], eps=(0.0, 0.1), mlp=False, n_splits=1, progress=lines.append
+    )
+    assert lines[0].startswith("[1/3] wine split 1/1 LogisticRegression: eps 0: ")
+    assert ", eps 0.1: " in lines[0]
+    lines = []
+    approximation_experiment(
+        mixups=(1.0,), iterations=(0, 2), n_samples=60, progress=lines.append
+    )
+    assert "iteration 0: +0.00%, iteration 2: -" in lines[0]  # no negative zero
+    assert ", ERM optimum: -" in lines[0]
+
+
+def test_verdicts_need_a_difference_beyond_the_spread():
+    from skmixup.experiments._report import verdict, with_sd
+
+    # the issue's wine MLP case: 0.723 (sd 0.042) vs 0.734 (sd 0.060)
+    assert verdict(0.723, 0.042, 0.734, 0.060, 3) == "within the spread"
+    assert verdict(0.482, 0.01, 0.433, 0.012, 3) == "better"
+    assert verdict(0.40, 0.01, 0.433, 0.012, 3) == "worse"
+    assert verdict(0.440, 0.0, 0.433, 0.0, 3) == "within the spread"  # <= TIE
+    assert verdict(0.1, 0.0, 0.2, 0.0, 3, higher_is_better=False) == "better"
+    # one split: no spread, no judgement, no sd
+    assert verdict(0.9, 0.0, 0.5, 0.0, 1) == "higher"
+    assert with_sd(0.9, 0.0, 1) == "0.900"
+    assert with_sd(-0.00001, 0.0123, 2) == "0.000 (sd 0.012)"
+
+
+def test_report_text_is_wrapped_and_judged(
+    tmp_path, approx_rows, robust_rows, gap_rows
+):
+    results = {"approx": approx_rows, "robust": robust_rows, "gaps": gap_rows}
+    write_report(tmp_path, settings={"n_splits": 2}, results=results)
+    report = (tmp_path / "report.md").read_text()
+    prose = [line for line in report.splitlines() if not line.startswith("|")]
+    assert max(map(len, prose)) <= 88
+    assert "-0.000" not in report and "-0.00%" not in report
+    text = " ".join(report.split())  # unwrapped
+    assert "larger of the two split-to-split standard deviations" in text
+    assert "(sd " in text  # two splits: the spread is shown
+    assert "(test log-loss " in text
+    assert "its test log-loss was higher than ERM's in" in text
+    # the ERM optimum is another fit: no iteration number of the Mixup path
+    (erm_line,) = [
+        line
+        for line in report.splitlines()
+        if "| 1.0 " in line and "ERM optimum" in line
+    ]
+    assert erm_line.split("|")[3].strip() == "-"
+
+
+def test_one_split_report_shows_no_sd(tmp_path):
+    robust = robustness_experiment(["wine"], eps=(0.0, 0.1), mlp=False, n_splits=1)
+    write_report(tmp_path, settings={}, results={"robust": robust})
+    report = (tmp_path / "report.md").read_text()
+    assert "sd " not in report and "±" not in report
+    assert "One split: there is no split-to-split spread" in " ".join(report.split())
+    verdicts = [line for line in report.splitlines() if "Robustness on wine" in line]
+    assert verdicts and ": better" not in report and ": worse" not in report
+    assert ": lower" in report or ": higher" in report or ": equal" in report
+
+
+def test_summary_json_round_trips(tmp_path, robust_rows, gap_rows):
+    from skmixup.experiments._report import load_summary
+
+    results = {"robust": robust_rows, "gaps": gap_rows}
+    paths, _ = write_report(
+        tmp_path,
+        settings={"command": "x"},
+        results=results,
+        experiments={"robustness": {"eps": (0.0, 0.1, 0.3), "n_splits": 2}},
+    )
+    assert paths[-1].name == "summary.json"
+    data = load_summary(paths[-1])
+    assert data["experiments"]["robustness"]["eps"] == [0.0, 0.1, 0.3]
+    assert data["summary"] == summary(results)
+    for key, rows in results.items():
+        assert len(data["results"][key]) == len(rows)
+        for stored, row in zip(data["results"][key], rows, strict=True):
+            assert set(stored) == set(row)
+            for name, value in row.items():
+                np.testing.assert_array_equal(stored[name], value)
+    # the report rebuilt from the stored summary is the same report
+    again = tmp_path / "again"
+    write_report(
+        again,
+        settings=data["settings"],
+        results=data["results"],
+        experiments=data["experiments"],
+    )
+    assert (again / "report.md").read_text() == (tmp_path / "report.md").read_text()
+
+
+def test_a_new_experiment_is_one_registry_entry(tmp_path, monkeypatch):
+    """What issues adding experiments do: one Section (and one EXPERIMENTS entry)."""
+    from skmixup.experiments import _report, _reproduce
+
+    def extra_experiment(datasets, *, size=3, random_state=0, progress=None):
+        return [{"dataset": d, "value": float(size)} for d in datasets]
+
+    def plot(plt, path, rows):
+        fig, ax = plt.subplots()
+        ax.plot([r["value"] for r in rows], "o", label="value")
+        ax.legend()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    section = _report.Section(
+        "extra",
+        "Extra: a new experiment",
+        lambda rows: _report.format_table(rows, ["dataset", "value"]),
+        lambda rows: [f"Extra measured {rows[0]['value']:g}."],
+        "extra.png",
+        plot,
+        protocol=lambda kw: [f"Extra: size {kw['size']}."],
+        experiment="extra",
+    )
+    monkeypatch.setattr(_report, "SECTIONS", [*_report.SECTIONS, section])
+    monkeypatch.setattr(
+        _reproduce,
+        "EXPERIMENTS",
+        (*_reproduce.EXPERIMENTS, ("extra", "extra", extra_experiment)),
+    )
+    results = {"extra": extra_experiment(["wine"], size=4)}
+    paths, _ = write_report(
+        tmp_path, settings={}, results=results, experiments={"extra": {"size": 4}}
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "## Extra: a new experiment" in report and "| wine" in report
+    assert "- Extra measured 4." in report and "- Extra: size 4." in report
+    names = [p.name for p in paths]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert "extra.png" in names and "![extra](extra.png)" in report
+    assert "summary.json" in names

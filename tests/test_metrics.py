@@ -405,7 +405,7 @@ def test_scorer_pickle_and_repr():
     )
     text = repr(scorer)
     assert text.startswith("make_adversarial_scorer(attack='pgd', eps=0.2")
-    assert scorer.unit == "feature_scale units"
+    assert scorer.unit == "custom units (feature_scale)"
     default = make_adversarial_scorer(eps=0.1)
     assert repr(default) == (
         "make_adversarial_scorer(attack='fgsm', eps=0.1, feature_scale='std', "
@@ -557,12 +557,33 @@ def test_robustness_curve_display_on_given_axes(pyplot):
         color="red",
     )
     assert display.ax_ is ax and display.figure_ is fig
+    assert display.ax_.get_xlabel() == "eps (fgsm), in custom units (feature_scale)"
     assert display.line_.get_label() == "scaled"
     assert display.line_.get_color() == "red"
     display.plot(name="again")  # new axes
     assert display.ax_ is not ax
     with pytest.raises(ValueError, match="eps must be"):
         RobustnessCurveDisplay.from_estimator(clf, X, y, eps=[0.1, -1.0])
+
+
+def test_robustness_curve_display_without_matplotlib_attacks_nothing(monkeypatch):
+    import sys
+
+    from skmixup.metrics import _display
+
+    X, y = _data(2, n_samples=40)
+    clf = LogisticRegression().fit(X, y)
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("attacked before checking for matplotlib")
+
+    monkeypatch.setattr(_display, "fgsm_path", no_attack)
+    monkeypatch.setattr(_display, "attacked", no_attack)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    for attack in ("fgsm", "pgd"):
+        with pytest.raises(ImportError, match=r'pip install "skmixup\[plot\]"'):
+            RobustnessCurveDisplay.from_estimator(clf, X, y, attack=attack)
 
 
 def test_linear_models_are_known_by_their_declaration_not_their_module():

@@ -27,7 +27,7 @@ from skmixup.neural_network import (  # noqa: E402
     MLPModule,
     TensorBatchIterator,
 )
-from skmixup.neural_network._mlp import _net_on_cpu  # noqa: E402
+from skmixup.neural_network._base import _net_on_cpu  # noqa: E402
 
 # FAST runs a fixed, short epoch budget: reaching it is expected here (the warning
 # itself is tested in test_convergence_warning_at_max_iter).
@@ -38,7 +38,6 @@ pytestmark = [
     ),
     pytest.mark.usefixtures("torch_single_thread"),
 ]
-
 
 def _weights(clf):
     return module_weights(clf.net_.module_)
@@ -70,6 +69,9 @@ def test_clear_import_error_without_the_extra():
         "except ImportError as e:\n    print(e)\n"
     )
     assert 'pip install "skmixup[torch]"' in res.stdout, res.stdout + res.stderr
+    # a CUDA build from PyPI, or the CPU-only build from PyTorch's CPU index
+    assert "CUDA build" in res.stdout
+    assert "--index-url https://download.pytorch.org/whl/cpu" in res.stdout
 
 
 # ----------------------------------------------------------------- estimator
@@ -411,3 +413,34 @@ def test_fitted_net_params_hold_no_fit_state():
     assert not set(_FIT_STATE) & set(params)
     assert not set(_FIT_STATE) & set(clone(net).get_params(deep=False))
 
+
+def test_one_validation_one_task_weights_unpacked_once_per_batch(data, monkeypatch):
+    # The estimator validates X once (not again in the net), reports to one fit
+    # task (not one of its own and one of the net's), and the net takes the
+    # sample weights out of each batch once.
+    from skmixup.neural_network import _base, _data, _net
+
+    X, y = data
+    calls = {"validate": 0, "net_input": 0, "tasks": 0, "detach": 0}
+
+    def counting(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(_base, "validate_data", counting("validate", _base.validate_data))
+    monkeypatch.setattr(
+        _net, "check_net_input", counting("net_input", _net.check_net_input)
+    )
+    monkeypatch.setattr(_base, "begin_fit", counting("tasks", _base.begin_fit))
+    monkeypatch.setattr(_net, "begin_fit", counting("tasks", _net.begin_fit))
+    monkeypatch.setattr(
+        _net, "detach_sample_weight", counting("detach", _data.detach_sample_weight)
+    )
+    params = {**FAST, "max_iter": 2, "batch_size": 60, "shuffle": False}
+    clf = MixupMLPClassifier(**params).fit(X, y, sample_weight=np.arange(len(y)) % 3)
+    assert calls == {"validate": 1, "net_input": 0, "tasks": 1, "detach": 2 * 4}
+    clf.predict_proba(X)
+    assert calls["validate"] == 2 and calls["net_input"] == 0

@@ -99,8 +99,11 @@ def test_fit_in_fork_pool_after_fit_in_parent():
 
 
 # ------------------------------------------------------------------ Ctrl-C
+# The child restores Python's Ctrl-C handler: a runner started with `&` from a
+# non-interactive shell ignores SIGINT, and its children inherit SIG_IGN.
 _INTERRUPT = """
 import os, signal, warnings
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np, torch
 from sklearn.datasets import make_classification
 from skmixup.neural_network import (
@@ -421,10 +424,10 @@ def test_partners_drawn_in_proportion_to_weight():
     net = _net().initialize()
     net._ensure_generators()
     w = np.array([0.0, 0.0, 1.0, 3.0])
-    batch = ({"_skmixup_X": torch.zeros(4, 5), "sample_weight": torch.tensor(w)}, None)
+    batch = (torch.zeros(4, 5), None)  # the weights travel beside the batch
     counts = np.zeros(4)
     for _ in range(500):
-        _, partner = net._draw_mixing(batch)
+        _, partner = net._draw_mixing(batch, torch.tensor(w))
         counts += np.bincount(partner.numpy(), minlength=4)
     assert counts[0] == counts[1] == 0
     assert 2.5 < counts[3] / counts[2] < 3.5
@@ -728,8 +731,8 @@ def test_accelerate_recipe_keeps_mixup(monkeypatch):
     )
     original_draw = MixupNeuralNetClassifier._draw_mixing
 
-    def draw(self, batch):
-        mixing = original_draw(self, batch)
+    def draw(self, batch, weights=None):
+        mixing = original_draw(self, batch, weights)
         mixed.append(mixing is not None)
         return mixing
 

@@ -18,6 +18,7 @@ from torch import nn  # noqa: E402
 from skmixup._mixing import mixing_moments  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
+    MixupNeuralNetClassifier,
     MixupRegularizedMLPClassifier,
     MLPModule,
 )
@@ -28,6 +29,8 @@ from skmixup.neural_network._penalty import (  # noqa: E402
     mixup_terms,
     partner_moments,
 )
+from skmixup.neural_network._base import _BaseMixupMLPClassifier  # noqa: E402
+from skmixup.neural_network._net import _BaseMixupNet  # noqa: E402
 from skmixup.neural_network._regularized import (  # noqa: E402
     _MixupPenaltyNet,
     resolve_n_partners,
@@ -301,8 +304,14 @@ def test_sampled_training_partners_come_from_the_training_set():
 def test_fit_attributes_and_predictions(data):
     X, y = data
     clf = MixupRegularizedMLPClassifier(**FAST).fit(X, y)
-    assert isinstance(clf, MixupMLPClassifier)
+    # siblings of one base: no inherited (and deleted) mixup_prob, no mixing net
+    assert isinstance(clf, _BaseMixupMLPClassifier)
+    assert not isinstance(clf, MixupMLPClassifier)
+    assert "mixup_prob" not in clf.get_params()
     assert isinstance(clf.net_, _MixupPenaltyNet)
+    assert not isinstance(clf.net_, MixupNeuralNetClassifier)
+    assert isinstance(clf.net_, _BaseMixupNet)
+    assert "mixup_prob" not in clf.net_.get_params()
     np.testing.assert_array_equal(clf.classes_, ["ant", "bee", "cat"])
     assert clf.n_iter_ == len(clf.loss_curve_) <= 15
     assert clf.device_ == "cpu" and clf.n_features_in_ == 6
@@ -439,6 +448,6 @@ def test_reproduce_experiments_include_the_penalty_mlp():
         ("MixupMLPClassifier(alpha=1.0)", "1.0"),
         ("MixupRegularizedMLPClassifier(alpha=1.0)", "1.0"),
     ]
-    text = " ".join(summary(None, robust, gaps))
+    text = " ".join(summary({"robust": robust, "gaps": gaps}))
     assert f"{name} " in text and "vs MLP ERM (mixup_prob=0)" in text
     assert "penalty MLP" in text

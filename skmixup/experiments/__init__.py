@@ -12,9 +12,13 @@ returns a list of dicts (one per table row):
 * :func:`linear_digits_demo` -- the original ERM vs Mixup table on digits.
 
 The robustness and generalization experiments share one split/fit/score loop
-(``_loop.run_splits``) and one definition of every model (``_models.MODELS``); the
-settings of ``reproduce`` are ``_reproduce.SETTINGS``, and the report's protocol is
-written from them (``_report.protocol``).
+(``_loop.run_splits``) and one definition of every model (``_models.MODELS``); they
+run on the bundled data sets or on a user's table (``_common.Table``, read by
+``_table.load_table`` for ``reproduce --data``). The experiments of ``reproduce``
+are ``_reproduce.EXPERIMENTS`` with their settings ``_reproduce.SETTINGS``; each
+one's part of the report (table, summary, figure, protocol) is one entry of
+``_report.SECTIONS``, and ``report.md`` comes with a machine-readable
+``summary.json`` (``_report.load_summary``, ``_report.rebuild_report``).
 """
 
 from skmixup.experiments._approximation import approximation_experiment

@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from skmixup.experiments._common import alpha_beta, mixup_label, notify
+from skmixup.experiments._common import alpha_beta, mixup_label, notify, number
 from skmixup.linear_model import MixupLogisticRegression
 from skmixup.theory import approximate_mixup_loss, mixup_loss
 
@@ -97,9 +97,16 @@ def approximation_experiment(
         rows.append(_row(erm, X, y, mixup, "ERM optimum", int(erm.n_iter_[0])))
         notify(
             progress,
-            f"approximation mixup={label}: relative error "
-            + " ".join(
-                f"{r['relative_error']:+.2%}" for r in rows if r["mixup"] == label
+            f"approximation Mixup {label}: relative error "
+            + ", ".join(
+                (
+                    f"iteration {r['iteration']}"
+                    if r["training"] == "Mixup"
+                    else "ERM optimum"
+                )
+                + f": {number(r['relative_error'], '+.2%')}"
+                for r in rows
+                if r["mixup"] == label
             ),
         )
     return rows

@@ -5,7 +5,9 @@ a pair ``(a, b)`` (``Beta(a, b)``).
 """
 
 import contextlib
+import dataclasses
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_moons
@@ -15,8 +17,32 @@ from sklearn.model_selection import StratifiedShuffleSplit
 DATASETS = ("digits", "breast_cancer", "wine", "moons")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Table:
+    """A user's table as a data set of the experiments (``reproduce --data``).
+
+    ``X`` is a DataFrame of the feature columns, ``y`` the target as an array;
+    ``numeric`` names the columns that are imputed and scaled, ``categorical`` those
+    that are one-hot encoded (see :func:`table_preprocessor`).
+    """
+
+    name: str
+    X: Any
+    y: Any
+    numeric: tuple
+    categorical: tuple
+
+
+def dataset_name(dataset):
+    """The name of a data set: itself, or a :class:`Table`'s name."""
+    return dataset.name if isinstance(dataset, Table) else dataset
+
+
 def load_dataset(name, *, random_state=0):
-    """Return ``X, y`` of one of :data:`DATASETS` (moons: 500 samples, noise 0.3)."""
+    """Return ``X, y`` of one of :data:`DATASETS` (moons: 500 samples, noise 0.3)
+    or of a :class:`Table`."""
+    if isinstance(name, Table):
+        return name.X, name.y
     if name == "digits":
         return load_digits(return_X_y=True)
     if name == "breast_cancer":
@@ -29,12 +55,56 @@ def load_dataset(name, *, random_state=0):
 
 
 def check_datasets(datasets):
-    """Validate dataset names, keeping their order and dropping duplicates."""
-    datasets = list(dict.fromkeys(datasets))
-    unknown = [d for d in datasets if d not in DATASETS]
+    """Validate dataset names (or :class:`Table` objects), keeping their order and
+    dropping duplicates."""
+    if isinstance(datasets, (str, Table)):
+        datasets = [datasets]
+    datasets = list({dataset_name(d): d for d in datasets}.values())
+    unknown = [d for d in datasets if not isinstance(d, Table) and d not in DATASETS]
     if unknown or not datasets:
         raise ValueError(f"datasets must be among {DATASETS}, got {datasets}.")
     return datasets
+
+
+def table_preprocessor(numeric, categorical):
+    """The standard ColumnTransformer of a user's table: the ``numeric`` columns
+    mean-imputed and standardized, the ``categorical`` ones imputed with their most
+    frequent value and one-hot encoded (categories unseen in training: all zeros)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    encode = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                list(numeric),
+            ),
+            ("categorical", encode, list(categorical)),
+        ]
+    )
+
+
+def feature_scale(pipe, X_train):
+    """The per-feature unit of eps: the training standard deviation.
+
+    With a ``StandardScaler`` first, its ``scale_``; with the table preprocessor,
+    the standard deviation (missing entries left out) of each numeric training
+    column, by name (the one-hot columns do not move).
+    """
+    first = pipe[0]
+    if hasattr(first, "scale_"):
+        return first.scale_
+    numeric = first.transformers[0][2]
+    return {
+        c: float(np.nanstd(np.asarray(X_train[c], dtype=np.float64))) for c in numeric
+    }
 
 
 def stratified_splits(y, *, n_splits, test_size=0.5, random_state=0):
@@ -84,6 +154,19 @@ def fixed_epoch_budget():
             category=ConvergenceWarning,
         )
         yield
+
+
+def number(value, spec=".3f"):
+    """``format(value, spec)`` without a negative zero (``-0.000`` is ``0.000``,
+    ``+0.00%`` stays signed as ``+0.00%``).
+
+    >>> number(-0.00004), number(-0.00004, "+.3f"), number(-0.00001, "+.2%")
+    ('0.000', '+0.000', '+0.00%')
+    """
+    text = format(value, spec)
+    if text.startswith("-") and not any(ch in "123456789" for ch in text):
+        text = ("+" if "+" in spec else "") + text[1:]
+    return text
 
 
 def notify(progress, message):

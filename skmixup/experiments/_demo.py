@@ -8,6 +8,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skmixup.experiments._common import number
 from skmixup.linear_model import MixupLogisticRegression
 
 
@@ -86,5 +87,5 @@ def format_table(rows, columns):
 
 def _fmt(value):
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4f}"
+        return number(value, ".4f")
     return str(value)

@@ -2,10 +2,6 @@
 
 from sklearn.metrics import accuracy_score, log_loss
 
-from skmixup.experiments._calibration import (
-    expected_calibration_error,
-    reliability_bins,
-)
 from skmixup.experiments._common import (
     DATASETS,
     mean_rows,
@@ -13,6 +9,8 @@ from skmixup.experiments._common import (
 )
 from skmixup.experiments._loop import run_splits
 from skmixup.experiments._models import C_DEFAULT, check_models
+from skmixup.metrics import expected_calibration_error
+from skmixup.metrics._calibration import calibration_bins
 
 GAP_VALUES = (
     "train_accuracy",
@@ -126,7 +124,8 @@ def _scores(pipe, X_train, y_train, X_test, y_test, n_bins):
     train_ll = log_loss(y_train, pipe.predict_proba(X_train), labels=labels)
     test_proba = pipe.predict_proba(X_test)
     test_ll = log_loss(y_test, test_proba, labels=labels)
-    bins = reliability_bins(y_test, test_proba, labels, n_bins=n_bins)
+    bins = calibration_bins(y_test, test_proba, n_bins=n_bins, labels=labels)
+    bins = {name: bins[name] for name in BINS}
     train_acc = accuracy_score(y_train, pipe.predict(X_train))
     test_acc = accuracy_score(y_test, pipe.predict(X_test))
     return {
@@ -136,6 +135,8 @@ def _scores(pipe, X_train, y_train, X_test, y_test, n_bins):
         "train_log_loss": train_ll,
         "test_log_loss": test_ll,
         "log_loss_gap": test_ll - train_ll,
-        "ece": expected_calibration_error(bins),
+        "ece": expected_calibration_error(
+            y_test, test_proba, n_bins=n_bins, labels=labels
+        ),
         **bins,
     }

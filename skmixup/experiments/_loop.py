@@ -1,7 +1,10 @@
 """The one split/fit/score loop of the robustness and generalization experiments."""
 
+from sklearn.utils import _safe_indexing
+
 from skmixup.experiments._common import (
     check_datasets,
+    dataset_name,
     fixed_epoch_budget,
     load_dataset,
     mixup_label,
@@ -28,17 +31,19 @@ def run_splits(datasets, models, config, score, *, n_splits, test_size, progress
     random_state = config["random_state"]
     n_fits = len(datasets) * n_splits * len(models)
     raw, k = [], 0
-    for name in datasets:
-        X, y = load_dataset(name, random_state=random_state)
+    for dataset in datasets:
+        name = dataset_name(dataset)
+        X, y = load_dataset(dataset, random_state=random_state)
         splits = stratified_splits(
             y, n_splits=n_splits, test_size=test_size, random_state=random_state
         )
         for s, (train, test) in enumerate(splits):
             for kind, mixup in models:
-                model, pipe = build(kind, mixup, config)
+                model, pipe = build(kind, mixup, {**config, "dataset": dataset})
+                X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
                 with torch_single_thread(), fixed_epoch_budget():
-                    pipe.fit(X[train], y[train])
-                    rows = score(pipe, X[train], y[train], X[test], y[test])
+                    pipe.fit(X_train, y[train])
+                    rows = score(pipe, X_train, y[train], X_test, y[test])
                 k += 1
                 text = rows[0].pop("progress", "")
                 for row in rows:

@@ -1,11 +1,12 @@
 """The one definition of every model the experiments fit, and of their settings.
 
 :data:`MODELS` maps a model kind to a :class:`Model`: ``build(mixup, config)``
-returns ``(name, pipeline)`` (a ``StandardScaler`` pipeline; ``mixup=None`` is the
-ERM counterpart), ``needs_torch`` says whether the ``torch`` extra is needed, and
-``shown`` lists the estimator parameters that the report's protocol prints. To add
-a model, add one entry. ``config`` holds ``C``, ``mlp_params`` and
-``random_state``.
+returns ``(name, pipeline)`` (a ``StandardScaler`` pipeline, or the standard
+ColumnTransformer of a user's table; ``mixup=None`` is the ERM counterpart),
+``needs_torch`` says whether the ``torch`` extra is needed, and ``shown`` lists
+the estimator parameters that the report's protocol prints. To add a model, add
+one entry. ``config`` holds ``C``, ``mlp_params``, ``random_state``
+and, while fitting, ``dataset`` (a name or a user's table).
 """
 
 from typing import Callable, NamedTuple
@@ -14,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmixup.experiments._common import alpha_beta
+from skmixup.experiments._common import Table, alpha_beta, table_preprocessor
 from skmixup.linear_model import (
     MixupLogisticRegression,
     MixupRegularizedLogisticRegression,
@@ -35,6 +36,15 @@ class Model(NamedTuple):
     shown: tuple
 
 
+def _pipe(config, est):
+    """``est`` behind a StandardScaler, or behind the standard ColumnTransformer
+    when ``config["dataset"]`` is a user's :class:`~._common.Table`."""
+    table = config.get("dataset")
+    if isinstance(table, Table):
+        return make_pipeline(table_preprocessor(table.numeric, table.categorical), est)
+    return make_pipeline(StandardScaler(), est)
+
+
 def _mixup_params(mixup):
     alpha, beta = alpha_beta(mixup)
     text = f"alpha={alpha}" + ("" if beta is None else f", beta={beta}")
@@ -43,7 +53,7 @@ def _mixup_params(mixup):
 
 def _erm_logistic(config):
     est = LogisticRegression(C=config["C"], max_iter=1000)
-    return ERM_LOGISTIC_NAME, make_pipeline(StandardScaler(), est)
+    return ERM_LOGISTIC_NAME, _pipe(config, est)
 
 
 def _logistic(mixup, config):
@@ -53,7 +63,7 @@ def _logistic(mixup, config):
     est = MixupLogisticRegression(
         C=config["C"], random_state=config["random_state"], **params
     )
-    return f"MixupLogisticRegression({text})", make_pipeline(StandardScaler(), est)
+    return f"MixupLogisticRegression({text})", _pipe(config, est)
 
 
 def _regularized(mixup, config):
@@ -62,7 +72,7 @@ def _regularized(mixup, config):
     params, text = _mixup_params(mixup)
     est = MixupRegularizedLogisticRegression(C=config["C"], **params)
     name = f"MixupRegularizedLogisticRegression({text})"
-    return name, make_pipeline(StandardScaler(), est)
+    return name, _pipe(config, est)
 
 
 def _mlp(mixup, config, penalty=False):
@@ -87,11 +97,11 @@ def _mlp(mixup, config, penalty=False):
     }
     if mixup is None:
         est = MixupMLPClassifier(mixup_prob=0.0, **params)
-        return ERM_MLP_NAME, make_pipeline(StandardScaler(), est)
+        return ERM_MLP_NAME, _pipe(config, est)
     mix, text = _mixup_params(mixup)
     cls = MixupRegularizedMLPClassifier if penalty else MixupMLPClassifier
     est = cls(**mix, **params)
-    return f"{cls.__name__}({text})", make_pipeline(StandardScaler(), est)
+    return f"{cls.__name__}({text})", _pipe(config, est)
 
 
 def _mlp_penalty(mixup, config):
@@ -139,7 +149,7 @@ def describe(kind, config):
     erm = build(kind, None, config)[1][-1]
     if type(erm) is type(est):
         erm_text = "the same network with mixup_prob=0 and the same seed"
-    elif isinstance(est, type(erm)):  # the penalty MLP: its ERM is the MLP's
+    elif "mixup_prob" in erm.get_params():  # the penalty MLP: its ERM is the MLP's
         erm_text = (
             f"the same network as {type(erm).__name__} with mixup_prob=0 and the "
             "same seed"

@@ -1,8 +1,10 @@
 """The settings and the run of ``python -m skmixup reproduce`` (full or quick)."""
 
+import inspect
 import time
 
 from skmixup.experiments._approximation import approximation_experiment
+from skmixup.experiments._common import Table
 from skmixup.experiments._generalization import generalization_experiment
 from skmixup.experiments._robustness import robustness_experiment
 
@@ -43,21 +45,30 @@ EXPERIMENTS = (
 )
 
 
-def run_reproduce(datasets, *, quick=False, random_state=0, progress=None):
-    """Run the three experiments; return ``(results, settings)``.
+def uses_datasets(func):
+    """Whether an experiment runs on the data sets (a user's table too)."""
+    return "datasets" in inspect.signature(func).parameters
 
-    ``results`` maps ``"approx"``, ``"robust"`` and ``"gaps"`` to the rows of each
-    experiment; ``settings`` is the keyword arguments each one was given (for the
-    report's protocol).
+
+def run_reproduce(datasets, *, quick=False, random_state=0, progress=None):
+    """Run the experiments; return ``(results, settings)``.
+
+    ``results`` maps each key of :data:`EXPERIMENTS` (``"approx"``, ``"robust"``,
+    ``"gaps"``, ...) to the rows of that experiment; ``settings`` is the keyword
+    arguments each one was given (for the report's protocol). When ``datasets`` is
+    a user's table (a :class:`~._common.Table`), only the experiments that run on
+    data sets are run (the approximation experiment is on moons by design).
     """
-    settings = {
-        name: {**kwargs, "random_state": random_state}
-        for name, kwargs in SETTINGS["quick" if quick else "full"].items()
-    }
-    results = {}
+    table = any(isinstance(d, Table) for d in datasets)
+    chosen = SETTINGS["quick" if quick else "full"]
+    settings, results = {}, {}
     for key, name, func in EXPERIMENTS:
+        on_data = uses_datasets(func)
+        if table and not on_data:
+            continue
+        settings[name] = {**chosen.get(name, {}), "random_state": random_state}
         start = time.perf_counter()
-        args = () if key == "approx" else (datasets,)
+        args = (datasets,) if on_data else ()
         results[key] = func(*args, **settings[name], progress=progress)
         if progress is not None:
             progress(f"{name} experiment done in {time.perf_counter() - start:.1f} s")

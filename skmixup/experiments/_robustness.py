@@ -2,6 +2,7 @@
 
 from skmixup.experiments._common import (
     DATASETS,
+    feature_scale,
     mean_rows,
     torch_available,
 )
@@ -96,9 +97,11 @@ def robustness_experiment(
     config = {"C": C, "mlp_params": mlp_params, "random_state": random_state}
 
     def score(pipe, X_train, y_train, X_test, y_test):
-        accs = _robust_curve(pipe, X_test, y_test, eps)
+        accs = _robust_curve(pipe, X_train, X_test, y_test, eps)
         rows = [{"eps": e, "acc": a} for e, a in zip(eps, accs, strict=True)]
-        rows[0]["progress"] = " ".join(f"{a:.3f}" for a in accs)
+        rows[0]["progress"] = ", ".join(
+            f"eps {e:g}: {a:.3f}" for e, a in zip(eps, accs, strict=True)
+        )
         return rows
 
     models = [(k, mixup if m else None) for k, m in CURVES if k in kinds]
@@ -111,6 +114,6 @@ def robustness_experiment(
     return rows
 
 
-def _robust_curve(pipe, X, y, eps):
-    scale = pipe[0].scale_
+def _robust_curve(pipe, X_train, X, y, eps):
+    scale = feature_scale(pipe, X_train)
     return [robust_accuracy_score(pipe, X, y, eps=e, feature_scale=scale) for e in eps]

@@ -1,4 +1,6 @@
-"""Adversarial robustness of classifiers on tabular data: gradients, attacks, scores.
+"""Adversarial robustness of classifiers on tabular data: gradients, attacks, scores;
+and the calibration of their probabilities (expected calibration error, reliability
+diagram of the top-label confidence, for any number of classes).
 
 Robust accuracy here is the plain accuracy on attacked inputs over all samples.
 ``eps`` is measured in standard deviations of each feature by default
@@ -7,12 +9,18 @@ too. Categorical columns do not move and missing entries stay missing.
 """
 
 from skmixup.metrics._attacks import fgsm, pgd
+from skmixup.metrics._calibration import (
+    ReliabilityDisplay,
+    expected_calibration_error,
+)
 from skmixup.metrics._display import RobustnessCurveDisplay
 from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score
 
 __all__ = [
+    "ReliabilityDisplay",
     "RobustnessCurveDisplay",
+    "expected_calibration_error",
     "fgsm",
     "gradient_methods",
     "input_gradient",

@@ -6,6 +6,7 @@ from sklearn.metrics import accuracy_score
 from skmixup.metrics._attacks import fgsm_path
 from skmixup.metrics._scorer import attacked, resolve_attack
 from skmixup.metrics._validation import attack_input, check_norm, check_real, unit_name
+from skmixup.utils._plot import pyplot
 
 
 class RobustnessCurveDisplay:
@@ -28,7 +29,9 @@ class RobustnessCurveDisplay:
     attack : str, default=None
         Name of the attack, shown in the x label.
     unit : str, default=None
-        Unit of ``eps`` shown on the x axis, e.g. ``"standard deviations"``.
+        Unit of ``eps`` shown on the x axis, e.g. ``"standard deviations"``, or
+        ``"custom units (feature_scale)"`` for a ``feature_scale`` array or
+        mapping.
 
     Attributes
     ----------
@@ -88,8 +91,7 @@ class RobustnessCurveDisplay:
         display : RobustnessCurveDisplay
             ``self``, with ``ax_``, ``figure_`` and ``line_`` set.
         """
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         if ax is None:
             _, ax = plt.subplots()
         name = self.estimator_name if name is None else name
@@ -159,6 +161,7 @@ class RobustnessCurveDisplay:
         display : RobustnessCurveDisplay
             The display, plotted.
         """
+        pyplot()  # fail before any attack when matplotlib is missing
         eps = np.atleast_1d(np.asarray(eps, dtype=np.float64))
         for value in eps:
             check_real(float(value), "eps")

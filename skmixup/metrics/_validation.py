@@ -75,7 +75,7 @@ def unit_name(feature_scale):
         return "standard deviations"
     if isinstance(feature_scale, numbers.Real) and float(feature_scale) == 1.0:
         return "raw units"
-    return "feature_scale units"
+    return "custom units (feature_scale)"
 
 
 class _AttackInput:

@@ -5,6 +5,11 @@ never imported by ``import skmixup``. Install it with::
 
     pip install "skmixup[torch]"
 
+From PyPI on Linux that brings a CUDA build of PyTorch (for a GPU machine); for a
+CPU-only build, install PyTorch first from PyTorch's CPU index::
+
+    pip install torch --index-url https://download.pytorch.org/whl/cpu
+
 * :class:`MixupMLPClassifier`: a scikit-learn estimator with the parameters of
   :class:`sklearn.neural_network.MLPClassifier`, trained with Mixup.
 * :class:`MixupNeuralNetClassifier`: a :class:`skorch.NeuralNetClassifier` with
@@ -17,9 +22,11 @@ try:
     import skorch  # noqa: F401
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised without the extra
+    from skmixup.utils._install import TORCH_INSTALL
+
     raise ImportError(
         "skmixup.neural_network needs PyTorch and skorch, which are not installed "
-        f'({exc}). Install them with: pip install "skmixup[torch]"'
+        f"({exc}). Install them with: {TORCH_INSTALL}"
     ) from exc
 
 from skmixup.neural_network._iterator import TensorBatchIterator

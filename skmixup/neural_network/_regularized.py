@@ -5,18 +5,19 @@ from numbers import Integral
 
 import torch
 from scipy import sparse
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from skmixup._mixing import mixing_moments
+from skmixup.neural_network._base import (
+    BASE_CONSTRAINTS,
+    _BaseMixupMLPClassifier,
+    fill_parameter_docs,
+)
 from skmixup.neural_network._data import detach_sample_weight
-from skmixup.neural_network._mlp import MixupMLPClassifier
-from skmixup.neural_network._net import MixupNeuralNetClassifier, _cast_floating
+from skmixup.neural_network._net import _BaseMixupNetClassifier
 from skmixup.neural_network._penalty import (
     is_piecewise_linear,
     mixup_terms,
@@ -47,14 +48,15 @@ def resolve_n_partners(n_partners, n_features):
     return n_partners
 
 
-class _MixupPenaltyNet(MixupNeuralNetClassifier):
-    """The skorch net of :class:`MixupRegularizedMLPClassifier`.
+class _MixupPenaltyNet(_BaseMixupNetClassifier):
+    """The skorch net of :class:`MixupRegularizedMLPClassifier` (a sibling of
+    :class:`MixupNeuralNetClassifier`: both derive from the base net).
 
     Trains on ``mean_i [CE_i + R1_i + R2_i + R3_i]`` (the chosen ``terms``) over
     each batch, with partners from the whole training set (the data given to
     ``fit`` or ``partial_fit``, after the validation split): through its mean
     and covariance (``n_partners="all"``) or ``n_partners`` seeded draws per
-    sample and step. Inputs are never mixed; ``mixup_prob`` is unused.
+    sample and step. Inputs are never mixed.
     """
 
     def __init__(self, module, *args, terms="R1+R2+R3", n_partners="auto", **kwargs):
@@ -62,25 +64,11 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
         self.terms = terms
         self.n_partners = n_partners
 
-    @property
-    def _parameter_constraints(self):
-        return {**super()._parameter_constraints, **_PENALTY_CONSTRAINTS}
-
-    def initialize(self):
-        """Validate the penalty parameters, then initialise as the parent does."""
-        self._validate_penalty_params()
-        return super().initialize()
-
-    def _validate_penalty_params(self):
-        validate_parameter_constraints(
-            _PENALTY_CONSTRAINTS,
-            {name: getattr(self, name) for name in _PENALTY_CONSTRAINTS},
-            caller_name=type(self).__name__,
-        )
+    def _net_constraints(self):
+        return {**super()._net_constraints(), **_PENALTY_CONSTRAINTS}
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; the partner statistics live only while it runs."""
-        self._validate_penalty_params()
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
@@ -109,22 +97,13 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
                 self._partners_ = partner_moments(X) if n_partners == "all" else X
         return iterator
 
-    def _draw_mixing(self, batch):
-        """No mixed inputs (and no draws for them): the penalty replaces Mixup."""
-        return None
-
     def train_step_single(self, batch, **fit_params):
         """Back-propagate the cross-entropy plus the chosen Mixup terms."""
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        # Class weights (the only sample weights here) weight each anchor's loss.
-        Xi, weights = detach_sample_weight(Xi)
-        Xi = to_tensor(Xi, device=self.device)
-        dtype = self._input_dtype()
-        if dtype is not None:
-            Xi = _cast_floating(Xi, dtype)
+        Xi = self._to_module_input(Xi)
         yi = to_tensor(yi, device=self.device)
-        alpha, beta, _ = self._mixup_law_
+        alpha, beta = self._mixup_law_
         m1, m2 = mixing_moments(alpha, beta)
         use_r3 = "R3" in self.terms and not is_piecewise_linear(self.module_)
         module = self.module_
@@ -144,6 +123,7 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
             loss = loss + terms.R1
         if use_r3:
             loss = loss + terms.R3
+        weights = getattr(self, "_batch_weights", None)  # class weights
         if weights is not None:
             loss = loss * to_tensor(weights, device=loss.device).to(loss.dtype)
         loss = loss.mean()
@@ -169,7 +149,8 @@ class _MixupPenaltyNet(MixupNeuralNetClassifier):
         return partners[idx.to(partners.device)]
 
 
-class MixupRegularizedMLPClassifier(MixupMLPClassifier):
+@fill_parameter_docs
+class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
     """Multilayer perceptron trained on the second-order Mixup penalty, on PyTorch.
 
     Instead of mixing inputs, the network minimises the standard cross-entropy plus
@@ -200,17 +181,15 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
     few forward passes per partner direction. ``R3`` vanishes for ReLU (and
     identity) networks, which are piecewise linear in ``x``; it is then skipped.
 
-    Everything else (parameters, fitted attributes, early stopping, pickling,
-    devices) is as in :class:`MixupMLPClassifier`.
+    Everything else (the shared parameters, fitted attributes, early stopping,
+    pickling, devices) is as in :class:`MixupMLPClassifier`: both derive from
+    one base.
 
     Read more in the User Guide.
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Width of each hidden layer.
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Hidden-layer activation.
+    %(network_parameters)s
     mixup_alpha : float, default=1.0
         First parameter ``a`` of the Beta law of the mixing weight, which sets
         ``m1`` and ``m2`` (not the L2 strength, which is ``alpha``).
@@ -226,17 +205,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         per sample and step). An int: that many partners drawn per sample and
         step (seeded, an unbiased estimate, as Mixup draws them). ``"auto"``:
         ``"all"`` up to 4 features, else 1.
-    alpha : float, default=1e-4
-        L2 penalty on the weights (not the biases), as in ``MLPClassifier``: it
-        adds ``alpha / (2 * batch_size) * ||W||^2`` to each batch loss.
-    batch_size : int or "auto", default="auto"
-        Minibatch size; ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    shuffle : bool, default=True
-        Shuffle the training data at every epoch.
+    %(training_parameters)s
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data (stratified) and stop when the
         validation accuracy has not improved by ``tol`` for ``n_iter_no_change``
@@ -245,48 +214,23 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         ``n_iter_no_change`` epochs.
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping (partners come from the rest).
-    n_iter_no_change : int, default=10
-        Patience, in epochs.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored quantity.
-    class_weight : dict or "balanced", default=None
-        Weights of the classes, each anchor's penalised loss weighted by its
-        class's weight (the meaning of the linear estimators' ``class_weight``;
-        the partner statistics stay unweighted): ``{label: weight}``, or
-        ``"balanced"`` for ``n_samples / (n_classes * bincount(y))``, computed on
-        the ``y`` of each ``fit`` (or ``partial_fit`` chunk).
-    device : str, default="auto"
-        PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
-    callbacks : list of (str, skorch.callbacks.Callback), default=None
-        Extra skorch callbacks.
+    %(stopping_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the partner
         draws. An int gives identical weights on CPU at every fit.
-    verbose : int, default=0
-        Print skorch's per-epoch table when > 0.
+    %(verbose_parameter)s
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     net_ : skorch.NeuralNetClassifier
-        The fitted skorch net (a :class:`MixupNeuralNetClassifier` that trains on
-        the penalty); its module returns logits.
+        The fitted skorch net (it trains on the penalty); its module returns
+        logits.
     loss_curve_ : list of float
         Mean training objective (cross-entropy plus the chosen terms, without the
         L2 term) per epoch.
-    validation_scores_ : list of float or None
-        Validation accuracy per epoch with ``early_stopping``, else None.
-    best_validation_score_ : float or None
-        Best validation accuracy with ``early_stopping``, else None.
-    n_iter_ : int
-        Number of epochs run.
-    device_ : str
-        Device the network lives on.
-    n_features_in_ : int
-        Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Feature names, when ``X`` has string column names.
+    %(fitted_attributes)s
 
     See Also
     --------
@@ -325,14 +269,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
     True
     """
 
-    _parameter_constraints = {
-        **{
-            k: v
-            for k, v in MixupMLPClassifier._parameter_constraints.items()
-            if k != "mixup_prob"
-        },
-        **_PENALTY_CONSTRAINTS,
-    }
+    _parameter_constraints = {**BASE_CONSTRAINTS, **_PENALTY_CONSTRAINTS}
     _net_class = _MixupPenaltyNet
 
     def __init__(
@@ -380,6 +317,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the network on the penalised loss, from a fresh initialisation.
 
@@ -396,10 +334,11 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         self : object
             The fitted estimator.
         """
-        # Explicit signature: the penalty takes no sample weights (yet), so a
-        # weight argument of the parent must not be accepted and ignored here.
-        return super().fit(X, y)
+        # The penalty takes no sample weights (yet): the signature has none, so
+        # that a weight argument is refused rather than ignored.
+        return self._fit(X, y)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """Run one epoch on the penalised loss, partners from this chunk.
 
@@ -417,7 +356,7 @@ class MixupRegularizedMLPClassifier(MixupMLPClassifier):
         self : object
             The fitted estimator.
         """
-        return super().partial_fit(X, y, classes=classes)
+        return self._partial_fit(X, y, classes=classes)
 
     def _net_params(self):
         return {

@@ -27,7 +27,7 @@ from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
 
 from skmixup._mixing import draw_partners, mixing_moments
 from skmixup.exceptions import TheoryAssumptionWarning
-from skmixup.neural_network._mlp import MixupMLPClassifier
+from skmixup.neural_network._base import _BaseMixupMLPClassifier
 from skmixup.neural_network._penalty import mixup_terms, partner_moments
 from skmixup.utils._labels import label_indices
 
@@ -46,7 +46,8 @@ _BLOCK_ROWS = 1 << 14
 def is_torch_classifier(estimator):
     """Whether :mod:`skmixup.theory` should evaluate ``estimator`` here."""
     return isinstance(
-        estimator, (MixupMLPClassifier, NeuralNetClassifier, NeuralNetBinaryClassifier)
+        estimator,
+        (_BaseMixupMLPClassifier, NeuralNetClassifier, NeuralNetBinaryClassifier),
     )
 
 
@@ -119,7 +120,7 @@ class Float64Classifier:
 
 def float64_classifier(estimator):
     """:class:`Float64Classifier` of a fitted PyTorch classifier."""
-    if isinstance(estimator, MixupMLPClassifier):
+    if isinstance(estimator, _BaseMixupMLPClassifier):
         check_is_fitted(estimator)
         net, classes = estimator.net_, estimator.classes_
         n_features = estimator.n_features_in_
@@ -129,7 +130,7 @@ def float64_classifier(estimator):
     link = "sigmoid" if isinstance(net, NeuralNetBinaryClassifier) else "softmax"
     if link == "sigmoid":
         classes = np.array([0, 1])
-    elif not isinstance(estimator, MixupMLPClassifier):
+    elif not isinstance(estimator, _BaseMixupMLPClassifier):
         classes = np.asarray(net.classes_)
     log_output = isinstance(getattr(net, "criterion_", None), torch.nn.NLLLoss)
     module = copy.deepcopy(net.module_).to(device="cpu", dtype=torch.float64)

@@ -9,10 +9,9 @@ skmixup's estimators, in one place.
   estimator has no callbacks (set directly or propagated by a ``Pipeline`` or a
   search) or when scikit-learn has no callback API, so estimators call it
   unconditionally.
-* :class:`EpochCallback` is a skorch callback that calls :meth:`FitTask.step` at
-  the end of every epoch (:func:`end_epoch`; duck-typed: this module does not
-  import skorch), and :func:`report_epoch` reports the epoch that a skorch net's
-  ``on_epoch_end`` notification ends.
+* :func:`report_epoch` reports the epoch that a skorch net's ``on_epoch_end``
+  notification ends (to the one task of the fit: the net's own, or that of the
+  estimator that owns the net; this module does not import skorch).
   A stop request ends the epoch loop the way skorch's callbacks do, by raising
   :class:`CallbackStop` (a ``KeyboardInterrupt`` that skorch's ``partial_fit``
   catches).
@@ -167,43 +166,6 @@ def begin_fit(
         task_name=task_name,
         subtask_name=subtask_name,
     )
-
-
-class EpochCallback:
-    """A skorch callback that reports every epoch to a :class:`FitTask`.
-
-    ``task_`` is set by the estimator around its training loop (None otherwise),
-    with ``attributes_``: the fitted attributes that make a copy of the
-    estimator predict with the current network (``classes_``, ``net_``, ...),
-    which scikit-learn's callbacks (``ScoringMonitor``) need before ``fit`` has
-    set them on the estimator itself.
-    """
-
-    task_ = None
-    attributes_ = None
-
-    def initialize(self):
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        end_epoch(self.task_, self.attributes_ or {})
-
-    def on_train_begin(self, net, **kwargs):
-        pass
-
-    on_train_end = on_epoch_begin = on_batch_begin = on_batch_end = on_train_begin
-
-    def on_grad_computed(self, net, named_parameters, **kwargs):
-        pass
-
-    def get_params(self, deep=True):
-        return {}
-
-    def set_params(self, **params):
-        return self
-
-    def __getstate__(self):  # a pickled network keeps no fit in progress
-        return {}
 
 
 class CallbackStop(KeyboardInterrupt):
