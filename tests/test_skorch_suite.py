@@ -243,7 +243,7 @@ class TestNetSparseInputDefault(skorch_net_tests.TestNetSparseInput):
 class TestTrimForPredictionDefault(skorch_net_tests.TestTrimForPrediction):
     # skorch's fixtures build skorch's class itself: the same nets, of ours.
     @pytest.fixture
-    def net_untrained(self, classifier_module):
+    def net_untrained(self, classifier_module):  # noqa: F811 (skorch fixture)
         from skorch.callbacks import ProgressBar
 
         return Default.NeuralNetClassifier(
@@ -251,7 +251,7 @@ class TestTrimForPredictionDefault(skorch_net_tests.TestTrimForPrediction):
         )
 
     @pytest.fixture
-    def net_2_criteria(self, classifier_module, classifier_data):
+    def net_2_criteria(self, classifier_module, classifier_data):  # noqa: F811
         class MyNet(Default.NeuralNetClassifier):
             def initialize_criterion(self):
                 super().initialize_criterion()
