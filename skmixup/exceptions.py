@@ -2,11 +2,16 @@
 
 The classes are re-exported where users meet them:
 :class:`UnboundedPenaltyWarning` from :mod:`skmixup.linear_model` and
-:class:`TheoryAssumptionWarning` from :mod:`skmixup.theory`. This module imports
+:class:`TheoryAssumptionWarning` from :mod:`skmixup.theory`,
+:class:`UnsolvedSamplesWarning` from :mod:`skmixup.metrics`. This module imports
 nothing of skmixup, so every module may import it.
 """
 
-__all__ = ["TheoryAssumptionWarning", "UnboundedPenaltyWarning"]
+__all__ = [
+    "TheoryAssumptionWarning",
+    "UnboundedPenaltyWarning",
+    "UnsolvedSamplesWarning",
+]
 
 
 class TheoryAssumptionWarning(UserWarning):
@@ -41,5 +46,21 @@ class UnboundedPenaltyWarning(UserWarning):
     --------
     >>> from skmixup.exceptions import UnboundedPenaltyWarning
     >>> issubclass(UnboundedPenaltyWarning, UserWarning)
+    True
+    """
+
+
+class UnsolvedSamplesWarning(UserWarning):
+    """``attack="exact"`` left samples unsolved within its ``time_limit``.
+
+    Emitted by :func:`skmixup.metrics.robust_accuracy_score` (and the scorers)
+    with ``attack="exact"`` on a ReLU network when the mixed-integer program of
+    some samples did not finish in ``time_limit`` seconds: those samples count
+    as robust, so the score is an upper bound. The message gives their number.
+
+    Examples
+    --------
+    >>> from skmixup.exceptions import UnsolvedSamplesWarning
+    >>> issubclass(UnsolvedSamplesWarning, UserWarning)
     True
     """

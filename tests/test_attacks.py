@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import make_classification, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -173,8 +174,18 @@ def test_exact_attack_with_clip_is_the_clipped_corner(binary):
 
 def test_exact_attack_refuses_nonlinear_models_and_steps(moons_mlp):
     X, y, mlp = moons_mlp
+    # ReLU networks: the exact MILP (tests/test_certify.py); tanh ones refuse.
+    tanh = clone(mlp).set_params(activation="tanh", max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tanh.fit(X, y)
+    with pytest.raises(TypeError, match="piecewise-linear"):
+        robust_accuracy_score(tanh, X, y, attack="exact")
+    from sklearn.svm import SVC
+
+    svc = SVC(kernel="rbf").fit(X, y)
     with pytest.raises(TypeError, match="needs a linear classifier"):
-        robust_accuracy_score(mlp, X, y, attack="exact")
+        robust_accuracy_score(svc, X, y, attack="exact")
     from sklearn.preprocessing import Normalizer
 
     pipe = make_pipeline(Normalizer(), LogisticRegression()).fit(X, y)

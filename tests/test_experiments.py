@@ -38,6 +38,9 @@ ROBUST_KEYS = {
     "eps",
     "robust_accuracy",
     "robust_accuracy_std",
+    "certified_accuracy",
+    "certified_accuracy_std",
+    "band",
     "n_splits",
 }
 GAP_KEYS = (
@@ -100,6 +103,13 @@ def test_approximation_is_accurate_at_small_scale(approx_rows):
 
 def test_robustness_rows(robust_rows):
     assert all(set(r) == ROBUST_KEYS for r in robust_rows)
+    for r in robust_rows:  # the truth lies in the band
+        assert r["certified_accuracy"] <= r["robust_accuracy"]
+        assert r["band"] == pytest.approx(
+            r["robust_accuracy"] - r["certified_accuracy"]
+        )
+    zero = [r for r in robust_rows if r["eps"] == 0]
+    assert all(r["band"] == 0 for r in zero)
     models = list(dict.fromkeys(r["model"] for r in robust_rows))
     assert models == [
         "LogisticRegression",
@@ -210,10 +220,14 @@ def test_progress_counts_the_fits():
 def test_report(tmp_path, approx_rows, robust_rows, gap_rows):
     results = {"approx": approx_rows, "robust": robust_rows, "gaps": gap_rows}
     text = tables(results)
-    assert len(text) == 4
+    assert len(text) == 5
     assert "| eps=0.3" in text["Robustness: FGSM robust test accuracy vs eps"]
+    (certified_table,) = [t for t in text if t.startswith("Robustness: certified")]
+    assert "(band " in text[certified_table]
     lines = summary(results)
     assert any(line.startswith("Robustness on wine at eps=0.3") for line in lines)
+    (certified,) = [line for line in lines if line.startswith("Certified robust")]
+    assert "is Mixup more robust by the lower bound?" in certified
     assert any("at the ERM optimum" in line for line in lines)
     assert any("logistic regression" in line for line in lines)
     (calibration,) = [line for line in lines if line.startswith("Calibration")]

@@ -1,4 +1,10 @@
-"""Experiment E1 (paper Fig. 1a): FGSM robust test accuracy against eps."""
+"""Experiment E1 (paper Fig. 1a): FGSM robust test accuracy against eps.
+
+Beside the attack's accuracy (an upper bound of the true robust accuracy), each
+row has the certified accuracy (a lower bound, :func:`~skmixup.metrics.
+certified_accuracy_score` with CROWN; exact for the linear models) and the width of
+the band between the two, where the truth lies.
+"""
 
 from skmixup.experiments._common import (
     DATASETS,
@@ -8,7 +14,7 @@ from skmixup.experiments._common import (
 )
 from skmixup.experiments._loop import run_splits
 from skmixup.experiments._models import C_DEFAULT, check_models
-from skmixup.metrics import robust_accuracy_score
+from skmixup.metrics import certified_accuracy_score, robust_accuracy_score
 
 # (model kind, Mixup or ERM) of every curve; "mixup" is the experiment's setting.
 CURVES = (
@@ -47,7 +53,10 @@ def robustness_experiment(
     :func:`~skmixup.metrics.fgsm` (l_inf) on the raw test inputs, through the
     pipeline, with ``feature_scale`` the scaler's ``scale_`` (the training standard
     deviation): ``eps`` is in standardized units, exactly as if the scaled inputs
-    were attacked. No clipping to the feature range.
+    were attacked. No clipping to the feature range. Each model is also
+    certified on the test split, with the same threat model
+    (:func:`~skmixup.metrics.certified_accuracy_score`, CROWN; closed form for
+    the linear models).
 
     Parameters
     ----------
@@ -79,7 +88,9 @@ def robustness_experiment(
     rows : list of dict
         One row per data set, model and eps, averaged over the splits:
         ``dataset``, ``model``, ``eps``, ``robust_accuracy``,
-        ``robust_accuracy_std`` and ``n_splits``.
+        ``robust_accuracy_std``, ``certified_accuracy``,
+        ``certified_accuracy_std``, ``band`` (``robust_accuracy -
+        certified_accuracy``, the mean of the splits' bands) and ``n_splits``.
 
     Examples
     --------
@@ -88,6 +99,8 @@ def robustness_experiment(
     >>> sorted({row["model"] for row in rows})[:2]
     ['LogisticRegression', 'MixupLogisticRegression(alpha=5.0, beta=0.5)']
     >>> rows[0]["robust_accuracy"] >= rows[1]["robust_accuracy"]
+    True
+    >>> all(r["certified_accuracy"] <= r["robust_accuracy"] for r in rows)
     True
     """
     kinds = check_models(
@@ -98,7 +111,11 @@ def robustness_experiment(
 
     def score(pipe, X_train, y_train, X_test, y_test):
         accs = _robust_curve(pipe, X_train, X_test, y_test, eps)
-        rows = [{"eps": e, "acc": a} for e, a in zip(eps, accs, strict=True)]
+        certified = _certified_curve(pipe, X_train, X_test, y_test, eps)
+        rows = [
+            {"eps": e, "acc": a, "cert": c, "band": a - c}
+            for e, a, c in zip(eps, accs, certified, strict=True)
+        ]
         rows[0]["progress"] = ", ".join(
             f"eps {e:g}: {a:.3f}" for e, a in zip(eps, accs, strict=True)
         )
@@ -107,13 +124,27 @@ def robustness_experiment(
     models = [(k, mixup if m else None) for k, m in CURVES if k in kinds]
     split = {"n_splits": n_splits, "test_size": test_size, "progress": progress}
     raw = run_splits(datasets, models, config, score, **split)
-    rows = mean_rows(raw, ("dataset", "model", "eps"), ("acc",))
+    rows = mean_rows(raw, ("dataset", "model", "eps"), ("acc", "cert", "band"))
     for row in rows:
         row["robust_accuracy"] = row.pop("acc")
         row["robust_accuracy_std"] = row.pop("acc_std")
+        row["certified_accuracy"] = row.pop("cert")
+        row["certified_accuracy_std"] = row.pop("cert_std")
+        del row["band_std"]
     return rows
 
 
 def _robust_curve(pipe, X_train, X, y, eps):
     scale = feature_scale(pipe, X_train)
     return [robust_accuracy_score(pipe, X, y, eps=e, feature_scale=scale) for e in eps]
+
+
+def _certified_curve(pipe, X_train, X, y, eps):
+    """Certified accuracy at each eps; at eps=0 the ball is the sample itself."""
+    scale = feature_scale(pipe, X_train)
+    return [
+        certified_accuracy_score(pipe, X, y, eps=e, feature_scale=scale)
+        if e > 0
+        else pipe.score(X, y)
+        for e in eps
+    ]

@@ -14,9 +14,12 @@ with ``scale`` the per-feature unit (by default each column's standard deviation
 registered in ``ATTACKS``.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
 
+from skmixup.exceptions import UnsolvedSamplesWarning
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
 from skmixup.metrics._models import (
@@ -309,8 +312,9 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         if it < n_iter:
             direction = loss_direction(estimator, data, X_adv, gradient)
             P = direction.proba
-        if P is None:
-            P = estimator.predict_proba(data.model_input(X_adv))
+        if P is None:  # in X's dtype: a float32 torch module rejects float64
+            V_adv = X_adv if data.kind != "array" else X_adv.astype(data.dtype)
+            P = estimator.predict_proba(data.model_input(V_adv))
         P = np.asarray(P, dtype=np.float64)
         wrong = P.argmax(axis=1) != y_idx
         loss = -np.log(np.maximum(P[rows, y_idx], TINY))
@@ -339,8 +343,9 @@ def exact_attack(
     clip=None,
     feature_scale="std",
     mutable=None,
+    time_limit=None,
 ):
-    """Worst-case point of a linear classifier (optionally behind affine steps).
+    """Worst-case point of a linear classifier or ReLU network (behind affine steps).
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -371,11 +376,24 @@ def exact_attack(
         Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
         Columns that may move, as in :func:`fgsm`.
+    time_limit : float, default=None
+        Networks only: seconds of the mixed-integer program per sample (None: no
+        limit). Samples it cannot settle in time are left unattacked, counted as
+        robust: the score is then an upper bound, and a
+        :class:`~skmixup.exceptions.UnsolvedSamplesWarning` gives their number.
 
     Returns
     -------
     X_adv : ndarray or DataFrame of shape (n_samples, n_features)
-        The worst-case samples, in ``X``'s container.
+        The worst-case samples, in ``X``'s container: for a network, a verified
+        counterexample where one exists (:func:`certify` with ``method="milp"``)
+        and the clean sample elsewhere.
+
+    Notes
+    -----
+    For networks with piecewise-linear activations (ReLU, LeakyReLU, identity)
+    ``X_adv`` comes from :func:`certify`'s exact mixed-integer program
+    (``norm="inf"`` only); other activations raise a TypeError.
 
     Examples
     --------
@@ -395,6 +413,18 @@ def exact_attack(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
         )
+    if _is_deep_network(estimator):
+        return _exact_network_attack(
+            estimator,
+            X,
+            y,
+            eps=eps,
+            norm=norm,
+            clip=clip,
+            feature_scale=feature_scale,
+            mutable=mutable,
+            time_limit=time_limit,
+        )
     data = attack_input(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
@@ -405,12 +435,7 @@ def exact_attack(
     V = np.asarray(data.V, dtype=np.float64)
     scale = data.scale
     moves = (scale > 0) & ~np.isnan(V)
-    lo = np.where(moves, -eps * scale, 0.0)
-    hi = np.where(moves, eps * scale, 0.0)
-    if data.low is not None:
-        lo = np.minimum(np.maximum(lo, np.nan_to_num(data.low - V)), 0.0)
-    if data.high is not None:
-        hi = np.maximum(np.minimum(hi, np.nan_to_num(data.high - V)), 0.0)
+    lo, hi = data.delta_box(eps)
     A_y = np.empty((n, V.shape[1]))
     for k in range(K):
         mask = y_idx == k
@@ -436,6 +461,48 @@ def exact_attack(
         best_violation[better] = violation[better]
     V_adv = V + delta
     return data.rebuild(V_adv)
+
+
+def _is_deep_network(estimator):
+    from skmixup.metrics._network import network_of, split_pipeline
+
+    try:
+        network = network_of(split_pipeline(estimator)[1])
+    except TypeError:
+        return False
+    return network is not None and len(network.activations) > 0
+
+
+def _exact_network_attack(estimator, X, y, *, eps, time_limit, **params):
+    """Verified counterexamples of the exact MILP (the clean sample elsewhere)."""
+    from skmixup.metrics._certify import certify
+
+    if check_norm(params["norm"]) != "inf":
+        raise ValueError(
+            "attack='exact' for networks supports norm='inf' only (a mixed-integer "
+            "linear program); use pgd for norm=2."
+        )
+    result = certify(
+        estimator,
+        X,
+        y,
+        eps=eps,
+        method="milp",
+        time_limit=time_limit,
+        random_state=0,
+        **params,
+    )
+    n_unknown = int(result.unknown.sum())
+    if n_unknown:
+        warnings.warn(
+            f"attack='exact': {n_unknown} of {len(result.status)} samples were not "
+            f"settled within time_limit={time_limit} s per sample; they count as "
+            "robust, so the score is an upper bound. Raise time_limit or pass "
+            "time_limit=None.",
+            UnsolvedSamplesWarning,
+            stacklevel=3,
+        )
+    return result.X_adv
 
 
 def _affine_scores(estimator, data):

@@ -32,6 +32,11 @@ class RobustnessCurveDisplay:
         Unit of ``eps`` shown on the x axis, e.g. ``"standard deviations"``, or
         ``"custom units (feature_scale)"`` for a ``feature_scale`` array or
         mapping.
+    certified : array-like of shape (n_points,), default=None
+        Certified accuracy at each radius (:func:`certified_accuracy_score`), a
+        lower bound of the robust accuracy; plotted below the attack's curve,
+        which is an upper bound, with the band between them shaded: the true
+        robust accuracy lies inside the band.
 
     Attributes
     ----------
@@ -41,6 +46,10 @@ class RobustnessCurveDisplay:
         Figure containing the curve.
     line_ : matplotlib Line2D
         The curve.
+    certified_line_ : matplotlib Line2D or None
+        The certified curve (None without ``certified``).
+    band_ : matplotlib PolyCollection or None
+        The shaded band between the two curves.
 
     See Also
     --------
@@ -67,12 +76,24 @@ class RobustnessCurveDisplay:
     >>> plt.close(display.figure_)
     """
 
-    def __init__(self, *, eps, accuracy, estimator_name=None, attack=None, unit=None):
+    def __init__(
+        self,
+        *,
+        eps,
+        accuracy,
+        estimator_name=None,
+        attack=None,
+        unit=None,
+        certified=None,
+    ):
         self.eps = np.asarray(eps, dtype=np.float64)
         self.accuracy = np.asarray(accuracy, dtype=np.float64)
         self.estimator_name = estimator_name
         self.attack = attack
         self.unit = unit
+        self.certified = (
+            None if certified is None else np.asarray(certified, dtype=np.float64)
+        )
 
     def plot(self, ax=None, *, name=None, **kwargs):
         """Plot the curve.
@@ -100,6 +121,21 @@ class RobustnessCurveDisplay:
             line_kwargs["label"] = name
         line_kwargs.update(kwargs)
         (self.line_,) = ax.plot(self.eps, self.accuracy, **line_kwargs)
+        self.certified_line_ = self.band_ = None
+        if self.certified is not None:
+            color = self.line_.get_color()
+            certified_label = None if name is None else f"{name} (certified)"
+            (self.certified_line_,) = ax.plot(
+                self.eps,
+                self.certified,
+                linestyle="--",
+                marker="v",
+                color=color,
+                label=certified_label,
+            )
+            self.band_ = ax.fill_between(
+                self.eps, self.certified, self.accuracy, color=color, alpha=0.2
+            )
         label = "eps" if self.attack is None else f"eps ({self.attack})"
         if self.unit is not None:
             label = f"{label}, in {self.unit}"
@@ -122,6 +158,8 @@ class RobustnessCurveDisplay:
         attack="fgsm",
         sample_weight=None,
         attack_params=None,
+        certified=None,
+        certify_params=None,
         ax=None,
         name=None,
         **kwargs,
@@ -149,6 +187,13 @@ class RobustnessCurveDisplay:
         attack_params : dict, default=None
             Keyword arguments of the attack (``norm``, ``clip``, ``feature_scale``,
             ``mutable``, ...).
+        certified : {"ibp", "crown", "milp"}, default=None
+            Also compute the certified accuracy with this method of
+            :func:`certify` (same ``norm``, ``clip``, ``feature_scale`` and
+            ``mutable`` as the attack) and draw it below the attack's curve.
+        certify_params : dict, default=None
+            Other keyword arguments of :func:`certify` (``time_limit``,
+            ``random_state``).
         ax : matplotlib Axes, default=None
             Axes to draw on; None creates a new figure.
         name : str, default=None
@@ -181,6 +226,19 @@ class RobustnessCurveDisplay:
             accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
             for X_adv in attacked_inputs
         ]
+        certified_accuracy = None
+        if certified is not None:
+            from skmixup.metrics._certify import certify
+
+            shared = ("norm", "clip", "feature_scale", "mutable")
+            params = {k: v for k, v in attack_params.items() if k in shared}
+            params.update(certify_params or {})
+            certified_accuracy = [
+                certify(
+                    estimator, X, y, eps=value, method=certified, **params
+                ).certified_accuracy(sample_weight)
+                for value in eps
+            ]
         name = type(estimator).__name__ if name is None else name
         attack_name = getattr(attack, "__name__", attack)
         unit = None
@@ -192,5 +250,6 @@ class RobustnessCurveDisplay:
             estimator_name=name,
             attack=attack_name,
             unit=unit,
+            certified=certified_accuracy,
         )
         return display.plot(ax=ax, **kwargs)

@@ -67,7 +67,9 @@ def robust_accuracy_score(
         affine transformers (scalers, PCA, SimpleImputer, ColumnTransformer with
         encoders); a sample stays correct iff for every other class ``k`` its
         margin exceeds the largest change the ball allows in
-        ``(w_k - w_y)^T x``. A callable is
+        ``(w_k - w_y)^T x``; for networks with ReLU, LeakyReLU or identity
+        activations the exact mixed-integer program of :func:`certify`
+        (``time_limit=None`` by default: no limit). A callable is
         called as ``attack(estimator, X, y, eps=eps, **attack_params)`` and returns
         the attacked samples.
     eps : float, default=0.1

@@ -118,13 +118,30 @@ class _AttackInput:
         return self.V.shape[0]
 
     def subset(self, rows):
-        """The same threat model restricted to some rows (a slice)."""
+        """The same threat model restricted to some rows (a slice or indices)."""
         sub = copy.copy(self)
         sub.V = self.V[rows]
         sub.X = self.X.iloc[rows] if self.kind == "frame" else self.X[rows]
         sub.y = self.y[rows]
         sub.y_idx = self.y_idx[rows]
         return sub
+
+    def delta_box(self, eps):
+        """Per-sample bounds ``(lo, hi)`` of the l_inf perturbation, each (n, d).
+
+        Columns that may not move and missing entries get ``[0, 0]``; clipping
+        intersects ``[-eps * scale, eps * scale]`` with ``[low - x, high - x]``,
+        keeping 0 inside (a sample outside ``clip`` is not moved further out).
+        """
+        V = np.asarray(self.V, dtype=np.float64)
+        moves = (self.scale > 0) & ~np.isnan(V)
+        lo = np.where(moves, -eps * self.scale, 0.0)
+        hi = np.where(moves, eps * self.scale, 0.0)
+        if self.low is not None:
+            lo = np.minimum(np.maximum(lo, np.nan_to_num(self.low - V)), 0.0)
+        if self.high is not None:
+            hi = np.maximum(np.minimum(hi, np.nan_to_num(self.high - V)), 0.0)
+        return lo, hi
 
     def model_input(self, V, rows=None):
         """``V`` (rows of X, or ``X[rows]``) in the container the model takes."""
