@@ -164,25 +164,35 @@ def _with_expected_differences(cls, table, only=None):
     return cls
 
 
-@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"])
-class TestClassifierNoMixing(skorch_classifier_tests.TestNeuralNet):
+class _NoMixingNet:
+    """skorch's test classes take the net class from this fixture."""
+
     @pytest.fixture(scope="module")
     def net_cls(self):
         return NoMixing.NeuralNetClassifier
 
 
-@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["default"])
-class TestClassifierDefault(skorch_classifier_tests.TestNeuralNet):
+class _DefaultNet:
+    """As :class:`_NoMixingNet`, with Mixup on."""
+
     @pytest.fixture(scope="module")
     def net_cls(self):
         return Default.NeuralNetClassifier
 
 
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"])
+class TestClassifierNoMixing(_NoMixingNet, skorch_classifier_tests.TestNeuralNet):
+    pass
+
+
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["default"])
+class TestClassifierDefault(_DefaultNet, skorch_classifier_tests.TestNeuralNet):
+    pass
+
+
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["net"])
-class TestNetNoMixing(skorch_net_tests.TestNeuralNet):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return NoMixing.NeuralNetClassifier
+class TestNetNoMixing(_NoMixingNet, skorch_net_tests.TestNeuralNet):
+    pass
 
 
 # With Mixup on, the generic NeuralNet tests that concern training steps, losses,
@@ -204,10 +214,8 @@ class TestNetNoMixing(skorch_net_tests.TestNeuralNet):
         "custom_module",
     ),
 )
-class TestNetDefault(skorch_net_tests.TestNeuralNet):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return Default.NeuralNetClassifier
+class TestNetDefault(_DefaultNet, skorch_net_tests.TestNeuralNet):
+    pass
 
 
 # --------------------------------------------------------------------------------------
@@ -233,10 +241,8 @@ EXPECTED_DIFFERENCES.update(
 
 
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["sparse"])
-class TestNetSparseInputDefault(skorch_net_tests.TestNetSparseInput):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return Default.NeuralNetClassifier
+class TestNetSparseInputDefault(_DefaultNet, skorch_net_tests.TestNetSparseInput):
+    pass
 
 
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["trim"])
@@ -269,14 +275,10 @@ class TestTrimForPredictionDefault(skorch_net_tests.TestTrimForPrediction):
     "ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning"
 )
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["compile"])
-class TestTorchCompileDefault(skorch_net_tests.TestTorchCompile):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return Default.NeuralNetClassifier
+class TestTorchCompileDefault(_DefaultNet, skorch_net_tests.TestTorchCompile):
+    pass
 
 
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["routing"])
-class TestMetadataRoutingDefault(skorch_net_tests.TestMetadataRouting):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return Default.NeuralNetClassifier
+class TestMetadataRoutingDefault(_DefaultNet, skorch_net_tests.TestMetadataRouting):
+    pass
