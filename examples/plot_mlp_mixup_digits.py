@@ -13,7 +13,7 @@ with small adversarial perturbations.
 We compare plain training (``mixup_prob=0``, empirical risk minimisation, ERM)
 with Mixup (``mixup_alpha=1``) on standardized digits: test accuracy, the
 train/test log-loss gap, and the accuracy under FGSM attacks of growing size
-(:func:`skmixup.metrics.robust_accuracy_score`), measured on the test set.
+(:class:`skmixup.metrics.RobustnessCurveDisplay`), measured on the test set.
 Results are reported as measured, with a single seed.
 """
 
@@ -73,28 +73,22 @@ for name, model in models.items():
 # ``eps`` is in units of the training standard deviation of each pixel (the data
 # are standardized). Robust accuracy is accuracy on the attacked test set, over
 # all samples.
-from skmixup.metrics import robust_accuracy_score
+import matplotlib.pyplot as plt
+
+from skmixup.metrics import RobustnessCurveDisplay
 
 eps_grid = [0.0, 0.05, 0.1, 0.2, 0.3]
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
 curves = {
-    name: [robust_accuracy_score(m, X_test, y_test, eps=eps) for eps in eps_grid]
+    name: RobustnessCurveDisplay.from_estimator(
+        m, X_test, y_test, eps=eps_grid, ax=ax, name=name
+    )
     for name, m in models.items()
 }
 print("eps      " + "  ".join(f"{eps:5.2f}" for eps in eps_grid))
-for name, accs in curves.items():
-    print(f"{name:<8} " + "  ".join(f"{a:5.3f}" for a in accs))
-
-# %%
-# Plot
-# ----
-import matplotlib.pyplot as plt
-
-fig, ax = plt.subplots(figsize=(5, 3.5))
-for name, accs in curves.items():
-    ax.plot(eps_grid, accs, marker="o", label=name)
-ax.set_xlabel("FGSM eps (standardized units)")
-ax.set_ylabel("robust accuracy (test)")
+for name, display in curves.items():
+    print(f"{name:<8} " + "  ".join(f"{a:5.3f}" for a in display.accuracy))
 ax.set_title("MLP on digits: ERM vs Mixup")
-ax.legend()
 fig.tight_layout()
 plt.show()

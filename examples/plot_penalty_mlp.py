@@ -15,7 +15,7 @@ penalty directly, without mixing inputs. We compare it with the same network
 trained by empirical risk minimisation (ERM, ``mixup_prob=0``) and by Mixup
 (:class:`~skmixup.neural_network.MixupMLPClassifier`) on breast_cancer: clean
 test accuracy, the gap between test and training log-loss, and accuracy under
-FGSM attacks of growing size (:func:`skmixup.metrics.robust_accuracy_score`).
+FGSM attacks of growing size (:class:`skmixup.metrics.RobustnessCurveDisplay`).
 A tanh network is used so that all three terms are active. One seed, reported
 as measured: the penalty is the second-order part of Mixup, not Mixup itself,
 and the two need not behave alike.
@@ -33,7 +33,6 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from skmixup.metrics import robust_accuracy_score
 from skmixup.neural_network import MixupMLPClassifier, MixupRegularizedMLPClassifier
 from skmixup.theory import approximate_mixup_loss, mixup_loss
 
@@ -104,27 +103,22 @@ for name, model in models.items():
 # Robustness to FGSM
 # ------------------
 # ``eps`` is in training standard deviations (the data are standardized).
+import matplotlib.pyplot as plt
+
+from skmixup.metrics import RobustnessCurveDisplay
+
 eps_grid = [0.0, 0.05, 0.1, 0.2]
+
+fig, ax = plt.subplots(figsize=(5, 3.5))
 curves = {
-    name: [robust_accuracy_score(m, X_test, y_test, eps=eps) for eps in eps_grid]
+    name: RobustnessCurveDisplay.from_estimator(
+        m, X_test, y_test, eps=eps_grid, ax=ax, name=name
+    )
     for name, m in models.items()
 }
 print("eps      " + "  ".join(f"{eps:5.2f}" for eps in eps_grid))
-for name, accs in curves.items():
-    print(f"{name:<8} " + "  ".join(f"{a:5.3f}" for a in accs))
-
-# %%
-# Plot
-# ----
-
-import matplotlib.pyplot as plt
-
-fig, ax = plt.subplots(figsize=(5, 3.5))
-for name, accs in curves.items():
-    ax.plot(eps_grid, accs, marker="o", label=name)
-ax.set_xlabel("FGSM eps (standardized units)")
-ax.set_ylabel("robust accuracy (test)")
+for name, display in curves.items():
+    print(f"{name:<8} " + "  ".join(f"{a:5.3f}" for a in display.accuracy))
 ax.set_title("tanh MLP on breast_cancer")
-ax.legend()
 fig.tight_layout()
 plt.show()

@@ -77,6 +77,24 @@ def data():
     return classification_set()
 
 
+def linear_data(n=60, d=4, K=3, seed=0):
+    """A small standardized ``K``-class set for the linear models: ``n x d``,
+    one cluster per class."""
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=min(d, 3),
+        n_redundant=0,
+        n_classes=K,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return StandardScaler().fit_transform(X), y
+
+
 # --------------------------------------------------------------------------------------
 # The mixed table: every pandas dtype a user's table holds, and its preprocessing.
 # Import the builders (``from conftest import mixed_table``) or take the fixture.

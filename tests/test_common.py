@@ -57,7 +57,7 @@ _SW_MINIBATCH = (
     "Minibatch training with Mixup: a weight of 2 and a repeated row give other "
     "batches and partner draws, so the fits agree in expectation, not in one "
     "realisation (as for sklearn's SGDClassifier and MLPClassifier). "
-    "tests/test_nn_runtime.py checks exact equivalence with full batches and no "
+    "tests/test_nn_input.py checks exact equivalence with full batches and no "
     "mixing."
 )
 _SKORCH_NO_VALIDATION = (

@@ -47,3 +47,27 @@ def test_docs_build_without_errors_or_warnings(tmp_path):
     ):
         assert name in pages
     assert (out / "auto_examples" / "plot_robustness_curve.html").exists()
+
+
+def test_api_reference_lists_exactly_the_public_names():
+    # docs/api.rst documents every name of every sub-package's __all__, and no
+    # other: a new public name must be added there, a removed one taken out.
+    import importlib
+    import re
+
+    text = (ROOT / "docs" / "api.rst").read_text()
+    listed = set(re.findall(r"^   ([a-z_]+\.[A-Za-z_]+)$", text, flags=re.M))
+    packages = ["exceptions", "experiments", "linear_model", "metrics", "theory"]
+    packages += ["utils", "neural_network"]
+    public = set()
+    for name in packages:
+        try:
+            module = importlib.import_module(f"skmixup.{name}")
+        except ImportError:  # the torch extra is missing
+            listed = {entry for entry in listed if not entry.startswith(name + ".")}
+            continue
+        public |= {f"{name}.{item}" for item in module.__all__}
+    assert listed == public, (
+        f"missing from api.rst: {sorted(public - listed)}; "
+        f"not public: {sorted(listed - public)}"
+    )

@@ -250,31 +250,6 @@ def test_other_probabilistic_models_are_differentiated_numerically():
     )
 
 
-class _OwnGradientClassifier(ClassifierMixin, BaseEstimator):
-    """Stands in for skmixup's torch estimators: provides _loss_input_gradient."""
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict_proba(self, X):
-        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
-
-    def _loss_input_gradient(self, X, y):
-        self.seen_labels_ = np.asarray(y)
-        return np.ones_like(X, dtype=np.float32)
-
-
-def test_dispatches_to_loss_input_gradient():
-    X, y = _data(2)
-    labels = np.array(["a", "b"])[y]
-    est = _OwnGradientClassifier().fit(X, labels)
-    grad = input_gradient(est, X, labels)
-    assert grad.dtype == np.float64 and np.all(grad == 1.0)
-    np.testing.assert_array_equal(est.seen_labels_, labels)
-
-
 def test_skmixup_torch_estimator_gradient():
     pytest.importorskip("torch")
     pytest.importorskip("skorch")

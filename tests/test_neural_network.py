@@ -10,8 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights, small_net  # noqa: E402
-from conftest import FAST_MLP as FAST  # noqa: E402
+from _torch_helpers import (  # noqa: E402
+    TORCH_MODULE_MARKS,
+    module_weights,
+    small_net,
+)
 from scipy import stats  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
@@ -20,6 +23,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skorch.callbacks import Callback, Checkpoint  # noqa: E402
 
+from conftest import FAST_MLP as FAST  # noqa: E402
 from skmixup.metrics import input_gradient  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
@@ -31,13 +35,8 @@ from skmixup.neural_network._base import _net_on_cpu  # noqa: E402
 
 # FAST runs a fixed, short epoch budget: reaching it is expected here (the warning
 # itself is tested in test_convergence_warning_at_max_iter).
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
+
 
 def _weights(clf):
     return module_weights(clf.net_.module_)
@@ -394,7 +393,7 @@ def test_net_skorch_dataloader_still_works():
     assert len(net.history) == 3
 
 
-# The CUDA tests are in tests/test_nn_runtime.py (marked cuda).
+# The CUDA tests are in tests/test_nn_devices.py (marked cuda).
 
 
 def test_fitted_net_params_hold_no_fit_state():
@@ -430,7 +429,9 @@ def test_one_validation_one_task_weights_unpacked_once_per_batch(data, monkeypat
 
         return wrapper
 
-    monkeypatch.setattr(_base, "validate_data", counting("validate", _base.validate_data))
+    monkeypatch.setattr(
+        _base, "validate_data", counting("validate", _base.validate_data)
+    )
     monkeypatch.setattr(
         _net, "check_net_input", counting("net_input", _net.check_net_input)
     )

@@ -8,13 +8,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from conftest import FAST_MLP as FAST  # noqa: E402
-from conftest import mixed_table, mixed_table_preprocessor  # noqa: E402
+from _torch_helpers import TORCH_MODULE_MARKS  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from torch import nn  # noqa: E402
 
+from conftest import FAST_MLP as FAST  # noqa: E402
+from conftest import mixed_table, mixed_table_preprocessor  # noqa: E402
 from skmixup._mixing import mixing_moments  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
@@ -22,6 +22,8 @@ from skmixup.neural_network import (  # noqa: E402
     MixupRegularizedMLPClassifier,
     MLPModule,
 )
+from skmixup.neural_network._base import _BaseMixupMLPClassifier  # noqa: E402
+from skmixup.neural_network._net import _BaseMixupNet  # noqa: E402
 from skmixup.neural_network._penalty import (  # noqa: E402
     PartnerMoments,
     directional_derivatives,
@@ -29,20 +31,12 @@ from skmixup.neural_network._penalty import (  # noqa: E402
     mixup_terms,
     partner_moments,
 )
-from skmixup.neural_network._base import _BaseMixupMLPClassifier  # noqa: E402
-from skmixup.neural_network._net import _BaseMixupNet  # noqa: E402
 from skmixup.neural_network._regularized import (  # noqa: E402
     _MixupPenaltyNet,
     resolve_n_partners,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "logistic": nn.Sigmoid}
 

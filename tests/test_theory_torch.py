@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
+from _torch_helpers import TORCH_MODULE_MARKS  # noqa: E402
 from scipy import special  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
 from skorch import NeuralNetBinaryClassifier  # noqa: E402
@@ -26,13 +27,7 @@ from skmixup.theory import (  # noqa: E402
     mixup_radius,
 )
 
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Stochastic optimizer. maximum iterations:"
-        "sklearn.exceptions.ConvergenceWarning"
-    ),
-    pytest.mark.usefixtures("torch_single_thread"),
-]
+pytestmark = TORCH_MODULE_MARKS
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from scipy import optimize, sparse, special
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
@@ -52,13 +51,22 @@ class _BaseMixupLinearClassifier(
     objective of its logits with scipy's L-BFGS-B.
 
     The base class owns :meth:`fit`: validate and encode the labels, resolve
-    ``random_state``, build the objective (``_make_objective(X, Y, sample_weight,
-    rng)``, supplied by the subclass: a loss object with ``loss_gradient(coef, X, Y,
-    sample_weight, l2_reg_strength)`` and the coefficient layout of
+    ``random_state``, build the Mixup plan from the subclass's settings
+    (``_plan_settings()``) when the objective trains on it (``_fit_on_plan``),
+    build the objective (``_make_objective(n_classes, n_features, plan)``,
+    supplied by the subclass: a loss object with ``loss_gradient(coef, X, Y,
+    sample_weight, l2_reg_strength)``, a function of the coefficients and a data
+    block, and the coefficient layout of
     :class:`skmixup.linear_model._loss._LinearModel`), solve, set the
-    coefficients, then ``_finish_fit`` (a subclass hook). It also owns
+    coefficients once, then ``_finish_fit`` (a subclass hook). It also owns
     :meth:`mixup_loss`, which evaluates the Mixup plan of ``_plan_settings()``.
+    The base calls the subclass; the subclass never calls back into the base
+    while the objective is built.
     """
+
+    # Whether the training objective is the Mixup plan's (the plan is then built
+    # in fit and handed to _make_objective; otherwise plan is None).
+    _fit_on_plan = False
 
     # predict_proba is the sigmoid (one logit) or softmax of decision_function:
     # skmixup.metrics differentiates it analytically (metrics/_models.py).
@@ -84,9 +92,10 @@ class _BaseMixupLinearClassifier(
         self : object
             Fitted estimator.
         """
-        X, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
-        rng = check_random_state(getattr(self, "random_state", None))
-        objective = self._make_objective(X, Y, sample_weight, rng)
+        X, y, Y, sample_weight = self._prepare_fit(X, y, sample_weight)
+        plan = self._mixup_plan(sample_weight) if self._fit_on_plan else None
+        objective = self._make_objective(Y.shape[1], X.shape[1], plan)
+        task = begin_fit(self, X, y, max_subtasks=self.max_iter)
         coef, n_iter = self._solve(
             objective,
             X,
@@ -94,10 +103,14 @@ class _BaseMixupLinearClassifier(
             sample_weight,
             self._l2_reg_strength(sample_weight),
             self._initial_coef(objective),
+            task,
         )
         # scikit-learn's LogisticRegression shape: one solver run, shape (1,).
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
-        self._set_coef(objective, coef, X.dtype)
+        attributes = self._coef_attributes(objective, coef, X.dtype)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        task.end(attributes)
         self._finish_fit(objective, coef, X, Y, sample_weight)
         return self
 
@@ -121,12 +134,12 @@ class _BaseMixupLinearClassifier(
         return X, y, sample_weight
 
     def _prepare_fit(self, X, y, sample_weight):
-        """Validate, set ``classes_``; return ``X``, targets ``Y`` and the sample
-        weights with the class weights folded in."""
+        """Validate, set ``classes_``; return ``X``, the labels ``y``, targets
+        ``Y`` and the sample weights with the class weights folded in."""
         X, y, sample_weight = self._validate_fit_input(X, y, sample_weight)
         Y = self._encode_labels(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
-        return X, Y, check_positive_weight(sample_weight)
+        return X, y, Y, check_positive_weight(sample_weight)
 
     def _encode_labels(self, y, classes=None):
         """Set ``classes_`` (from ``classes`` if given, else ``y``) and return the
@@ -156,12 +169,11 @@ class _BaseMixupLinearClassifier(
                 return objective.pack(coef, b).astype(np.float64)
         return np.zeros(objective.n_dof)
 
-    def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0):
-        """Minimise with L-BFGS-B; returns the coefficients and the iteration count."""
-        labels = self.classes_[Y.argmax(1) if Y.shape[1] > 1 else Y[:, 0].astype(int)]
-        task = begin_fit(self, X, labels, max_subtasks=self.max_iter)
+    def _solve(self, objective, X, Y, sample_weight, l2_reg_strength, coef0, task):
+        """Minimise with L-BFGS-B; returns the coefficients and the iteration
+        count. Each iteration is reported to the scikit-learn callbacks' ``task``
+        (which :meth:`fit` ends)."""
         if self.max_iter == 0:  # scipy would still take one step
-            task.end(lambda: self._coef_attributes(objective, coef0, X.dtype))
             warnings.warn(
                 f"{type(self).__name__} with max_iter=0 returns its starting point.",
                 ConvergenceWarning,
@@ -193,7 +205,6 @@ class _BaseMixupLinearClassifier(
             )
         n_iter = int(result.nit)
         self._check_solver_result(result, n_iter)
-        task.end(lambda: self._coef_attributes(objective, result.x, X.dtype))
         return result.x, max(n_iter, 1)
 
     def _iteration_callback(self, task, objective, dtype):
@@ -247,35 +258,28 @@ class _BaseMixupLinearClassifier(
         )
 
     def _coef_attributes(self, objective, coef, dtype):
+        """``coef_`` and ``intercept_`` (of ``dtype``) of the flat ``coef``: the
+        fitted attributes, and those of each iterate for the callbacks."""
         W, b = objective.unpack(coef)
         b = np.zeros(objective.n_classes) if b is None else b
         return {"coef_": np.array(W, dtype=dtype), "intercept_": np.array(b, dtype)}
-
-    def _set_coef(self, objective, coef, dtype):
-        W, b = objective.unpack(coef)
-        self.coef_ = np.array(W, dtype=dtype)
-        self.intercept_ = (
-            np.array(b, dtype=dtype)
-            if b is not None
-            else np.zeros(objective.n_classes, dtype=dtype)
-        )
 
     # --------------------------------------------------------------- Mixup loss
     def _plan_settings(self):
         """``(n_partners, n_quadrature, random_state)`` of the Mixup plan."""
         return "auto", "auto", 0
 
-    def _mixup_plan(self, sample_weight, rng):
-        """The Mixup plan for these sample weights (class weights folded in),
-        drawn from ``rng``: the plan of :meth:`fit` for the same inputs."""
-        n_partners, n_quadrature, _ = self._plan_settings()
+    def _mixup_plan(self, sample_weight):
+        """The Mixup plan of ``_plan_settings()`` for these sample weights (class
+        weights folded in): the plan of :meth:`fit` for the same inputs."""
+        n_partners, n_quadrature, random_state = self._plan_settings()
         return MixupPlan.build(
             sample_weight,
             mixup_alpha=self.mixup_alpha,
             mixup_beta=self.mixup_beta,
             n_partners=n_partners,
             n_quadrature=n_quadrature,
-            random_state=rng,
+            random_state=random_state,
         )
 
     def mixup_loss(self, X, y, sample_weight=None):
@@ -323,8 +327,7 @@ class _BaseMixupLinearClassifier(
         sample_weight = check_positive_weight(
             self._class_sample_weight(y, sample_weight)
         )
-        rng = check_random_state(self._plan_settings()[2])
-        plan = self._mixup_plan(sample_weight, rng)
+        plan = self._mixup_plan(sample_weight)
         W = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_
         Z = np.asarray(safe_sparse_dot(X, W.T.astype(X.dtype)))
         Z += self.intercept_.astype(X.dtype)

@@ -209,12 +209,14 @@ class MixupLogisticRegression(_BaseMixupLinearClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _make_objective(self, X, Y, sample_weight, rng):
-        plan = self._mixup_plan(sample_weight, rng)
-        return MixupLoss(Y.shape[1], X.shape[1], self.fit_intercept, plan)
+    # The objective is the Mixup plan of these settings (exact Eq. (1)).
+    _fit_on_plan = True
 
     def _plan_settings(self):
         return self.n_partners, self.n_quadrature, self.random_state
+
+    def _make_objective(self, n_classes, n_features, plan):
+        return MixupLoss(n_classes, n_features, self.fit_intercept, plan)
 
     def _finish_fit(self, objective, coef, X, Y, sample_weight):
         # A later partial_fit starts streaming from this fit's coefficients.

@@ -47,8 +47,10 @@ log-sum-exp term is evaluated per node by a backend, over tiles of pairs:
   with its own maximum (slow, safe; the reference).
 """
 
+import functools
 import math
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -516,60 +518,14 @@ def _gemm_lse(Zb, pb, nodes, weights, zmax, out):
     # float64: the shared partner term R^T (p A) is accumulated by BLAS itself
     # (gemm with beta = 1), with no per-tile n x K product.
     gemm = get_blas_funcs("gemm", dtype=np.float64) if Zb.dtype == np.float64 else None
+    ctx = _GemmTiles(Zs, ZsT, pb, p64, size, K, shared, gemm, tiny)
     tables = None
     for lam, w in zip(nodes.tolist(), weights.tolist(), strict=True):
         # Python floats: float32 tables stay float32 (NEP 50 promotion).
         if shared:
             tables = None  # the last node's tables go before these are built
             tables = _exp_tables(Zs, ZsT, pb, lam)
-
-        def tile(blocks, rows, scratch, lam=lam, w=w, tables=tables):
-            if tables is None:
-                A, Bt, pB = _exp_tables(Zs[blocks], ZsT[blocks], pb[blocks], lam)
-            else:
-                A, Bt, pB = tables
-            A, pa = A[:, rows], pb[blocks, rows]
-            S = _scratch(scratch, "S", (*A.shape[:2], size), A.dtype)
-            np.matmul(A, Bt, out=S)  # (G', r, m)
-            if S.min() <= tiny:  # sums underflow: this tile and node, direct
-                v, ga, gp = _direct_tile(Zs[blocks], pb[blocks], rows, [lam], [w])
-                return v, ga, gp
-            R = np.reciprocal(S, out=S)
-            # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pi_i A_i (R pB)_i;
-            # d/dz_j: (1 - l) pB_j (R^T pA)_j (shared tables: scaled once per node).
-            g_anchor = np.matmul(R, pB)
-            g_anchor *= A
-            g_anchor *= ((w * lam) * pa)[..., None]
-            pA = pa[..., None] * A
-            if shared and gemm is not None:
-                acc = scratch.get("partner")
-                if acc is None:  # Fortran order: BLAS accumulates in place
-                    acc = scratch["partner"] = np.zeros((K, size)).T
-                scratch["partner"] = gemm(
-                    1.0, R[0].T, pA[0], beta=1.0, c=acc, overwrite_c=True
-                )
-                RtA = None
-            else:
-                RtA = _scratch(scratch, "RtA", (A.shape[0], size, K), A.dtype)
-                np.matmul(R.transpose(0, 2, 1), pA, out=RtA)
-            # The loss from R in place: log S = -log R. Sums in float64 past the
-            # first stage: float32 rounding noise in the value would double
-            # L-BFGS-B's line-search evaluations.
-            L = np.log(R, out=R)
-            row = np.matmul(pa[:, None, :], L)[:, 0, :]
-            v = -w * float(np.einsum("gj,gj->", row.astype(np.float64), p64[blocks]))
-            if RtA is None:
-                return v, g_anchor, None
-            if shared:
-                acc = scratch.get("partner")
-                if acc is None:
-                    acc = scratch["partner"] = np.zeros((size, K))
-                acc += RtA[0]
-                return v, g_anchor, None
-            RtA *= pB
-            RtA *= w * (1 - lam)
-            return v, g_anchor, RtA
-
+        tile = functools.partial(_gemm_tile, ctx, lam, w, tables)
         v, g_partner = _run_tiles(tile, out, tiles, count * size**2)
         value += v
         if g_partner is not None:  # shared tables: (1 - l) w pB_j (R^T pA)_j
@@ -578,6 +534,76 @@ def _gemm_lse(Zb, pb, nodes, weights, zmax, out):
             out[0] += g_partner
             del g_partner
     return value
+
+
+class _GemmTiles(NamedTuple):
+    """What every tile of one ``_gemm_lse`` call shares: the shifted logits
+    ``Z~`` (G, m, K) and their transpose (G, K, m), the weights ``pb`` (G, m) and
+    their float64 copy, the block size and classes, whether the tables are
+    shared (one block: all pairs), BLAS's float64 gemm (or None) and the
+    underflow threshold of the sums."""
+
+    Zs: np.ndarray
+    ZsT: np.ndarray
+    pb: np.ndarray
+    p64: np.ndarray
+    size: int
+    K: int
+    shared: bool
+    gemm: object
+    tiny: float
+
+
+def _gemm_tile(ctx, lam, w, tables, blocks, rows, scratch):
+    """One tile of ``_gemm_lse`` at node ``(lam, w)``: ``(value, g_anchor,
+    g_partner)`` for :func:`_run_tiles` (``g_partner=None``: summed into
+    ``scratch["partner"]``). ``tables`` are the node's shared exponential tables
+    (one block), else None (each tile builds those of its blocks)."""
+    if tables is None:
+        A, Bt, pB = _exp_tables(ctx.Zs[blocks], ctx.ZsT[blocks], ctx.pb[blocks], lam)
+    else:
+        A, Bt, pB = tables
+    A, pa = A[:, rows], ctx.pb[blocks, rows]
+    S = _scratch(scratch, "S", (*A.shape[:2], ctx.size), A.dtype)
+    np.matmul(A, Bt, out=S)  # (G', r, m)
+    if S.min() <= ctx.tiny:  # sums underflow: this tile and node, direct
+        v, ga, gp = _direct_tile(ctx.Zs[blocks], ctx.pb[blocks], rows, [lam], [w])
+        return v, ga, gp
+    R = np.reciprocal(S, out=S)
+    # d/dz_i: l sum_j pi_i pi_j softmax(u_ij) = l pi_i A_i (R pB)_i;
+    # d/dz_j: (1 - l) pB_j (R^T pA)_j (shared tables: scaled once per node).
+    g_anchor = np.matmul(R, pB)
+    g_anchor *= A
+    g_anchor *= ((w * lam) * pa)[..., None]
+    pA = pa[..., None] * A
+    if ctx.shared and ctx.gemm is not None:
+        acc = scratch.get("partner")
+        if acc is None:  # Fortran order: BLAS accumulates in place
+            acc = scratch["partner"] = np.zeros((ctx.K, ctx.size)).T
+        scratch["partner"] = ctx.gemm(
+            1.0, R[0].T, pA[0], beta=1.0, c=acc, overwrite_c=True
+        )
+        RtA = None
+    else:
+        RtA = _scratch(scratch, "RtA", (A.shape[0], ctx.size, ctx.K), A.dtype)
+        np.matmul(R.transpose(0, 2, 1), pA, out=RtA)
+    # The loss from R in place: log S = -log R. Sums in float64 past the
+    # first stage: float32 rounding noise in the value would double
+    # L-BFGS-B's line-search evaluations.
+    L = np.log(R, out=R)
+    row = np.matmul(pa[:, None, :], L)[:, 0, :]
+    v = -w * float(np.einsum("gj,gj->", row.astype(np.float64), ctx.p64[blocks]))
+    if RtA is None:
+        return v, g_anchor, None
+    if ctx.shared:
+        acc = scratch.get("partner")
+        if acc is None:
+            acc = scratch["partner"] = np.zeros((ctx.size, ctx.K))
+        acc += RtA[0]
+        return v, g_anchor, None
+    RtA *= pB
+    RtA *= w * (1 - lam)
+    return v, g_anchor, RtA
 
 
 def _exp_tables(Zs, ZsT, p, lam):

@@ -179,10 +179,10 @@ class MixupRegularizedLogisticRegression(_BaseMixupLinearClassifier):
         self.warm_start = warm_start
         self.verbose = verbose
 
-    def _make_objective(self, X, Y, sample_weight, rng):
+    def _make_objective(self, n_classes, n_features, plan):
         m1, m2 = mixing_moments(self.mixup_alpha, self.mixup_beta)
         return MixupPenaltyLoss(
-            Y.shape[1], X.shape[1], self.fit_intercept, m1, m2, self.terms
+            n_classes, n_features, self.fit_intercept, m1, m2, self.terms
         )
 
     def _finish_fit(self, objective, coef, X, Y, sample_weight):

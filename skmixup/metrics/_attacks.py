@@ -10,8 +10,11 @@ with a box of valid values:
 with ``scale`` the per-feature unit (by default each column's standard deviation),
 ``scale_k = 0`` for columns that may not move (categorical columns, see
 :mod:`._validation`), missing entries left missing, and ``x + delta`` clipped to
-``clip``. A new attack is a function ``attack(estimator, X, y, *, eps, ...)``
-registered in ``ATTACKS``.
+``clip``. The scorers and the display take ``attack="fgsm"``, ``"pgd"`` or
+``"exact"`` (:func:`exact_attack`, documented there as ``attack="exact"``: it has
+no public function of its own), looked up in the private registry ``ATTACKS``;
+any other attack is passed as a callable ``attack(estimator, X, y, *, eps,
+...)``, not registered.
 """
 
 import warnings
@@ -42,7 +45,8 @@ ATTACKS = {}
 
 
 def register_attack(name):
-    """Make ``func`` available as ``attack=name`` in the scorer and the display."""
+    """Make ``func`` available as ``attack=name`` in the scorer and the display
+    (skmixup's own attacks; users pass a callable instead)."""
 
     def decorator(func):
         ATTACKS[name] = func

@@ -269,10 +269,6 @@ def _model_direction(model, X, y_idx, path, movable=None):
     if torch_net is not None:
         D, s, P = skorch_direction(torch_net, _float32_or_64(X, path), y_idx)
         return Direction(D, s, P, [f"{path}: analytic (autograd)"])
-    if hasattr(model, "_loss_input_gradient"):
-        X = as_float(X, path)
-        G = np.asarray(model._loss_input_gradient(X, model.classes_[y_idx]))
-        return Direction(G.astype(np.float64), np.ones(len(X)), None, [f"{path}: own"])
     if is_linear_proba_model(model):
         D, s, P = linear_direction(model, _float32_or_64(X, path), y_idx)
         return Direction(D, s, P, [f"{path}: analytic"])
