@@ -29,6 +29,10 @@ __all__ = [
     "draw_partners",
     "check_n_partners",
     "mix_rows",
+    "label_kernel_bandwidth",
+    "resolve_kernel_bandwidth",
+    "draw_kernel_partners",
+    "draw_mixed_samples",
 ]
 
 
@@ -245,6 +249,142 @@ def mix_rows(X, i, j, lam):
     X = np.asarray(X)
     lam = lam.astype(X.dtype, copy=False)
     return lam[:, None] * X[i] + (1 - lam)[:, None] * X[j]
+
+
+def label_kernel_bandwidth(y, sample_weight=None):
+    """Default bandwidth of the C-Mixup label kernel: Silverman's rule of thumb.
+
+    ``h = 0.9 * min(sd, IQR / 1.34) * n ** (-1/5)``, computed per target column
+    (with ``sample_weight`` as frequency weights for ``sd`` and the effective
+    sample size ``n = (sum w)^2 / sum w^2``) and averaged over the columns; if the
+    IQR of a column is zero its ``sd`` is used alone. It is the bandwidth that
+    Silverman (1986, Eq. 3.31) recommends for a Gaussian kernel density estimate
+    of the labels: partners are then drawn from about the labels a density
+    estimate would smooth together. Returns ``0.0`` when every label is equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmixup._mixing import label_kernel_bandwidth
+    >>> y = np.random.RandomState(0).normal(size=1000)
+    >>> round(label_kernel_bandwidth(y), 2)  # about 0.9 * 1000 ** (-1/5) = 0.226
+    0.22
+    """
+    Y = np.asarray(y, dtype=float)
+    Y = Y.reshape(len(Y), -1)
+    w = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, float)
+    w = w / w.sum()
+    n_eff = 1.0 / np.sum(w**2)
+    widths = []
+    for col in Y.T:
+        mean = w @ col
+        sd = np.sqrt(max(w @ (col - mean) ** 2, 0.0))
+        q75, q25 = np.percentile(col[w > 0], [75, 25])
+        spread = min(sd, (q75 - q25) / 1.34) if q75 > q25 else sd
+        widths.append(0.9 * spread * n_eff ** (-0.2))
+    return float(np.mean(widths))
+
+
+def resolve_kernel_bandwidth(partners, kernel_bandwidth, y, sample_weight=None):
+    """The bandwidth a regressor uses: ``None`` for ``partners="uniform"``, the
+    given ``kernel_bandwidth``, or :func:`label_kernel_bandwidth` of ``y`` when it is
+    None. Equal labels give 1.0 (every kernel value is then 1 for any bandwidth:
+    uniform partners)."""
+    if partners == "uniform":
+        return None
+    if kernel_bandwidth is not None:
+        return float(kernel_bandwidth)
+    h = label_kernel_bandwidth(y, sample_weight)
+    return h if h > 0 else 1.0
+
+
+def draw_kernel_partners(
+    y, anchors, n_draws, bandwidth, random_state, sample_weight=None, max_block=2**22
+):
+    """Partners drawn by the C-Mixup label kernel (Yao et al., NeurIPS 2022, Eq. 6).
+
+    For anchor ``i`` the partner ``j`` is drawn with probability proportional to
+    ``s_j exp(-||y_i - y_j||^2 / (2 h^2))`` (``s`` the sample weights, ``h`` the
+    bandwidth), over all samples, ``i`` itself included. Work and memory are
+    ``O(n)`` per anchor, in blocks of at most ``max_block`` kernel entries.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+    anchors : ndarray of int, shape (n_anchors,)
+        Anchor indices; each gets ``n_draws`` partners.
+    n_draws : int
+    bandwidth : float > 0
+    random_state : numpy.random.RandomState
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    partners : ndarray of shape (n_anchors, n_draws)
+    """
+    Y = np.asarray(y, dtype=float)
+    Y = Y.reshape(len(Y), -1)
+    n = len(Y)
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    anchors = np.asarray(anchors)
+    out = np.empty((len(anchors), n_draws), dtype=np.intp)
+    block = max(1, int(max_block // max(n, 1)))
+    for start in range(0, len(anchors), block):
+        idx = anchors[start : start + block]
+        d2 = ((Y[idx, None, :] - Y[None, :, :]) ** 2).sum(-1)
+        # Shift by the smallest distance of each row so that the largest kernel
+        # value is 1 and a row never underflows to all zeros.
+        d2 -= d2.min(axis=1, keepdims=True)
+        cum = np.cumsum(np.exp(-d2 / (2.0 * bandwidth**2)) * sw, axis=1)
+        cum /= cum[:, -1:]
+        # One sorted search over all rows at once: row k lives in [k, k + 1].
+        rows = np.arange(len(idx))[:, None]
+        flat = (cum + rows).ravel()
+        u = random_state.random_sample((len(idx), n_draws)) + rows
+        pos = np.searchsorted(flat, u.ravel(), side="right").reshape(u.shape)
+        out[start : start + block] = np.minimum(pos - rows * n, n - 1)
+    return out
+
+
+def draw_mixed_samples(
+    n_samples,
+    n_mixed,
+    mixup_alpha,
+    mixup_beta,
+    random_state,
+    sample_weight=None,
+    partner_labels=None,
+    bandwidth=None,
+):
+    """Seeded anchors, partners, Mixup weights and sample weights of mixed rows.
+
+    Every training row with a positive weight is the anchor of ``n_mixed`` mixed
+    rows ``lam x_i + (1 - lam) x_j`` with ``lam ~ Beta(alpha, beta)``. The partner
+    ``j`` is drawn with probability proportional to its weight ``s_j``
+    (``partner_labels=None``), or in addition to the label kernel of
+    :func:`draw_kernel_partners`. A mixed row weighs ``s_i / n_mixed``, so the
+    weights of the mixed rows sum to the training weight ``sum(s)``, and the
+    weighted mean loss over the mixed rows is an unbiased estimate of the paper's
+    Eq. (1), ``(1/n^2) sum_ij E_lam l(mix_ij(lam))`` (weighted by ``s_i s_j``).
+
+    Returns
+    -------
+    anchor, partner, lam, weight : ndarray of shape (n_rows,)
+    """
+    sw = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
+    sw = sw.astype(float)
+    rows = np.flatnonzero(sw > 0)
+    if partner_labels is None or bandwidth is None or bandwidth <= 0:
+        # bandwidth 0 (all labels equal): every kernel value is 1, uniform partners
+        p = sw / sw.sum()
+        partner = random_state.choice(n_samples, size=(len(rows), n_mixed), p=p)
+    else:
+        partner = draw_kernel_partners(
+            partner_labels, rows, n_mixed, bandwidth, random_state, sw
+        )
+    anchor = np.repeat(rows, n_mixed)
+    lam = sample_beta(mixup_alpha, mixup_beta, anchor.size, random_state)
+    return anchor, partner.ravel(), lam, sw[anchor] / n_mixed
 
 
 def _check_n_nodes(n_nodes):

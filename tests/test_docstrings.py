@@ -9,6 +9,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 MODULES = [
     "skmixup.linear_model",
+    "skmixup.compose",
     "skmixup.metrics",
     "skmixup.theory",
     "skmixup.neural_network",

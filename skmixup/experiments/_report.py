@@ -19,6 +19,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from skmixup.experiments._common import mixup_label, number, torch_available
+from skmixup.experiments._compose import (
+    boosting_table,
+    compose_protocol,
+    compose_summary,
+    regression_table,
+)
 from skmixup.experiments._demo import format_table
 from skmixup.experiments._generalization import BINS, GAP_VALUES
 from skmixup.experiments._models import (
@@ -451,6 +457,20 @@ SECTIONS = [
         _calibration_summary,
         "reliability.png",
         _lazy("_plot_reliability"),
+    ),
+    Section(
+        "compose",
+        "Regression: test MSE and train-test gap, ERM vs Mixup vs C-Mixup",
+        regression_table,
+        compose_summary,
+        protocol=compose_protocol,
+        experiment="compose",
+    ),
+    Section(
+        "compose",
+        "Gradient boosting in MixupClassifier: log-loss and accuracy",
+        boosting_table,
+        compose_summary,
     ),
 ]
 FIGURE_NAMES = [s.figure for s in SECTIONS if s.figure]

@@ -5,6 +5,7 @@ import time
 
 from skmixup.experiments._approximation import approximation_experiment
 from skmixup.experiments._common import Table
+from skmixup.experiments._compose import compose_experiment
 from skmixup.experiments._generalization import generalization_experiment
 from skmixup.experiments._robustness import robustness_experiment
 
@@ -19,6 +20,7 @@ SETTINGS = {
         },
         "robustness": {"eps": (0.0, 0.05, 0.1, 0.2, 0.3), "n_splits": 3},
         "generalization": {"mixups": (None, 0.2, 1.0, (5.0, 0.5)), "n_splits": 3},
+        "compose": {"n_splits": 3},
     },
     "quick": {
         "approximation": {
@@ -36,12 +38,22 @@ SETTINGS = {
             "mlp_params": {"hidden_layer_sizes": (64, 64), "max_iter": 40},
             "n_splits": 1,
         },
+        "compose": {
+            "n_splits": 1,
+            "mlp_params": {"max_iter": 40},
+            "hgb_params": {"max_iter": 30},
+            "regression_datasets": ("diabetes",),
+            "classification_datasets": ("breast_cancer",),
+        },
     },
 }
 EXPERIMENTS = (
     ("approx", "approximation", approximation_experiment),
     ("robust", "robustness", robustness_experiment),
     ("gaps", "generalization", generalization_experiment),
+    # regression (ERM / Mixup / C-Mixup) and boosting in MixupClassifier, on
+    # their own bundled data sets
+    ("compose", "compose", compose_experiment),
 )
 
 

@@ -14,6 +14,8 @@ CPU-only build, install PyTorch first from PyTorch's CPU index::
   :class:`sklearn.neural_network.MLPClassifier`, trained with Mixup.
 * :class:`MixupNeuralNetClassifier`: a :class:`skorch.NeuralNetClassifier` with
   Mixup in its training step, for any PyTorch module.
+* :class:`MixupMLPRegressor`: the regressor, with uniform (Mixup) or label-kernel
+  (C-Mixup) partners.
 * :class:`MixupRegularizedMLPClassifier`: the same MLP trained on the explicit
   second-order Mixup penalty ``R1 + R2 + R3`` instead of mixed inputs.
 """
@@ -33,10 +35,12 @@ from skmixup.neural_network._iterator import TensorBatchIterator
 from skmixup.neural_network._mlp import MixupMLPClassifier
 from skmixup.neural_network._module import MLPModule
 from skmixup.neural_network._net import MixupNeuralNetClassifier
+from skmixup.neural_network._regressor import MixupMLPRegressor
 from skmixup.neural_network._regularized import MixupRegularizedMLPClassifier
 
 __all__ = [
     "MixupMLPClassifier",
+    "MixupMLPRegressor",
     "MixupNeuralNetClassifier",
     "MixupRegularizedMLPClassifier",
     "MLPModule",

@@ -69,9 +69,13 @@ from skmixup.utils._validation import MAX_SEED, class_sample_weight
 
 __all__ = [
     "BASE_CONSTRAINTS",
+    "CLASS_WEIGHT_CONSTRAINT",
     "PARAMETER_DOCS",
     "fill_parameter_docs",
 ]
+
+# The classifiers' class_weight (multiplied into the sample weights).
+CLASS_WEIGHT_CONSTRAINT = {"class_weight": [dict, StrOptions({"balanced"}), None]}
 
 # Constraints of the shared parameters (a subclass adds its own).
 BASE_CONSTRAINTS = {
@@ -93,7 +97,6 @@ BASE_CONSTRAINTS = {
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
-    "class_weight": [dict, StrOptions({"balanced"}), None],
     "device": [str],
     "callbacks": [list, None],
     "random_state": ["random_state"],
@@ -126,12 +129,14 @@ PARAMETER_DOCS = {
     n_iter_no_change : int, default=10
         Patience, in epochs.
     tol : float, default=1e-4
-        Minimum improvement of the monitored quantity.
+        Minimum improvement of the monitored quantity.""",
+    "class_weight_parameter": """\
     class_weight : dict or "balanced", default=None
         Weights of the classes, multiplied into each sample's weight (the
         meaning of the linear estimators' ``class_weight``): ``{label: weight}``,
         or ``"balanced"`` for ``n_samples / (n_classes * bincount(y))``, computed
-        on the ``y`` of each ``fit`` (or ``partial_fit`` chunk).
+        on the ``y`` of each ``fit`` (or ``partial_fit`` chunk).""",
+    "device_parameters": """\
     device : str, default="auto"
         PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
     callbacks : list of (str, skorch.callbacks.Callback), default=None
@@ -179,7 +184,9 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
             self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
         y_enc, n_outputs, target_state = self._encode_fit_target(y)
-        sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
+        sample_weight = class_sample_weight(
+            getattr(self, "class_weight", None), y, sample_weight
+        )
         X32 = _to_float32(X)
         seed = int(check_random_state(self.random_state).randint(MAX_SEED))
         device = _resolve_device(self.device)
@@ -211,7 +218,9 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
         y_enc, n_outputs, target_state = self._encode_partial_fit_target(
             y, classes, first
         )
-        sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
+        sample_weight = class_sample_weight(
+            getattr(self, "class_weight", None), y, sample_weight
+        )
         if first:
             device = _resolve_device(self.device)
             seed = int(check_random_state(self.random_state).randint(MAX_SEED))

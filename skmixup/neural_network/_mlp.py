@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval
 
 from skmixup.neural_network._base import (
     BASE_CONSTRAINTS,
+    CLASS_WEIGHT_CONSTRAINT,
     _BaseMixupMLPClassifier,
     fill_parameter_docs,
 )
@@ -57,6 +58,8 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping.
     %(stopping_parameters)s
+    %(class_weight_parameter)s
+    %(device_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the Mixup draws.
         An int gives identical weights on CPU at every fit; PyTorch's global
@@ -136,6 +139,7 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
 
     _parameter_constraints = {
         **BASE_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINT,
         "mixup_prob": [Interval(Real, 0, 1, closed="both")],
     }
     # The skorch net that trains the module.

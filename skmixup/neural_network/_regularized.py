@@ -13,6 +13,7 @@ from skorch.utils import to_tensor
 from skmixup._mixing import mixing_moments
 from skmixup.neural_network._base import (
     BASE_CONSTRAINTS,
+    CLASS_WEIGHT_CONSTRAINT,
     _BaseMixupMLPClassifier,
     fill_parameter_docs,
 )
@@ -215,6 +216,8 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping (partners come from the rest).
     %(stopping_parameters)s
+    %(class_weight_parameter)s
+    %(device_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the partner
         draws. An int gives identical weights on CPU at every fit.
@@ -269,7 +272,11 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
     True
     """
 
-    _parameter_constraints = {**BASE_CONSTRAINTS, **_PENALTY_CONSTRAINTS}
+    _parameter_constraints = {
+        **BASE_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINT,
+        **_PENALTY_CONSTRAINTS,
+    }
     _net_class = _MixupPenaltyNet
 
     def __init__(
