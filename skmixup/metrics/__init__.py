@@ -22,6 +22,7 @@ from skmixup.metrics._certify import CertificationResult, certify
 from skmixup.metrics._display import RobustnessCurveDisplay
 from skmixup.metrics._gradients import gradient_methods, input_gradient
 from skmixup.metrics._scorer import make_adversarial_scorer, robust_accuracy_score
+from skmixup.metrics._square import square_attack
 
 __all__ = [
     "CertificationResult",
@@ -38,4 +39,5 @@ __all__ = [
     "make_certified_scorer",
     "pgd",
     "robust_accuracy_score",
+    "square_attack",
 ]

@@ -31,6 +31,7 @@ from skmixup.metrics._models import (
     is_linear_proba_model,
     linear_scores,
 )
+from skmixup.metrics._trees import exact_tree_values, tree_of
 from skmixup.metrics._validation import (
     TINY,
     attack_input,
@@ -284,6 +285,14 @@ def pgd(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
     rng = check_random_state(random_state)
+    best = pgd_values(
+        estimator, data, eps, step, n_iter, norm, random_start, rng, gradient
+    )
+    return data.rebuild(best)
+
+
+def pgd_values(estimator, data, eps, step, n_iter, norm, random_start, rng, gradient):
+    """PGD on ``data``'s rows (checked arguments): the best iterates (float64)."""
     n, d = data.V.shape
     U = np.zeros((n, d))
     if random_start:
@@ -296,7 +305,7 @@ def pgd(
         )
 
     run_blocks(_block_tasks(estimator, data, gradient), attack_block)
-    return data.rebuild(best)
+    return best
 
 
 def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
@@ -316,12 +325,18 @@ def _pgd_block(estimator, data, U, eps, step, n_iter, norm, gradient):
         if it < n_iter:
             direction = loss_direction(estimator, data, X_adv, gradient)
             P = direction.proba
-        if P is None:  # in X's dtype: a float32 torch module rejects float64
-            V_adv = X_adv if data.kind != "array" else X_adv.astype(data.dtype)
-            P = estimator.predict_proba(data.model_input(V_adv))
-        P = np.asarray(P, dtype=np.float64)
-        wrong = P.argmax(axis=1) != y_idx
-        loss = -np.log(np.maximum(P[rows, y_idx], TINY))
+        if data.is_regression:  # the squared error; P holds the predictions
+            if P is None:  # in X's precision (float32 torch models)
+                P = estimator.predict(data.model_input(_in_dtype(X_adv, data)))
+            P = np.asarray(P, dtype=np.float64).reshape(n, -1)[:, 0]
+            wrong = np.zeros(n, dtype=bool)
+            loss = (P - data.y) ** 2
+        else:
+            if P is None:  # in X's dtype: a float32 torch module rejects float64
+                P = estimator.predict_proba(data.model_input(_in_dtype(X_adv, data)))
+            P = np.asarray(P, dtype=np.float64)
+            wrong = P.argmax(axis=1) != y_idx
+            loss = -np.log(np.maximum(P[rows, y_idx], TINY))
         better = (wrong & ~best_wrong) | ((wrong == best_wrong) & (loss > best_loss))
         best[better] = X_adv[better]
         best_wrong |= wrong
@@ -349,7 +364,12 @@ def exact_attack(
     mutable=None,
     time_limit=None,
 ):
-    """Worst-case point of a linear classifier or ReLU network (behind affine steps).
+    """Worst-case point of a linear classifier, a decision tree or a ReLU network.
+
+    For a :class:`~sklearn.tree.DecisionTreeClassifier` (behind affine steps) the
+    point lies in a leaf that the threat model reaches and that predicts another
+    class, if there is one (closed form, see :mod:`._trees`); the description below
+    is that of the linear case.
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -363,9 +383,11 @@ def exact_attack(
     Parameters
     ----------
     estimator : fitted classifier
-        A linear classifier (``coef_``, ``intercept_``; binary or multiclass),
-        optionally the last step of a pipeline whose transformers are affine on the
-        moving columns (scalers, PCA, SimpleImputer, ColumnTransformer, encoders).
+        A linear classifier (``coef_``, ``intercept_``; binary or multiclass) or a
+        DecisionTreeClassifier, optionally the last step of a pipeline whose
+        transformers are affine on the moving columns (scalers, PCA, SimpleImputer,
+        ColumnTransformer, encoders; for a tree each feature it splits on must
+        depend on at most one movable column, so not PCA).
     X : array-like or DataFrame of shape (n_samples, n_features)
         Clean samples.
     y : array-like of shape (n_samples,)
@@ -375,7 +397,7 @@ def exact_attack(
     norm : {"inf", 2}, default="inf"
         The norm of the ball.
     clip : tuple (low, high), default=None
-        Box bounds, as in :func:`fgsm` (``norm="inf"`` only).
+        Box bounds, as in :func:`fgsm` (``norm="inf"`` only for linear models).
     feature_scale : "std", float, array-like or mapping, default="std"
         Per-feature unit of ``eps``, as in :func:`fgsm`.
     mutable : array-like of str, int or bool, default=None
@@ -412,7 +434,7 @@ def exact_attack(
     """
     eps = check_real(eps, "eps")
     norm = check_norm(norm)
-    if norm == "2" and clip is not None:
+    if norm == "2" and clip is not None and tree_of(estimator) is None:
         raise ValueError(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
@@ -432,6 +454,8 @@ def exact_attack(
     data = attack_input(
         estimator, X, y, feature_scale=feature_scale, clip=clip, mutable=mutable
     )
+    if tree_of(estimator) is not None:
+        return data.rebuild(exact_tree_values(estimator, data, eps, norm)[0])
     Z, weights = _affine_scores(estimator, data)
     n, K = Z.shape
     rows = np.arange(n)
@@ -529,8 +553,9 @@ def _affine_scores(estimator, data):
     ):
         raise TypeError(
             "attack='exact' needs a linear classifier (coef_ and intercept_ of a "
-            "decision function), optionally behind affine transformers; got "
-            f"{type(final).__name__}."
+            "decision function) or a DecisionTreeClassifier, optionally behind "
+            f"affine transformers; got {type(final).__name__}. Use attack='square' "
+            "or attack='auto' (upper bounds) for other models."
         )
     W, b = linear_scores(final)
     W, b = W.astype(np.float64), b.astype(np.float64)
@@ -572,6 +597,11 @@ def _block_tasks(estimator, data, gradient):
     if len(blocks) == 1:
         return [(blocks[0], data)]
     return [(rows, data.subset(rows)) for rows in blocks]
+
+
+def _in_dtype(V, data):
+    """Attacked values of an array X in X's own float precision."""
+    return V.astype(data.dtype, copy=False) if data.kind == "array" else V
 
 
 def _clip(X, low, high):

@@ -28,11 +28,13 @@ open, then the exact method (MILP) on what is still open.
 import time
 
 import numpy as np
+from sklearn.tree import DecisionTreeClassifier
 
 from skmixup.metrics._attacks import pgd
 from skmixup.metrics._bounds import FirstLayer, Region, activate, bound_margins
 from skmixup.metrics._milp import exact_margins
 from skmixup.metrics._network import affine_input, network_of, split_pipeline
+from skmixup.metrics._trees import exact_tree_values
 from skmixup.metrics._validation import attack_input, check_norm, check_real
 
 METHODS = ("ibp", "crown", "milp")
@@ -330,6 +332,41 @@ class _NetworkCertifier:
             problem.status[i] = status
             problem.margin[i] = max(problem.margin[i], margin)
             problem.sample_time[i] = time.perf_counter() - start
+
+
+@register_certifier(lambda model: isinstance(model, DecisionTreeClassifier))
+class _TreeCertifier:
+    """A single decision tree: exact in closed form for every method.
+
+    The threat model's box (l_inf) or ellipsoid (l2) reaches a leaf iff it meets
+    the leaf's box (:mod:`._trees`); the sample is certified iff every leaf it
+    reaches predicts its label, and attacked otherwise, with a point of a wrong
+    leaf. The margin is that of the leaves' class fractions.
+    """
+
+    uses_attack = False
+
+    def __init__(self, estimator, model, problem):
+        self.estimator, self.problem = estimator, problem
+
+    def run(self):
+        problem = self.problem
+        rows = np.flatnonzero(problem.status == "unknown")
+        if not len(rows):
+            return
+        start = time.perf_counter()
+        sub = problem.data.subset(rows)
+        V_adv, robust, margin = exact_tree_values(
+            self.estimator, sub, problem.eps, problem.norm
+        )
+        problem.margin[rows] = margin
+        problem.status[rows[robust]] = "certified"
+        broken = rows[~robust]
+        if len(broken):
+            deltas = (V_adv[~robust] - sub.V[~robust])[:, problem.columns]
+            wrong, V = problem.verify(broken, np.nan_to_num(deltas))
+            problem.mark_attacked(broken[wrong], V[wrong])
+        problem.sample_time[rows] = (time.perf_counter() - start) / len(rows)
 
 
 def _attack_open(problem, rows, clip, random_state):

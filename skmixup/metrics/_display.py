@@ -1,7 +1,8 @@
 """Robust accuracy against the attack radius, in scikit-learn's Display style."""
 
 import numpy as np
-from sklearn.metrics import accuracy_score
+from sklearn.base import is_regressor
+from sklearn.metrics import accuracy_score, mean_squared_error
 
 from skmixup.metrics._attacks import fgsm_path
 from skmixup.metrics._scorer import attacked, resolve_attack
@@ -10,7 +11,7 @@ from skmixup.utils._plot import pyplot
 
 
 class RobustnessCurveDisplay:
-    """Robustness curve: robust accuracy as a function of the attack radius.
+    """Robustness curve: robust accuracy (or a regressor's error) against the radius.
 
     Build it with :meth:`from_estimator`; the attributes hold the numbers, and
     :meth:`plot` draws them (matplotlib is imported only then; install it with the
@@ -22,8 +23,8 @@ class RobustnessCurveDisplay:
     ----------
     eps : array-like of shape (n_points,)
         Attack radii.
-    accuracy : array-like of shape (n_points,)
-        Robust accuracy at each radius.
+    accuracy : array-like of shape (n_points,), default=None
+        Robust accuracy at each radius (classifiers).
     estimator_name : str, default=None
         Name used in the legend; None for no legend.
     attack : str, default=None
@@ -37,6 +38,9 @@ class RobustnessCurveDisplay:
         lower bound of the robust accuracy; plotted below the attack's curve,
         which is an upper bound, with the band between them shaded: the true
         robust accuracy lies inside the band.
+    error : array-like of shape (n_points,), default=None
+        Mean squared error on the attacked samples at each radius (regressors);
+        give ``accuracy`` or ``error``.
 
     Attributes
     ----------
@@ -80,14 +84,20 @@ class RobustnessCurveDisplay:
         self,
         *,
         eps,
-        accuracy,
+        accuracy=None,
         estimator_name=None,
         attack=None,
         unit=None,
         certified=None,
+        error=None,
     ):
+        if (accuracy is None) == (error is None):
+            raise ValueError(
+                "Pass accuracy (classifiers) or error (regressors), exactly one."
+            )
         self.eps = np.asarray(eps, dtype=np.float64)
-        self.accuracy = np.asarray(accuracy, dtype=np.float64)
+        self.accuracy = None if accuracy is None else np.asarray(accuracy, float)
+        self.error = None if error is None else np.asarray(error, dtype=np.float64)
         self.estimator_name = estimator_name
         self.attack = attack
         self.unit = unit
@@ -120,7 +130,8 @@ class RobustnessCurveDisplay:
         if name is not None:
             line_kwargs["label"] = name
         line_kwargs.update(kwargs)
-        (self.line_,) = ax.plot(self.eps, self.accuracy, **line_kwargs)
+        values = self.accuracy if self.error is None else self.error
+        (self.line_,) = ax.plot(self.eps, values, **line_kwargs)
         self.certified_line_ = self.band_ = None
         if self.certified is not None:
             color = self.line_.get_color()
@@ -140,9 +151,9 @@ class RobustnessCurveDisplay:
         if self.unit is not None:
             label = f"{label}, in {self.unit}"
         ax.set_xlabel(label)
-        ax.set_ylabel("Robust accuracy")
+        ax.set_ylabel("Robust accuracy" if self.error is None else "Mean squared error")
         if "label" in line_kwargs:
-            ax.legend(loc="lower left")
+            ax.legend(loc="lower left" if self.error is None else "upper left")
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
@@ -164,14 +175,17 @@ class RobustnessCurveDisplay:
         name=None,
         **kwargs,
     ):
-        """Compute and plot the robust accuracy of a fitted classifier.
+        """Compute and plot the robust accuracy of a classifier (error of a regressor).
+
+        For a regressor the curve is the mean squared error on the attacked
+        samples (``error``), which the attacks increase.
 
         For ``attack="fgsm"`` the gradient does not depend on ``eps``, so it is
         computed once for the whole curve.
 
         Parameters
         ----------
-        estimator : fitted classifier
+        estimator : fitted classifier or regressor
             The model to attack.
         X : array-like or DataFrame of shape (n_samples, n_features)
             Clean samples.
@@ -180,7 +194,8 @@ class RobustnessCurveDisplay:
         eps : array-like of float, default=(0.0, 0.05, 0.1, 0.2, 0.3)
             Attack radii, each ``>= 0``, in units of ``feature_scale`` (standard
             deviations by default).
-        attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
+        attack : {"fgsm", "pgd", "square", "auto", "exact"} or callable, \
+                default="fgsm"
             The attack; see :func:`robust_accuracy_score`.
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights of the accuracy.
@@ -222,10 +237,12 @@ class RobustnessCurveDisplay:
             attacked_inputs = (
                 attacked(estimator, X, y, attack, value, attack_params) for value in eps
             )
-        accuracy = [
-            accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
+        metric = mean_squared_error if is_regressor(estimator) else accuracy_score
+        values = [
+            metric(y, estimator.predict(X_adv), sample_weight=sample_weight)
             for X_adv in attacked_inputs
         ]
+        key = "error" if is_regressor(estimator) else "accuracy"
         certified_accuracy = None
         if certified is not None:
             from skmixup.metrics._certify import certify
@@ -246,7 +263,7 @@ class RobustnessCurveDisplay:
             unit = unit_name(attack_params.get("feature_scale", "std"))
         display = cls(
             eps=eps,
-            accuracy=accuracy,
+            **{key: values},
             estimator_name=name,
             attack=attack_name,
             unit=unit,

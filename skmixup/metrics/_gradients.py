@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.ensemble import BaseEnsemble, HistGradientBoostingClassifier
 from sklearn.neighbors import KNeighborsClassifier, RadiusNeighborsClassifier
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.tree import BaseDecisionTree
 
@@ -46,11 +46,15 @@ from skmixup.metrics._jacobians import (
 )
 from skmixup.metrics._models import (
     inner_model,
+    is_linear,
     is_linear_proba_model,
     linear_direction,
+    mlp_backward,
     mlp_direction,
+    mlp_layers,
     skorch_direction,
     skorch_net_of,
+    skorch_output_gradient,
 )
 from skmixup.metrics._validation import TINY, attack_input, check_gradient
 
@@ -214,7 +218,15 @@ def loss_direction(estimator, data, V, gradient):
     may move is an error (never a silent NaN score).
     """
     y_idx = data.y_idx
-    if gradient == "numerical":
+    if data.is_regression:
+        if gradient == "numerical":
+            raise TypeError(
+                "gradient='numerical' is for classifiers; attack a regressor "
+                "without an analytic gradient with attack='square' (or 'auto')."
+            )
+        name = type(estimator).__name__
+        direction = _regression_direction(estimator, data.model_input(V), data.y, name)
+    elif gradient == "numerical":
         cols = np.flatnonzero(data.movable)
         G = _numerical_loss_gradient(
             estimator.predict_proba, V, y_idx, cols, data.model_input
@@ -289,7 +301,8 @@ def _model_direction(model, X, y_idx, path, movable=None):
     if not hasattr(model, "predict_proba"):
         raise TypeError(
             f"{path} ({type(model).__name__}) has no predict_proba, so its "
-            "cross-entropy (and input gradient) is undefined."
+            "cross-entropy (and input gradient) is undefined; use attack='square' "
+            "(it needs only decision_function) or attack='auto'."
         )
     Xf = as_float(X, path)
     wrap = _feature_name_wrapper(model)
@@ -297,6 +310,40 @@ def _model_direction(model, X, y_idx, path, movable=None):
         model.predict_proba, Xf, y_idx, np.arange(Xf.shape[1]), lambda A, r: wrap(A)
     )
     return Direction(G, np.ones(len(G)), None, [f"{path}: numerical"])
+
+
+def _regression_direction(model, X, y, path):
+    """Direction of the squared error ``(f(x) - y)^2``: ``sign(f - y) df/dx``.
+
+    ``proba`` holds the predictions ``f(x)``. Linear regressors, MLPRegressor,
+    skorch regression nets and pipelines of these with known Jacobians.
+    """
+    if isinstance(model, Pipeline):
+        X, steps = forward_steps(model.steps[:-1], X, path)
+        name, final = model.steps[-1]
+        direction = _regression_direction(final, X, y, f"{path}/{name}")
+        direction.D = chain(steps)(direction.D)
+        return direction
+    torch_net = skorch_net_of(model)
+    if torch_net is not None:
+        D, f = skorch_output_gradient(torch_net, _float32_or_64(X, path), y)
+        return Direction(D, 2 * np.abs(f - y), f, [f"{path}: analytic (autograd)"])
+    if isinstance(model, MLPRegressor):
+        coefs, hidden, ZT = mlp_layers(model, _float32_or_64(X, path))
+        f = ZT[0].astype(np.float64)
+        r = np.where(f >= y, 1.0, -1.0).astype(ZT.dtype)[:, None]
+        D = mlp_backward(model, coefs, hidden, r)
+        return Direction(D, 2 * np.abs(f - y), f, [f"{path}: analytic"])
+    if is_linear(model) and np.asarray(model.coef_).size == np.shape(X)[1]:
+        w = np.asarray(model.coef_, dtype=np.float64).reshape(-1)
+        f = as_float(X, path) @ w + np.asarray(model.intercept_).reshape(-1)[0]
+        r = np.where(f >= y, 1.0, -1.0)
+        return Direction(r[:, None] * w, 2 * np.abs(f - y), f, [f"{path}: analytic"])
+    raise TypeError(
+        f"{path} ({type(model).__name__}) has no input gradient skmixup knows for a "
+        "regressor (linear models, MLPRegressor, skorch nets and pipelines of "
+        "these have one); use attack='square' (gradient-free) or attack='auto'."
+    )
 
 
 def _float32_or_64(X, path):
@@ -310,9 +357,10 @@ def _piecewise_message(model, path):
     return (
         f"{path} ({type(model).__name__}) is piecewise constant (trees, boosting, "
         "nearest neighbours): its input gradient is zero almost everywhere, so "
-        "gradient attacks are weak on it. Pass gradient='numerical' to use "
-        "central finite differences of predict_proba anyway, or prefer a black-box "
-        "attack."
+        "gradient attacks are weak on it. Use attack='square' (gradient-free) or "
+        "attack='auto' (the worst case of the attacks that apply), or pass "
+        "gradient='numerical' to use central finite differences of predict_proba "
+        "anyway."
     )
 
 

@@ -275,15 +275,10 @@ def skorch_direction(net, X, y_idx):
     import torch
 
     module, kind = _torch_parts(net)
-    try:
-        param = next(module.parameters())
-        dtype, device = param.dtype, param.device
-    except StopIteration:
-        dtype, device = torch.float32, torch.device(net.device)
+    dtype, device, D = _placement(net, module, X)
     was_training = module.training
     module.train(False)
     n = X.shape[0]
-    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
     s, P = [], []
     try:
         with torch.enable_grad():
@@ -305,6 +300,47 @@ def skorch_direction(net, X, y_idx):
     if not P:
         return D, np.ones(0), np.zeros((0, len(net.classes_)))
     return D, np.concatenate(s), np.concatenate(P)
+
+
+def _placement(net, module, X):
+    """The module's dtype and device, and an empty gradient array for X."""
+    import torch
+
+    try:
+        param = next(module.parameters())
+        dtype, device = param.dtype, param.device
+    except StopIteration:
+        dtype, device = torch.float32, torch.device(net.device)
+    D = np.empty(X.shape, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+    return dtype, device, D
+
+
+def skorch_output_gradient(net, X, y):
+    """Regression nets: ``sign(f - y) df/dx`` by autograd, and the predictions f."""
+    import torch
+
+    module = uncompiled(net.module_)
+    dtype, device, D = _placement(net, module, X)
+    was_training = module.training
+    module.train(False)
+    f = np.empty(X.shape[0])
+    try:
+        with torch.enable_grad():
+            for start in range(0, X.shape[0], _TORCH_ROWS):
+                rows = slice(start, start + _TORCH_ROWS)
+                Xt = torch.as_tensor(X[rows], device=device).to(dtype)
+                Xt.requires_grad_(True)
+                out = module(Xt)
+                out = (out[0] if isinstance(out, tuple) else out).reshape(len(Xt), -1)
+                f[rows] = out[:, 0].detach().cpu().numpy()
+                sign = torch.as_tensor(
+                    np.where(f[rows] >= y[rows], 1.0, -1.0), device=device
+                ).to(out.dtype)
+                (grad,) = torch.autograd.grad((out[:, 0] * sign).sum(), Xt)
+                D[rows] = grad.detach().cpu().numpy()
+    finally:
+        module.train(was_training)
+    return D, f
 
 
 def _output_residual(out, y_idx, kind):

@@ -4,9 +4,11 @@ import inspect
 
 import numpy as np
 from sklearn import get_config
+from sklearn.base import is_regressor
 from sklearn.metrics import accuracy_score, get_scorer
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from skmixup.metrics import _auto, _square  # noqa: F401 (register their attacks)
 from skmixup.metrics._attacks import ATTACKS
 from skmixup.metrics._validation import (
     check_feature_scale_param,
@@ -61,15 +63,22 @@ def robust_accuracy_score(
         Clean samples.
     y : array-like of shape (n_samples,)
         True labels.
-    attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
-        ``"fgsm"`` (:func:`fgsm`), ``"pgd"`` (:func:`pgd`) or ``"exact"``: the exact
-        worst case of a linear classifier, binary or multiclass, optionally behind
-        affine transformers (scalers, PCA, SimpleImputer, ColumnTransformer with
-        encoders); a sample stays correct iff for every other class ``k`` its
-        margin exceeds the largest change the ball allows in
-        ``(w_k - w_y)^T x``; for networks with ReLU, LeakyReLU or identity
-        activations the exact mixed-integer program of :func:`certify`
-        (``time_limit=None`` by default: no limit). A callable is
+    attack : {"fgsm", "pgd", "square", "auto", "exact"} or callable, \
+            default="fgsm"
+        ``"fgsm"`` (:func:`fgsm`), ``"pgd"`` (:func:`pgd`), ``"square"``
+        (:func:`square_attack`, gradient-free: any classifier with
+        ``decision_function``, ``predict_proba`` or ``predict``), ``"auto"`` (per
+        sample the worst of PGD with restarts, where the model has gradients, and
+        the square attack: one choice for every model of a search) or ``"exact"``:
+        the exact worst case of a linear classifier, binary or multiclass, or of a
+        single :class:`~sklearn.tree.DecisionTreeClassifier`, optionally behind
+        affine transformers (scalers, SimpleImputer, ColumnTransformer with
+        encoders; PCA for linear models only); for a linear model a sample stays
+        correct iff for every other class ``k`` its margin exceeds the largest
+        change the ball allows in ``(w_k - w_y)^T x``, for a tree iff every leaf
+        whose box meets the ball predicts its label; for networks with ReLU,
+        LeakyReLU or identity activations the exact mixed-integer program of
+        :func:`certify` (``time_limit=None`` by default: no limit). A callable is
         called as ``attack(estimator, X, y, eps=eps, **attack_params)`` and returns
         the attacked samples.
     eps : float, default=0.1
@@ -79,8 +88,9 @@ def robust_accuracy_score(
         Sample weights of the accuracy.
     **attack_params : dict
         Passed to the attack: ``norm``, ``clip``, ``feature_scale``, ``mutable``,
-        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
-        ``random_state``.
+        ``gradient``, for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``, for the square attack ``n_queries``, ``random_state``
+        (and ``n_restarts`` for ``"auto"``).
 
     Returns
     -------
@@ -108,10 +118,20 @@ def robust_accuracy_score(
     True
     """
     eps = check_real(eps, "eps")
+    _check_accuracy_model(estimator)
     X_adv = attacked(estimator, X, y, attack, eps, attack_params)
     return float(
         accuracy_score(y, estimator.predict(X_adv), sample_weight=sample_weight)
     )
+
+
+def _check_accuracy_model(estimator):
+    if is_regressor(estimator):
+        raise ValueError(
+            f"Robust accuracy scores classifiers; {type(estimator).__name__} is a "
+            "regressor: use make_adversarial_scorer(metric='neg_mean_squared_error') "
+            "(or 'neg_mean_absolute_error', 'r2')."
+        )
 
 
 class _AdversarialScorer:
@@ -124,6 +144,8 @@ class _AdversarialScorer:
         self.attack_params = attack_params
 
     def __call__(self, estimator, X, y, sample_weight=None):
+        if self.metric == "accuracy":
+            _check_accuracy_model(estimator)
         X_adv = attacked(estimator, X, y, self.attack, self.eps, self.attack_params)
         if self.metric == "accuracy":
             return float(
@@ -218,8 +240,12 @@ def make_adversarial_scorer(
 
     Parameters
     ----------
-    attack : {"fgsm", "pgd", "exact"} or callable, default="fgsm"
-        The attack; see :func:`robust_accuracy_score`.
+    attack : {"fgsm", "pgd", "square", "auto", "exact"} or callable, \
+            default="fgsm"
+        The attack; see :func:`robust_accuracy_score`. In a search over model
+        types use ``"auto"``: trees, forests, boosting and nearest neighbours
+        have no input gradient, and a gradient attack raises a TypeError on them
+        (which the search turns into a NaN score).
     eps : float, default=0.1
         Radius of the attack, ``>= 0``, by default in standard deviations of each
         feature of the scored data: inside cross-validation, of the scored fold,
@@ -230,12 +256,19 @@ def make_adversarial_scorer(
     metric : str or callable, default="accuracy"
         ``"accuracy"`` (plain accuracy over all samples, see
         :func:`robust_accuracy_score`), another scikit-learn scorer name such as
-        ``"balanced_accuracy"`` or ``"neg_log_loss"``, or a scorer callable
-        ``(estimator, X, y)``.
+        ``"balanced_accuracy"``, ``"f1_macro"``, ``"roc_auc"`` or
+        ``"neg_log_loss"``, or a scorer callable ``(estimator, X, y)``. For
+        regressors ``"neg_mean_squared_error"``, ``"neg_mean_absolute_error"``,
+        ``"r2"`` (or another regression scorer name); the attacks then increase
+        each sample's squared error (gradient attacks through linear regressors,
+        MLPRegressor, skorch nets and pipelines of these; ``"square"`` and
+        ``"auto"`` for any regressor).
     **attack_params : dict
         Passed to the attack (``norm``, ``clip``, ``feature_scale``, ``mutable``,
-        ``gradient``, and for PGD ``step``, ``n_iter``, ``random_start``,
-        ``random_state``). Give PGD an int ``random_state`` for reproducible scores.
+        ``gradient``, for PGD ``step``, ``n_iter``, ``random_start``,
+        ``random_state``, for ``"square"`` and ``"auto"`` ``n_queries`` and
+        ``random_state``). Give PGD, square and auto an int ``random_state`` for
+        reproducible scores.
 
     Returns
     -------

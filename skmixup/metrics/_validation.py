@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 from scipy import sparse
+from sklearn.base import is_regressor
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -93,7 +94,8 @@ class _AttackInput:
     low, high : None or ndarray of shape (n_columns,)
         Box bounds (None: unbounded).
     y, y_idx : ndarray of shape (n_samples,)
-        Labels and their indices into ``classes_``.
+        Labels and their indices into ``classes_``; for a regressor ``y`` is the
+        float target and ``y_idx`` is None.
     names : list or None
         Column names of a DataFrame ``X``.
     """
@@ -114,6 +116,10 @@ class _AttackInput:
         self.back = None
 
     @property
+    def is_regression(self):
+        return self.y_idx is None
+
+    @property
     def n_samples(self):
         return self.V.shape[0]
 
@@ -123,7 +129,7 @@ class _AttackInput:
         sub.V = self.V[rows]
         sub.X = self.X.iloc[rows] if self.kind == "frame" else self.X[rows]
         sub.y = self.y[rows]
-        sub.y_idx = self.y_idx[rows]
+        sub.y_idx = None if self.y_idx is None else self.y_idx[rows]
         return sub
 
     def delta_box(self, eps):
@@ -222,10 +228,10 @@ def attack_input(
     """Validate ``(estimator, X, y)`` and the threat model; an :class:`_AttackInput`."""
     check_is_fitted(estimator)
     classes = getattr(estimator, "classes_", None)
-    if classes is None:
+    if classes is None and not is_regressor(estimator):
         raise TypeError(
-            f"{type(estimator).__name__} has no classes_: input gradients and attacks "
-            "need a fitted classifier."
+            f"{type(estimator).__name__} has no classes_ and is not a regressor: "
+            "input gradients and attacks need a fitted classifier or regressor."
         )
     name = type(estimator).__name__
     order = None
@@ -252,6 +258,11 @@ def attack_input(
         )
     y = column_or_1d(y)
     check_consistent_length(V, y)
+    if classes is None:
+        y_idx = None
+        y = _regression_target(y)
+    else:
+        y_idx = label_indices(classes, y)
     # Everything is resolved in X's own column order (positions in mutable,
     # feature_scale and clip refer to it), then put in the fitted order.
     encoded = encoded_inputs(estimator, V.shape[1])
@@ -265,7 +276,7 @@ def attack_input(
         kind=kind,
         dtype=dtype,
         y=y,
-        y_idx=label_indices(classes, y),
+        y_idx=y_idx,
         names=names,
     )
     if needs_scale:
@@ -355,6 +366,17 @@ def _check_inside_clip(data):
         "the box, moving it further than eps. Clip X into the box first (np.clip "
         "or DataFrame.clip), widen clip, or leave that column out of mutable."
     )
+
+
+def _regression_target(y):
+    """A regressor's target as finite floats (attacks increase the squared error)."""
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("A regressor's target y must be numeric.") from None
+    if not np.all(np.isfinite(y)):
+        raise ValueError("A regressor's target y contains NaN or infinity.")
+    return y
 
 
 def _frame_values(X):
