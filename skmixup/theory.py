@@ -20,6 +20,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from skmixup._mixing import (
     beta_quadrature,
@@ -33,7 +34,7 @@ from skmixup.exceptions import TheoryAssumptionWarning
 from skmixup.linear_model._penalty import logit_mixup_terms
 from skmixup.linear_model._plan import MixupPlan
 from skmixup.utils._labels import encode_targets, label_indices
-from skmixup.utils._validation import check_sample_weight
+from skmixup.utils._validation import check_sample_weight, is_frame
 
 __all__ = [
     "MixupApproximation",
@@ -44,6 +45,10 @@ __all__ = [
     "mixup_radius",
 ]
 
+_PIPELINE_HINT = (
+    "; for a pipeline pass its final step and the transformed data: "
+    "(pipe[-1], pipe[:-1].transform(X))"
+)
 # Mixed rows per `predict_log_proba` call for general models.
 _BLOCK_ROWS = 1 << 15
 
@@ -189,11 +194,12 @@ def mixup_loss(
     """
     if method not in ("dtilde", "pairs"):
         raise ValueError(f"method must be 'dtilde' or 'pairs', got {method!r}.")
+    _check_fitted(estimator)
     torch_theory = _torch_theory(estimator)
     if torch_theory is not None:  # a float64 CPU copy of the network
         estimator = torch_theory.float64_classifier(estimator)
     n_partners = check_n_partners(n_partners)
-    X = _check_X(X)
+    X, to_model = _mixable(X, estimator)
     sw = check_sample_weight(sample_weight, X)
     rng = check_random_state(random_state)
     if _is_linear(estimator):
@@ -218,7 +224,7 @@ def mixup_loss(
             nodes, weights = beta_quadrature(mixup_alpha, mixup_beta, n_quadrature)
         sw = sw / sw.sum()
         return _explicit_loss(
-            estimator, X, y, sw, partners, pair_weight, nodes, weights, method
+            estimator, X, y, sw, partners, pair_weight, nodes, weights, method, to_model
         )
     raise TypeError(
         f"{type(estimator).__name__} has neither coef_/intercept_/classes_ nor "
@@ -329,12 +335,15 @@ def approximate_mixup_loss(
     >>> bool(abs(approx.total - exact) / exact < 0.01), approx.R3
     (True, 0.0)
     """
+    _check_fitted(estimator)
     torch_theory = _torch_theory(estimator)
     if not _is_linear(estimator) and torch_theory is None:
         raise TypeError(
             "approximate_mixup_loss needs a fitted linear classifier with coef_, "
             "intercept_ and classes_, or a PyTorch classifier of "
-            f"skmixup.neural_network; got {type(estimator).__name__}."
+            f"skmixup.neural_network; got {type(estimator).__name__}"
+            + _PIPELINE_HINT * isinstance(estimator, Pipeline)
+            + "."
         )
     X = _check_X(X)
     sw = check_sample_weight(sample_weight, X)
@@ -427,6 +436,7 @@ def mixup_radius(
     >>> bool(radius.eps_mix > 0)
     True
     """
+    _check_fitted(estimator)
     torch_theory = _torch_theory(estimator)
     if torch_theory is not None:
         return MixupRadius(
@@ -442,7 +452,9 @@ def mixup_radius(
     if not _is_linear(estimator) or np.shape(estimator.coef_)[0] != 1:
         raise TypeError(
             "mixup_radius needs a fitted binary linear classifier (one row of "
-            "coef_, as LogisticRegression has for two classes)."
+            "coef_, as LogisticRegression has for two classes)"
+            + _PIPELINE_HINT * isinstance(estimator, Pipeline)
+            + "."
         )
     X = _check_X(X)
     theta = np.asarray(estimator.coef_, dtype=np.float64)[0]
@@ -480,8 +492,58 @@ def _torch_theory(estimator):
     return _theory if _theory.is_torch_classifier(estimator) else None
 
 
+def _check_fitted(estimator):
+    """NotFittedError for an unfitted estimator (duck-typed models pass as fitted)."""
+    if hasattr(estimator, "fit"):
+        check_is_fitted(estimator)
+
+
 def _check_X(X):
     return check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+
+
+def _mixable(X, estimator):
+    """X as numbers to mix, and how to give mixed rows to the model.
+
+    A DataFrame given to a model that is not linear (a Pipeline whose
+    ColumnTransformer selects columns by name, say) gets its mixed rows back as a
+    DataFrame with the same columns: Mixup's ``lambda x_i + (1 - lambda) x_j`` is
+    taken column by column in the raw input. Only numeric columns (nullable
+    Float64/Int64 included, pd.NA as NaN) can be mixed: a text, category or
+    boolean column raises a TypeError that names it.
+    """
+    if not is_frame(X) or _is_linear(estimator):
+        return _check_X(X), lambda A: A
+    from skmixup.metrics._jacobians import numeric_dtype
+
+    bad = [
+        c for c, dt in zip(X.columns, X.dtypes, strict=True) if not numeric_dtype(dt)
+    ]
+    if bad:
+        raise TypeError(
+            f"Mixup mixes inputs, and X's columns {bad!r} are not numeric (text, "
+            "category or boolean), so their mixed values are undefined. Evaluate "
+            "the final estimator on the transformed features instead: "
+            "mixup_loss(pipe[-1], pipe[:-1].transform(X), y, ...)."
+        )
+    columns = X.columns
+    values = (
+        np.column_stack(
+            [
+                X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+                for j in range(X.shape[1])
+            ]
+        )
+        if X.shape[1]
+        else np.zeros((X.shape[0], 0))
+    )
+    frame = type(X)
+    return _check_X_missing(values), lambda A: frame(A, columns=columns)
+
+
+def _check_X_missing(values):
+    """Float rows that may hold NaN (the model's own imputer handles them)."""
+    return check_array(values, dtype=np.float64, ensure_all_finite="allow-nan")
 
 
 def _is_linear(estimator):
@@ -527,8 +589,14 @@ def _encode(classes, y, n_samples):
     return label_indices(classes, y)
 
 
-def _explicit_loss(estimator, X, y, sw, partners, pair_weight, nodes, weights, method):
-    """Mix the inputs explicitly and call ``predict_log_proba`` (any classifier)."""
+def _explicit_loss(
+    estimator, X, y, sw, partners, pair_weight, nodes, weights, method, to_model
+):
+    """Mix the inputs explicitly and call ``predict_log_proba`` (any classifier).
+
+    ``to_model`` gives the mixed rows the container the model was fitted on (a
+    DataFrame with X's columns for a model that selects columns by name).
+    """
     classes = np.asarray(estimator.classes_)
     codes = _encode(classes, y, X.shape[0])
     n, Q = X.shape[0], nodes.size
@@ -547,7 +615,7 @@ def _explicit_loss(estimator, X, y, sw, partners, pair_weight, nodes, weights, m
         i = np.broadcast_to(anchors[:, None, None], (c, P, Q))
         lam = np.broadcast_to(nodes, (c, P, Q))
         Xm = mix_rows(X, i.ravel(), j.ravel(), lam.ravel())
-        logp = _log_proba(estimator, Xm)
+        logp = _log_proba(estimator, to_model(Xm))
         flat = np.arange(c * P * Q)
         li = logp[flat, codes[i.ravel()]]
         if method == "pairs":

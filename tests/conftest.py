@@ -99,85 +99,119 @@ def linear_data(n=60, d=4, K=3, seed=0):
     return StandardScaler().fit_transform(X), y
 
 
-def mixed_frame(n=240, seed=0):
-    """The canonical real-data frame: numeric columns with NaN and different
-    units, object and category columns, a string target (3 classes)."""
-    pd = pytest.importorskip("pandas")
+# --------------------------------------------------------------------------------------
+# The mixed table: every pandas dtype a user's table holds, and its preprocessing.
+# Import the builders (``from conftest import mixed_table``) or take the fixture.
+# --------------------------------------------------------------------------------------
+
+MIXED_NUMERIC = ["age", "income", "score", "rating", "visits"]
+MIXED_CATEGORICAL = ["city", "kind", "flag"]
+# A nullable boolean with pd.NA has its own imputer: scikit-learn's SimpleImputer
+# cannot mix it with object columns (pd.NA in an object array is ambiguous).
+MIXED_BOOLEAN = ["verified"]
+MIXED_TEXT = "review"
+_WORDS = np.array(
+    ["great", "poor", "fast", "slow", "broken", "fine", "cheap", "solid", "late"]
+)
+
+
+def mixed_table(n=150, seed=0, n_classes=2):
+    """The mixed table of the test suite and its string target.
+
+    Columns: ``age`` (int64), ``income`` (float64 with NaN), ``score`` (float32),
+    ``rating`` (nullable Float64 with pd.NA), ``visits`` (nullable Int64 with
+    pd.NA), ``city`` (object strings with NaN), ``kind`` (category), ``flag``
+    (bool), ``verified`` (nullable boolean with pd.NA) and ``review`` (a short
+    free text, pandas' string dtype). The target is ``"yes"``/``"no"`` (or
+    ``"low"``/``"mid"``/``"high"``) and depends on numbers, categories and words.
+    """
+    import pandas as pd
+
     rng = np.random.RandomState(seed)
-    income = rng.lognormal(10, 1, n)
-    age = rng.uniform(18, 90, n)
-    city = rng.choice(["paris", "lyon", "nice"], n)
-    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
-    score = np.log(income) - 10 + (age - 50) / 20 + (city == "nice") + rng.randn(n)
-    y = np.where(score > 0.5, "churn", np.where(score > -0.5, "stay", "upgrade"))
-    income[rng.rand(n) < 0.1] = np.nan
-    age[rng.rand(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"income": income, "age": age, "city": city, "plan": plan})
-    return frame, y
-
-
-@pytest.fixture
-def mixed_data():
-    """:func:`mixed_frame` with its defaults."""
-    return mixed_frame()
-
-
-def income_frame(n=80):
-    """The columns of :func:`mixed_frame` (other values, an object ``city``),
-    with a binary target: income above the median ("high") or not ("low")."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.RandomState(0)
+    words = rng.randint(len(_WORDS), size=(n, 3))
+    review = [" ".join(_WORDS[w]) for w in words]
+    positive = np.isin(_WORDS[words], ["great", "fast", "solid"]).sum(axis=1)
+    rating = pd.array(rng.uniform(1, 5, n).round(1), dtype="Float64")
+    rating[rng.rand(n) < 0.1] = pd.NA
+    visits = pd.array(rng.poisson(3, n), dtype="Int64")
+    visits[rng.rand(n) < 0.1] = pd.NA
+    verified = pd.array(rng.rand(n) > 0.4, dtype="boolean")
+    verified[rng.rand(n) < 0.1] = pd.NA
     X = pd.DataFrame(
         {
-            "age": np.where(rng.rand(n) < 0.1, np.nan, rng.normal(40, 10, n)),
-            "income": rng.lognormal(10, 1, n),
-            "city": rng.choice(["paris", "rome", "oslo"], n).astype(object),
-            "plan": pd.Categorical(rng.choice(["a", "b"], n)),
-        }
+            "age": rng.randint(18, 80, n),
+            "income": rng.lognormal(3, 0.5, n),
+            "score": rng.randn(n).astype(np.float32),
+            "rating": rating,
+            "visits": visits,
+            "city": rng.choice(["north", "south", "east"], n).astype(object),
+            "kind": pd.Categorical(rng.choice(["x", "y"], n)),
+            "flag": rng.rand(n) > 0.5,
+            "verified": verified,
+            "review": pd.array(review, dtype="string"),
+        },
+        index=pd.RangeIndex(100, 100 + n),
     )
-    y = np.where(X["income"] > np.median(X["income"]), "high", "low")
+    X.loc[rng.rand(n) < 0.15, "income"] = np.nan
+    X.loc[rng.rand(n) < 0.1, "city"] = np.nan
+    signal = (X.age - 50) / 15 + np.nan_to_num((X.income - 20) / 10) + X.score
+    signal += np.where(X.city == "north", 1.0, 0.0)
+    signal += 0.5 * (positive - 1.0) + 0.3 * X.rating.fillna(3).to_numpy(float) - 0.9
+    signal += 0.5 * rng.randn(n)
+    signal = np.asarray(signal, dtype=np.float64)
+    if n_classes == 2:
+        y = np.where(signal > 0, "yes", "no").astype(object)
+    else:
+        y = np.array(["low", "mid", "high"], dtype=object)[
+            np.digitize(signal, [-0.7, 0.7])
+        ]
     return X, y
 
 
-def churn_frame(n=160):
-    """The columns of :func:`mixed_frame` (income of a very different unit),
-    with a binary target driven by age and city ("churn" or "stay")."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.RandomState(0)
-    age = rng.normal(40, 12, n)
-    income = rng.lognormal(10, 0.5, n)  # a very different unit
-    city = rng.choice(["paris", "lyon", "nice"], n)
-    plan = pd.Categorical(rng.choice(["basic", "pro"], n))
-    score = (age - 40) / 12 + (city == "paris") + rng.normal(0, 0.5, n)
-    target = np.where(score > 0.3, "churn", "stay")
-    age[rng.rand(n) < 0.1] = np.nan
-    income[rng.rand(n) < 0.1] = np.nan
-    frame = pd.DataFrame({"age": age, "income": income, "city": city, "plan": plan})
-    return frame, target
+def mixed_table_preprocessor(
+    sparse_output=True, numeric=None, categorical=None, text=True, **kwargs
+):
+    """The standard preprocessing of the mixed table (a ColumnTransformer).
 
-
-def mixed_preprocessor(sparse_output=True):
-    """The preprocessor of the mixed frames: impute and scale ``age`` and
-    ``income``, impute and one-hot encode ``city`` and ``plan``."""
+    Numeric columns: mean imputation and scaling; categorical columns (and, on
+    its own, the nullable boolean): the most frequent value and one-hot encoding;
+    the text column: TF-IDF (unless ``text=False``). ``kwargs`` go to the
+    ColumnTransformer.
+    """
     from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    return ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(SimpleImputer(), StandardScaler()),
-                ["age", "income"],
+    numeric = MIXED_NUMERIC if numeric is None else numeric
+    categorical = MIXED_CATEGORICAL if categorical is None else categorical
+    transformers = [
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        (
+            "cat",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse_output),
             ),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=sparse_output),
-                ),
-                ["city", "plan"],
+            categorical,
+        ),
+        (
+            "bool",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(handle_unknown="ignore", sparse_output=sparse_output),
             ),
-        ]
-    )
+            MIXED_BOOLEAN,
+        ),
+    ]
+    if text:
+        transformers.append(("text", TfidfVectorizer(), MIXED_TEXT))
+    return ColumnTransformer(transformers, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def mixed_table_data():
+    """:func:`mixed_table` with its defaults."""
+    pytest.importorskip("pandas")
+    return mixed_table()

@@ -80,12 +80,14 @@ def _with_workers(monkeypatch, workers, attack):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threaded_blocks_equal_the_serial_loop(small_blocks, monkeypatch, dtype):
-    clip = (-2.5, 2.5)
     for model, X, y in _models(dtype):
+        clip = (X.min(axis=0), X.max(axis=0))  # X lies in the box; its edges bind
         attacks = [
             lambda m, X, y: fgsm(m, X, y, eps=0.3),
-            lambda m, X, y: fgsm(m, X, y, eps=0.3, norm=2, clip=clip),
-            lambda m, X, y: pgd(m, X, y, eps=0.3, n_iter=3, clip=clip, random_state=0),
+            lambda m, X, y, clip=clip: fgsm(m, X, y, eps=0.3, norm=2, clip=clip),
+            lambda m, X, y, clip=clip: pgd(
+                m, X, y, eps=0.3, n_iter=3, clip=clip, random_state=0
+            ),
             lambda m, X, y: list(
                 _attacks.fgsm_path(m, attack_input(m, X, y), [0.1, 0.4], "inf", "auto")
             ),

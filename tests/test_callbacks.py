@@ -139,6 +139,29 @@ def test_mlp_reports_epochs_and_pickles():
     np.testing.assert_allclose(again.predict_proba(X), est.predict_proba(X))
 
 
+@pytest.mark.parametrize("regularized", [False, True])
+def test_mlp_scoring_monitor_scores_every_epoch(regularized):
+    # (scoring=None fails inside scikit-learn 1.9's ScoringMonitor for every
+    # estimator, the linear ones included: it updates a dict with a float.)
+    nn = pytest.importorskip("skmixup.neural_network")
+    cls = nn.MixupRegularizedMLPClassifier if regularized else nn.MixupMLPClassifier
+
+    def make(max_iter):
+        return cls(hidden_layer_sizes=(8,), max_iter=max_iter, tol=0.0, random_state=0)
+
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # max_iter reached
+        est = make(3).set_callbacks(monitor).fit(X, y)
+        first = make(1).fit(X, y)
+    rows = monitor.get_logs().data
+    epochs = [r["accuracy"] for r in rows if r["task_name"] == "epoch"]
+    (final,) = [r["accuracy"] for r in rows if r["task_name"] == "fit"]
+    assert len(epochs) == 3
+    assert final == epochs[-1] == est.score(X, y)
+    assert epochs[0] == first.score(X, y)  # each epoch as the network was then
+
+
 def test_mlp_reports_the_epoch_on_which_its_stopping_rule_fires():
     rec = Recorder()
     est = _mlp(max_iter=200, tol=10.0, n_iter_no_change=2).set_callbacks(rec)

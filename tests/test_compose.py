@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from conftest import mixed_frame, mixed_preprocessor
+from conftest import mixed_table, mixed_table_preprocessor
 from skmixup._mixing import (
     draw_kernel_partners,
     draw_mixed_samples,
@@ -275,20 +275,22 @@ def test_hist_gradient_boosting_on_a_mixed_frame_directly():
 
 
 def test_column_transformer_pipeline_with_string_target():
-    # the canonical mixed frame (NaN, object and category columns, string target)
-    frame, y = mixed_frame()
+    # the suite's mixed table (NaN and pd.NA, nullable, category, string and text
+    # columns, string target)
+    frame, y = mixed_table(n=240, n_classes=3)
     pipe = make_pipeline(
-        mixed_preprocessor(), MixupClassifier(LogisticRegression(), random_state=0)
+        mixed_table_preprocessor(),
+        MixupClassifier(LogisticRegression(), random_state=0),
     )
     assert pipe.fit(frame, y).score(frame, y) > 0.6
     assert set(pipe.predict(frame)) <= set(y)
     reg = make_pipeline(
-        mixed_preprocessor(),
+        mixed_table_preprocessor(),
         MixupRegressor(
             DecisionTreeRegressor(max_depth=3), partners="label_kernel", random_state=0
         ),
     )
-    target = np.nan_to_num(frame["age"].to_numpy()) / 10 + (frame["city"] == "nice")
+    target = frame["age"].to_numpy() / 10 + (frame["city"] == "north")
     assert reg.fit(frame, target).score(frame, target) > 0.5
     # the nullable columns of this module's frame, through a ColumnTransformer
     nullable, labels = _mixed_frame(100)

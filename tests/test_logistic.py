@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from conftest import linear_data as _data
-from conftest import mixed_frame, mixed_preprocessor
+from conftest import mixed_table, mixed_table_preprocessor
 from skmixup.linear_model import (
     MixupLogisticRegression,
     MixupRegularizedLogisticRegression,
@@ -306,19 +306,64 @@ def test_warm_start_starts_from_the_previous_solution():
 
 def test_partial_fit_streams_towards_the_fit():
     X, y = _data(n=600, K=3, seed=3)
-    # C=inf: both minimise the same objective (the ridge of partial_fit is per chunk)
+    # C=inf: both minimise the same objective, whatever the samples seen.
     full = MixupLogisticRegression(C=np.inf, random_state=0).fit(X, y)
     stream = MixupLogisticRegression(C=np.inf, random_state=0)
-    losses = []
-    for _epoch in range(15):
+    ref = np.concatenate([full.coef_.ravel(), full.intercept_])
+    losses, distances = [], []
+    for _epoch in range(20):
         for chunk in np.array_split(np.arange(600), 6):
             stream.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
         losses.append(stream.mixup_loss(X[:300], y[:300]))
+        coef = np.concatenate([stream.coef_.ravel(), stream.intercept_])
+        distances.append(np.linalg.norm(coef - ref) / np.linalg.norm(ref))
     assert losses[-1] < losses[0]
+    # The averaged iterates approach the fit's coefficients pass after pass.
+    assert distances[-1] < distances[9] < distances[1] < distances[0]
+    assert distances[-1] < 0.6 * distances[0]
     assert stream.score(X, y) > full.score(X, y) - 0.05
     assert (
         stream.mixup_loss(X[:300], y[:300]) < full.mixup_loss(X[:300], y[:300]) + 0.05
     )
+    assert stream.n_samples_seen_ == 20 * 600
+
+
+def test_partial_fit_ridge_is_relative_to_the_samples_seen():
+    # One pass over a stream of fresh samples: the same objective as fit on all
+    # of them, C included. A ridge relative to the chunk (200 samples) would shrink
+    # the coefficients to about a quarter of fit's.
+    n = 24000
+    X, y = _data(n=n, K=2, seed=4)
+    C = 0.001  # 1 / (C n) = 1/24: a strong ridge that sets the coefficients' size
+    full = MixupLogisticRegression(C=C, random_state=0).fit(X, y)
+    per_chunk = MixupLogisticRegression(C=C * 200 / n, random_state=0).fit(X, y)
+    stream = MixupLogisticRegression(C=C, random_state=0)
+    for chunk in np.array_split(np.arange(n), n // 200):
+        stream.partial_fit(X[chunk], y[chunk], classes=[0, 1])
+    norm = np.linalg.norm
+    assert norm(per_chunk.coef_) < 0.5 * norm(full.coef_)
+    # The averaged iterates still lag behind (they start at 0, under the strong
+    # ridge of the first few samples), but far closer to fit's than to the
+    # chunk-relative ridge's.
+    assert norm(stream.coef_ - full.coef_) < 0.7 * norm(stream.coef_ - per_chunk.coef_)
+    assert norm(stream.coef_) > 10 * norm(per_chunk.coef_)
+    weighted = MixupLogisticRegression(C=C, random_state=0)
+    weighted.partial_fit(
+        X[:200], y[:200], classes=[0, 1], sample_weight=np.full(200, 2.0)
+    )
+    assert weighted.n_samples_seen_ == 400.0
+
+
+def test_fit_after_partial_fit_starts_a_new_stream():
+    X, y = _data(n=200, K=2, seed=5)
+    clf = MixupLogisticRegression(random_state=0).partial_fit(X, y, classes=[0, 1])
+    clf.fit(X, y)
+    assert not hasattr(clf, "t_") and not hasattr(clf, "n_samples_seen_")
+    coef = clf.coef_.copy()
+    clf.partial_fit(X[:64], y[:64])
+    assert clf.t_ == 1
+    # One small step from the fit's coefficients, not from the earlier stream.
+    assert np.linalg.norm(clf.coef_ - coef) < 0.2 * np.linalg.norm(coef)
 
 
 def test_partial_fit_needs_classes_first_and_checks_labels():
@@ -382,7 +427,7 @@ def test_invalid_parameters_raise(params, match):
 def _canonical_pipeline(clf):
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("pre", mixed_preprocessor()), ("clf", clf)])
+    return Pipeline([("pre", mixed_table_preprocessor()), ("clf", clf)])
 
 
 @pytest.mark.parametrize(
@@ -398,9 +443,9 @@ def _canonical_pipeline(clf):
 def test_canonical_mixed_pipeline(clf, binary):
     from sklearn.model_selection import GridSearchCV, cross_val_score
 
-    frame, y = mixed_frame()
+    frame, y = mixed_table(n=240, n_classes=3)
     if binary:
-        y = np.where(y == "stay", "stay", "move")
+        y = np.where(y == "mid", "mid", "other")
     pipe = _canonical_pipeline(clf).fit(frame, y)
     assert set(pipe.predict(frame)) <= set(y)
     assert pipe.score(frame, y) > 0.5

@@ -19,7 +19,7 @@ from _torch_helpers import (  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
 from conftest import FAST_MLP as FAST  # noqa: E402
-from conftest import income_frame, mixed_preprocessor  # noqa: E402
+from conftest import mixed_table, mixed_table_preprocessor  # noqa: E402
 from skmixup.neural_network import (  # noqa: E402
     MixupMLPClassifier,
     MixupNeuralNetClassifier,
@@ -69,21 +69,22 @@ def test_mlp_rejects_values_beyond_float32(data):
 def test_canonical_pipeline_with_weights_both_estimators():
     from sklearn.pipeline import Pipeline
 
-    X, y = income_frame()
+    X, y = mixed_table(n=80)
     w = np.linspace(0.5, 2.0, len(y))
     mlp = Pipeline(
         [
-            ("pre", mixed_preprocessor(sparse_output=False)),
+            ("pre", mixed_table_preprocessor(sparse_output=False)),
             ("clf", MixupMLPClassifier(**FAST)),
         ]
     )
     mlp.fit(X, y, clf__sample_weight=w)
-    assert set(mlp.predict(X)) <= {"high", "low"}
+    assert set(mlp.predict(X)) <= {"yes", "no"}
     # The net takes class indices; the DataFrame the preprocessor hands it (with
     # set_output pandas) is a matrix, not a dict of columns.
     net = Pipeline(
         [
-            ("pre", mixed_preprocessor(sparse_output=False)),
+            # TF-IDF has no pandas output: the text column is left out here.
+            ("pre", mixed_table_preprocessor(sparse_output=False, text=False)),
             (
                 "clf",
                 MixupNeuralNetClassifier(
@@ -98,7 +99,7 @@ def test_canonical_pipeline_with_weights_both_estimators():
             ),
         ]
     ).set_output(transform="pandas")
-    y_idx = (y == "high").astype(np.int64)
+    y_idx = (y == "yes").astype(np.int64)
     net.fit(X, y_idx, clf__sample_weight=w)
     assert net.predict_proba(X).shape == (80, 2)
 

@@ -316,3 +316,22 @@ def test_auto_is_exact_within_the_budget_and_sampled_above():
     P, _ = resolve_settings(50_000, 1.0, None, "auto", "auto")
     assert 15 <= P < 100
     assert resolve_settings(500, 1.0, None, 600, "auto")[0] is None  # P + 1 >= n
+
+
+@pytest.mark.parametrize("partners", ["all", 5])
+def test_fit_is_bit_identical_on_any_number_of_cores(monkeypatch, partners):
+    # The partner sums that cross tiles are dealt into fixed shares, whatever the
+    # thread count: 1, 2, 3 or 8 cores give the same bits (issue 17, item 14).
+    X, y = _data(n=400, d=6, K=3, seed=1)
+    monkeypatch.setattr(_plan_module, "_TILE_ELEMENTS", 1 << 10)  # many tiles
+    monkeypatch.setattr(_plan_module, "_PARALLEL_MIN", 1)
+    fits = []
+    for cores in (1, 2, 3, 8):
+        monkeypatch.setattr(
+            _plan_module, "worker_count", lambda n, blas, cores=cores: cores
+        )
+        clf = MixupLogisticRegression(n_partners=partners, random_state=0)
+        fits.append(clf.fit(X, y))
+    for clf in fits[1:]:
+        np.testing.assert_array_equal(clf.coef_, fits[0].coef_)
+        np.testing.assert_array_equal(clf.intercept_, fits[0].intercept_)

@@ -7,6 +7,11 @@ inherit skorch's classifier tests and swap the net class, once with
 class takes skorch's classifier defaults (``NLLLoss`` on the probabilities that
 skorch's test modules return), so that only Mixup differs.
 
+skorch's other test classes that apply to a classifier net run too, with Mixup on:
+sparse input (a TF-IDF pipeline), ``trim_for_prediction``, ``torch.compile`` and
+metadata routing. Only tests that cannot run are in ``NOT_RUN``, each with its
+measured reason.
+
 Each remaining difference is listed in ``EXPECTED_DIFFERENCES`` with its reason,
 as ``tests/test_common.py`` does for scikit-learn's checks; the tests are then
 strict xfails, so an entry must go once its test passes.
@@ -92,6 +97,7 @@ EXPECTED_DIFFERENCES = {
             "twice"
         ),
         "test_criterion_is_not_a_torch_module": _NO_REDUCTION,
+        "test_criterion_non_module": _NO_REDUCTION,
         "test_save_load_state_dict_file_with_history_optimizer_criterion": (
             _NO_REDUCTION
         ),
@@ -123,20 +129,15 @@ NOT_RUN = {
         "not ship (fails for skorch's own class as well)"
     ),
     "test_pickle_load": "reads skorch/tests/net_cuda.pkl (as above)",
-    # the slowest tests (4-22 s of training each on a 2-core machine), left out to
-    # keep the suite fast; tests/test_neural_network.py and test_nn_process.py
-    # run grid searches, pipelines and validation splits of the Mixup nets
-    "test_grid_search_works": "slow (22 s)",
-    "test_fit_lbfgs_optimizer": "slow (7 s)",
-    "test_module_params_in_init": "slow (6 s)",
-    "test_net_no_valid": "slow (4 s)",
-    "test_in_sklearn_pipeline": "slow (4 s)",
-    "test_set_params_works": "slow (3 s)",
-    "test_message_fit_with_initialized_net": "slow (3 s)",
-    "test_accumulator_that_returns_last_value": "slow (3 s)",
-    "test_changing_model_reinitializes_optimizer": "slow (3 s)",
-    "test_net_learns": "slow (3 s); test_classifier's test_net_learns runs",
-    "test_criterion_non_module": "slow (3 s)",
+    # TestTorchCompile (Mixup on): measured on 2 shared cores, load average 4.6
+    "test_fit_and_predict_with_compile": (
+        "slow: 38.8 s (torch.compile traces and compiles the module); the "
+        "compile tests that run cover compile=True on the net"
+    ),
+    "test_binary_classifier_with_compile": (
+        "builds skorch's own NeuralNetBinaryClassifier, not the net class under "
+        "test (7.4 s)"
+    ),
     "test_clone_results_in_uninitialized_net": (
         "asserts that a freshly initialised net scores below 0.65 accuracy: a "
         "matter of the initial draw, which comes from random_state=None (numpy's "
@@ -163,25 +164,35 @@ def _with_expected_differences(cls, table, only=None):
     return cls
 
 
-@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"])
-class TestClassifierNoMixing(skorch_classifier_tests.TestNeuralNet):
+class _NoMixingNet:
+    """skorch's test classes take the net class from this fixture."""
+
     @pytest.fixture(scope="module")
     def net_cls(self):
         return NoMixing.NeuralNetClassifier
 
 
-@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["default"])
-class TestClassifierDefault(skorch_classifier_tests.TestNeuralNet):
+class _DefaultNet:
+    """As :class:`_NoMixingNet`, with Mixup on."""
+
     @pytest.fixture(scope="module")
     def net_cls(self):
         return Default.NeuralNetClassifier
 
 
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["no_mixing"])
+class TestClassifierNoMixing(_NoMixingNet, skorch_classifier_tests.TestNeuralNet):
+    pass
+
+
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["default"])
+class TestClassifierDefault(_DefaultNet, skorch_classifier_tests.TestNeuralNet):
+    pass
+
+
 @functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["net"])
-class TestNetNoMixing(skorch_net_tests.TestNeuralNet):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return NoMixing.NeuralNetClassifier
+class TestNetNoMixing(_NoMixingNet, skorch_net_tests.TestNeuralNet):
+    pass
 
 
 # With Mixup on, the generic NeuralNet tests that concern training steps, losses,
@@ -203,7 +214,71 @@ class TestNetNoMixing(skorch_net_tests.TestNeuralNet):
         "custom_module",
     ),
 )
-class TestNetDefault(skorch_net_tests.TestNeuralNet):
-    @pytest.fixture(scope="module")
-    def net_cls(self):
-        return Default.NeuralNetClassifier
+class TestNetDefault(_DefaultNet, skorch_net_tests.TestNeuralNet):
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# skorch's other test classes that apply to a classifier net: sparse input,
+# trimming for prediction, torch.compile, metadata routing (test_net.py); each
+# with Mixup on (the default net).
+# --------------------------------------------------------------------------------------
+
+_KEEPS_CRITERION = (
+    "MixupNeuralNetClassifier.trim_for_prediction keeps the criterion (a "
+    "stateless loss module): predict_proba's nonlinearity follows it, and "
+    "skorch's trimmed net with CrossEntropyLoss returns logits from predict_proba"
+)
+
+EXPECTED_DIFFERENCES.update(
+    {
+        "sparse": {},
+        "trim": {"test_criteria_trimmed": _KEEPS_CRITERION},
+        "compile": {},
+        "routing": {},
+    }
+)
+
+
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["sparse"])
+class TestNetSparseInputDefault(_DefaultNet, skorch_net_tests.TestNetSparseInput):
+    pass
+
+
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["trim"])
+class TestTrimForPredictionDefault(skorch_net_tests.TestTrimForPrediction):
+    # skorch's fixtures build skorch's class itself: the same nets, of ours.
+    @pytest.fixture
+    def net_untrained(self, classifier_module):  # noqa: F811 (skorch fixture)
+        from skorch.callbacks import ProgressBar
+
+        return Default.NeuralNetClassifier(
+            classifier_module, max_epochs=2, callbacks=[ProgressBar()]
+        )
+
+    @pytest.fixture
+    def net_2_criteria(self, classifier_module, classifier_data):  # noqa: F811
+        class MyNet(Default.NeuralNetClassifier):
+            def initialize_criterion(self):
+                super().initialize_criterion()
+                self.criterion2_ = classifier_module()
+                return self
+
+        X, y = classifier_data
+        return MyNet(classifier_module, max_epochs=2, callbacks="disable").fit(X, y)
+
+
+# torch.compile (torch 2.13's dynamo) warns about a non-leaf .grad while tracing
+# NLLLoss; under the suite's warnings-as-errors dynamo re-raises that warning as
+# an InternalTorchDynamoError, for skorch's own NeuralNetBinaryClassifier too.
+@pytest.mark.filterwarnings(
+    "ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning"
+)
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["compile"])
+class TestTorchCompileDefault(_DefaultNet, skorch_net_tests.TestTorchCompile):
+    pass
+
+
+@functools.partial(_with_expected_differences, table=EXPECTED_DIFFERENCES["routing"])
+class TestMetadataRoutingDefault(_DefaultNet, skorch_net_tests.TestMetadataRouting):
+    pass

@@ -11,7 +11,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -25,7 +24,7 @@ from skmixup.linear_model._plan import MixupPlan
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
 from skmixup.utils._labels import encode_targets
 from skmixup.utils._threads import one_blas_thread
-from skmixup.utils._validation import check_positive_weight
+from skmixup.utils._validation import check_positive_weight, class_sample_weight
 
 
 def _is_dask_collection(X):
@@ -167,9 +166,7 @@ class _BaseMixupLinearClassifier(
         return encode_targets(self.classes_, y)
 
     def _class_sample_weight(self, y, sample_weight):
-        if self.class_weight is None:
-            return sample_weight
-        return sample_weight * compute_sample_weight(self.class_weight, y)
+        return class_sample_weight(self.class_weight, y, sample_weight)
 
     def _l2_reg_strength(self, sample_weight):
         # sum_i s_i l_i / S + ||W||^2 / (2 C S): sklearn's meaning of C.

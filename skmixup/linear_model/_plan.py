@@ -85,7 +85,8 @@ MIN_PARTNERS = 15
 _TILE_ELEMENTS = 1 << 15
 # Below this many pair evaluations per objective evaluation, one thread.
 _PARALLEL_MIN = 1 << 18
-# At most this many worker threads for the tiles, within the machine's policy
+# At most this many worker threads for the tiles (and partner-sum shares),
+# within the machine's policy
 # (skmixup.utils._threads.worker_count: from the main thread only, no more than
 # the usable cores and the BLAS threads allowed before).
 _MAX_THREADS = 8
@@ -477,8 +478,9 @@ def _run_tiles(tile_fn, grad, tiles, work):
     tiles' rows is summed per thread, allocated only then. ``g_partner=None``:
     the tile summed its partner term into ``scratch["partner"]`` itself.
 
-    Tiles of whole blocks go to whichever thread is free; otherwise each thread
-    takes a fixed share, so that the per-thread sums do not depend on timing.
+    Tiles of whole blocks go to whichever thread is free; otherwise the tiles
+    are dealt into ``min(8, n_tiles)`` fixed shares, whatever the number of
+    threads, so that the sums depend neither on timing nor on the core count.
     Returns the value (summed in tile order) and the sum of the threads'
     ``scratch["partner"]`` (or ``None``).
     """
@@ -496,10 +498,17 @@ def _run_tiles(tile_fn, grad, tiles, work):
                 if item is None:
                     return
                 yield item
-    else:  # partner sums per thread: a fixed share of the tiles per thread
+
+        n_shares = None  # one per thread
+    else:
+        # Partner sums per share: the tiles are dealt into a fixed number of
+        # shares whatever the thread count, each share summed in its own array
+        # and the shares added in order, so that the sum (and the fit) is
+        # bit-identical on any number of cores.
+        n_shares = min(_MAX_THREADS, len(tiles))
 
         def chunk(i):
-            return iter(numbered[i::n_threads])
+            return iter(numbered[i::n_shares])
 
     results = [None] * len(tiles)
 
@@ -527,12 +536,14 @@ def _run_tiles(tile_fn, grad, tiles, work):
             max(1, work // _PARALLEL_MIN),
             _MAX_THREADS,
         )
+        shares = n_threads if n_shares is None else n_shares
         if n_threads == 1:
-            run(0)
+            for i in range(shares):
+                run(i)
         else:
-            run_on_threads([(i,) for i in range(n_threads)], run, n_threads)
+            run_on_threads([(i,) for i in range(shares)], run, n_threads)
     total = None
-    for summed, partner in results[:n_threads]:
+    for summed, partner in results[:shares]:
         if partner is not None:
             grad += partner
         if summed is not None:

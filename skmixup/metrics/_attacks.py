@@ -25,7 +25,12 @@ from sklearn.utils import check_random_state
 from skmixup.exceptions import UnsolvedSamplesWarning
 from skmixup.metrics._gradients import block_rows, loss_direction
 from skmixup.metrics._jacobians import as_float, forward_steps
-from skmixup.metrics._models import is_linear, is_linear_proba_model, linear_scores
+from skmixup.metrics._models import (
+    inner_model,
+    is_linear,
+    is_linear_proba_model,
+    linear_scores,
+)
 from skmixup.metrics._trees import exact_tree_values, tree_of
 from skmixup.metrics._validation import (
     TINY,
@@ -532,10 +537,11 @@ def _affine_scores(estimator, data):
     """Clean scores (n, K) and ``weights(k)``: d z_k / d x per sample (n, d)."""
     X = data.model_input(data.V)
     name = type(estimator).__name__
+    estimator = inner_model(estimator)
     steps, final = [], estimator
     if hasattr(estimator, "steps"):
-        X, steps = forward_steps(estimator.steps[:-1], X, name)
-        final = estimator.steps[-1][1]
+        X, steps = forward_steps(estimator.steps[:-1], X, name, data.movable)
+        final = inner_model(estimator.steps[-1][1])
         for (step_name, _), step in zip(estimator.steps[:-1], steps, strict=True):
             if not step.affine:
                 raise TypeError(

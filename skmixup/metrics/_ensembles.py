@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from skmixup.metrics._jacobians import as_float, chain, forward_steps
 from skmixup.metrics._models import (
+    inner_model,
     is_linear,
     is_linear_proba_model,
     linear_scores,
@@ -32,6 +33,7 @@ from skmixup.metrics._models import (
 
 def proba_forward(model, X, path):
     """``(P, vjp)`` with ``vjp(V) = sum_k V[:, k] dP_k/dx``, or None if unknown."""
+    model = inner_model(model)
     if isinstance(model, Pipeline):
         return _through_pipeline(model, X, path, proba_forward)
     if is_linear_proba_model(model) and not uses_ovr(model):
@@ -76,6 +78,7 @@ def _logit_proba(Z, back):
 
 def response_forward(model, X, path):
     """``(R, vjp)`` of decision_function (else predict_proba), as calibration uses."""
+    model = inner_model(model)
     if isinstance(model, Pipeline):
         return _through_pipeline(model, X, path, response_forward)
     if hasattr(model, "decision_function"):

@@ -45,6 +45,7 @@ from skmixup.metrics._jacobians import (
     forward_steps,
 )
 from skmixup.metrics._models import (
+    inner_model,
     is_linear,
     is_linear_proba_model,
     linear_direction,
@@ -164,7 +165,7 @@ def input_gradient(estimator, X, y, *, gradient="auto", mutable=None):
     """
     data = attack_input(estimator, X, y, mutable=mutable, needs_scale=False)
     direction = loss_direction(estimator, data, data.V, check_gradient(gradient))
-    return np.asarray(direction.gradient(), dtype=np.float64)
+    return data.user_columns(np.asarray(direction.gradient(), dtype=np.float64))
 
 
 def gradient_methods(estimator, X, y, *, gradient="auto"):
@@ -233,7 +234,9 @@ def loss_direction(estimator, data, V, gradient):
         direction = Direction(G, np.ones(len(G)), None, ["model: numerical"])
     else:
         name = type(estimator).__name__
-        direction = _model_direction(estimator, data.model_input(V), y_idx, name)
+        direction = _model_direction(
+            estimator, data.model_input(V), y_idx, name, movable=data.movable
+        )
     D = direction.D
     if D.shape != V.shape:
         raise ValueError(
@@ -242,8 +245,11 @@ def loss_direction(estimator, data, V, gradient):
         )
     D[:, ~data.movable] = 0.0
     nan = np.isnan(D)
-    if nan.any():
-        if np.any(nan & ~np.isnan(V)):
+    # A NaN factor (a binary linear model's sigmoid of a NaN score) is a missing
+    # value that reached the model: the same error as a NaN direction.
+    undefined = np.isnan(np.asarray(direction.scale, dtype=np.float64))
+    if nan.any() or undefined.any():
+        if undefined.any() or np.any(nan & ~np.isnan(V)):
             raise ValueError(
                 f"The input gradient of {type(estimator).__name__} is NaN on "
                 "observed values of movable columns. Does the model accept missing "
@@ -254,10 +260,14 @@ def loss_direction(estimator, data, V, gradient):
     return direction
 
 
-def _model_direction(model, X, y_idx, path):
-    """Direction for a model on its own input ``X`` (a DataFrame is allowed)."""
+def _model_direction(model, X, y_idx, path, movable=None):
+    """Direction for a model on its own input ``X`` (a DataFrame is allowed).
+
+    ``movable`` masks the columns of ``X`` that may move (None: all numeric ones).
+    """
+    model = inner_model(model)
     if isinstance(model, Pipeline):
-        X, steps = forward_steps(model.steps[:-1], X, path)
+        X, steps = forward_steps(model.steps[:-1], X, path, movable)
         name, final = model.steps[-1]
         if final is None or final == "passthrough":
             raise TypeError("The pipeline has no final classifier.")
@@ -382,6 +392,7 @@ def block_rows(estimator, n_samples, n_features, gradient):
     temporaries then stay in the CPU cache and the BLAS calls stay small. Other
     paths (torch, finite differences, pipelines) take all rows at once.
     """
+    estimator = inner_model(estimator)
     if gradient != "auto" or isinstance(estimator, Pipeline):
         return max(n_samples, 1)
     if isinstance(estimator, MLPClassifier):

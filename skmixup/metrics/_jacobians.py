@@ -43,6 +43,7 @@ from sklearn.preprocessing import (
 from sklearn.utils import _safe_indexing
 from sklearn.utils._mask import _get_mask
 
+from skmixup.metrics._models import inner_model
 from skmixup.utils._validation import is_frame
 
 # Relative step of central differences: cube root of the machine epsilon.
@@ -65,6 +66,57 @@ class Step:
 
 
 _REGISTRY = {}
+# Composite transformers whose forward function takes the ``movable`` mask.
+_TAKES_MOVABLE = set()
+
+
+def numeric_dtype(dtype):
+    """Real numbers that may move: ints and floats (numpy or nullable pandas).
+
+    Not bool (numpy or pandas ``boolean``), category, or strings: those never move.
+    """
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # pandas extension dtypes without a numpy kind
+        return False
+    if getattr(dtype, "name", "") in ("category", "boolean"):
+        return False
+    return kind in "iuf"
+
+
+def _constant_input(X, movable):
+    """Whether nothing in ``X`` can move (explicit mask, else X's own dtypes)."""
+    if movable is not None:
+        return not np.any(movable)
+    if sparse.issparse(X):
+        return False
+    if is_frame(X):
+        return X.shape[1] > 0 and not any(numeric_dtype(dt) for dt in X.dtypes)
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:  # a list of documents, say
+        X = np.asarray(X, dtype=object)
+        dtype = X.dtype
+    if hasattr(X, "iloc"):  # a Series (one column selected by a scalar)
+        return not numeric_dtype(dtype)
+    if dtype.kind in "iuf":
+        return False
+    if dtype.kind != "O":
+        return True  # bool, strings, bytes, datetimes
+    try:
+        np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def constant_step(Xt, X):
+    """A step whose output does not depend on the moving values: gradient 0."""
+    n_in = X.shape[1] if len(getattr(X, "shape", (0, 0))) == 2 else 1
+    return Step(
+        Xt,
+        lambda G: np.zeros((G.shape[0], n_in), dtype=G.dtype),
+        affine=True,
+        method="immutable",
+    )
 
 
 def register(*classes):
@@ -82,14 +134,24 @@ def _identity(G):
     return G
 
 
-def transformer_forward(transformer, X, path):
-    """Forward ``X`` through one (fitted) transformer; a :class:`Step`."""
+def transformer_forward(transformer, X, path, movable=None):
+    """Forward ``X`` through one (fitted) transformer; a :class:`Step`.
+
+    ``movable`` (boolean, one entry per column of ``X``; None: every numeric
+    column) says which inputs the attack may change. A step none of whose inputs
+    can move (a text vectorizer on a text column, an encoder, any transformer fed
+    only immutable columns) is a constant of the attack: it needs no Jacobian.
+    """
     if transformer is None or (
         isinstance(transformer, str) and transformer == "passthrough"
     ):
         return Step(X, _identity, affine=True)
+    if _constant_input(X, movable):
+        return constant_step(transformer.transform(X), X)
     for cls in type(transformer).__mro__:
         if cls in _REGISTRY:
+            if cls in _TAKES_MOVABLE:
+                return _REGISTRY[cls](transformer, X, path, movable)
             return _REGISTRY[cls](transformer, X, path)
     if isinstance(transformer, PIECEWISE_CONSTANT):
         raise TypeError(
@@ -111,14 +173,27 @@ def dense(Xt):
 
 
 def as_float(Xt, path):
-    """A step output as float64, or a TypeError that names the step."""
+    """A step output as float64, or a TypeError that names the step.
+
+    ``path`` is ``"Model/step/..."``; a bare name is the input of a model that
+    is not in a pipeline (its ``X`` itself).
+    """
     try:
         return np.asarray(dense(Xt), dtype=np.float64)
     except (TypeError, ValueError):
+        if "/" not in path:
+            raise TypeError(
+                f"X holds non-numeric values (text, categories or booleans), and "
+                f"{path} takes numbers only, so it cannot be differentiated on "
+                "them. Put it in a Pipeline after a ColumnTransformer that encodes "
+                "those columns (OneHotEncoder, OrdinalEncoder, TargetEncoder, "
+                "TfidfVectorizer for text)."
+            ) from None
         raise TypeError(
             f"Pipeline step {path!r} outputs non-numeric values, so the model after "
             "it cannot be differentiated. Route categorical columns through an "
-            "encoder (OneHotEncoder, OrdinalEncoder, TargetEncoder)."
+            "encoder (OneHotEncoder, OrdinalEncoder, TargetEncoder) and text "
+            "columns through a vectorizer (TfidfVectorizer)."
         ) from None
 
 
@@ -138,19 +213,26 @@ def chain(steps):
 # --------------------------------------------------------------------------------------
 
 
-def forward_steps(steps, X, path):
-    """Forward X through ``(name, transformer)`` pairs; the output and the Steps."""
+def forward_steps(steps, X, path, movable=None):
+    """Forward X through ``(name, transformer)`` pairs; the output and the Steps.
+
+    ``movable`` masks the columns of X that may move (see
+    :func:`transformer_forward`); after a constant step nothing moves.
+    """
     done = []
     for name, transformer in steps:
-        step = transformer_forward(transformer, X, f"{path}/{name}")
+        step = transformer_forward(transformer, X, f"{path}/{name}", movable)
         done.append(step)
         X = step.Xt
+        movable = None
+        if step.method == "immutable":
+            movable = np.zeros(X.shape[1] if X.ndim == 2 else 1, dtype=bool)
     return X, done
 
 
 @register(Pipeline)
-def _pipeline_forward(pipeline, X, path):
-    X, steps = forward_steps(pipeline.steps, X, path)
+def _pipeline_forward(pipeline, X, path, movable=None):
+    X, steps = forward_steps(pipeline.steps, X, path, movable)
     affine = all(step.affine for step in steps)
     methods = {step.method for step in steps}
     if "immutable" in methods:
@@ -163,18 +245,22 @@ def _pipeline_forward(pipeline, X, path):
 
 
 @register(ColumnTransformer)
-def _column_transformer_forward(ct, X, path):
+def _column_transformer_forward(ct, X, path, movable=None):
     n_in = X.shape[1]
     parts = []
-    for name, transformer, _ in ct.transformers_:
+    for name, transformer, spec in ct.transformers_:
         out = ct.output_indices_[name]
         if out.stop == out.start or (
             isinstance(transformer, str) and transformer == "drop"
         ):
             continue
         columns = np.asarray(ct._transformer_to_input_indices[name], dtype=int)
-        sub = _safe_indexing(X, columns, axis=1)
-        step = transformer_forward(transformer, sub, f"{path}/{name}")
+        # A scalar column (a text column for a vectorizer) is passed 1-D, as the
+        # ColumnTransformer does.
+        one = isinstance(spec, (str, int, np.integer)) and len(columns) == 1
+        sub = _safe_indexing(X, int(columns[0]) if one else columns, axis=1)
+        sub_movable = None if movable is None else movable[columns]
+        step = transformer_forward(transformer, sub, f"{path}/{name}", sub_movable)
         parts.append((columns, out, step))
     n = X.shape[0]
     Xt = np.empty((n, max([out.stop for _, out, _ in parts], default=0)))
@@ -196,6 +282,9 @@ def _column_transformer_forward(ct, X, path):
     return Step(Xt, vjp, affine=affine, method=", ".join(["analytic"] + notes))
 
 
+_TAKES_MOVABLE.update((Pipeline, ColumnTransformer))
+
+
 def _name_of(ct, out):
     for name, sl in ct.output_indices_.items():
         if sl == out:
@@ -208,7 +297,7 @@ def _simple_imputer_forward(imputer, X, path):
     """Identity on observed entries; imputed entries are constants (gradient 0)."""
     Xt = imputer.transform(X)
     values = dense(X)
-    observed = ~_get_mask(values, imputer.missing_values)
+    observed = ~_missing_mask(X, values, imputer.missing_values)
     statistics = np.asarray(imputer.statistics_)
     if getattr(imputer, "keep_empty_features", False):
         kept = np.ones(values.shape[1], dtype=bool)
@@ -223,6 +312,22 @@ def _simple_imputer_forward(imputer, X, path):
         return grad
 
     return Step(Xt, vjp, affine=True)
+
+
+def _is_nan_marker(value):
+    """NaN or pandas' NA (which SimpleImputer(missing_values=np.nan) also fills)."""
+    try:
+        return bool(value != value)
+    except TypeError:  # pd.NA: its comparisons are NA
+        return type(value).__name__ == "NAType"
+
+
+def _missing_mask(X, values, missing_values):
+    """Entries the imputer fills; pandas' NA (nullable dtypes) counts as NaN."""
+    if hasattr(X, "isna") and _is_nan_marker(missing_values):
+        mask = X.isna()
+        return np.asarray(mask.to_numpy() if hasattr(mask, "to_numpy") else mask)
+    return _get_mask(values, missing_values)
 
 
 @register(*ENCODERS)
@@ -425,6 +530,7 @@ def encoded_inputs(estimator, n_inputs):
 
 
 def _encoded(transformer, n_inputs):
+    transformer = inner_model(transformer)
     if isinstance(transformer, ENCODERS):
         return np.ones(n_inputs, dtype=bool)
     if isinstance(transformer, ColumnTransformer) and hasattr(

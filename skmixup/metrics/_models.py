@@ -9,13 +9,39 @@ computed without the underflow of ``s`` (see :func:`softmax_residual`).
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, SGDClassifier
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
+from sklearn.model_selection._search import BaseSearchCV
 from sklearn.neural_network import MLPClassifier
 
 from skmixup.utils._torch import uncompiled
 
 # Rows per chunk in the torch paths (memory bound).
 _TORCH_ROWS = 2**16
+
+
+def inner_model(model):
+    """The estimator that computes a delegating wrapper's probabilities.
+
+    Wrappers that only delegate are seen through: :class:`~sklearn.frozen.
+    FrozenEstimator` (its ``estimator``), a fitted search (``GridSearchCV`` and
+    the like: its ``best_estimator_``) and the threshold classifiers
+    (:class:`~sklearn.model_selection.FixedThresholdClassifier`,
+    :class:`~sklearn.model_selection.TunedThresholdClassifierCV`: their
+    ``predict_proba`` is their ``estimator_``'s). Anything else is returned as is.
+    """
+    while True:
+        if isinstance(model, FrozenEstimator):
+            model = model.estimator
+        elif isinstance(model, BaseSearchCV) and hasattr(model, "best_estimator_"):
+            model = model.best_estimator_
+        elif isinstance(
+            model, (FixedThresholdClassifier, TunedThresholdClassifierCV)
+        ) and hasattr(model, "estimator_"):
+            model = model.estimator_
+        else:
+            return model
 
 
 def is_linear_proba_model(estimator):

@@ -15,7 +15,7 @@ from sklearn.base import is_regressor
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from skmixup.metrics._jacobians import encoded_inputs
+from skmixup.metrics._jacobians import encoded_inputs, numeric_dtype
 from skmixup.utils._labels import label_indices
 from skmixup.utils._validation import is_frame
 
@@ -79,16 +79,6 @@ def unit_name(feature_scale):
     return "custom units (feature_scale)"
 
 
-def _numeric_dtype(dtype):
-    """Real numbers that may move: ints and floats, not bool, category or strings."""
-    kind = getattr(dtype, "kind", None)
-    if kind is None:  # pandas extension dtypes without a numpy kind
-        return False
-    if getattr(dtype, "name", "") in ("category", "boolean"):
-        return False
-    return kind in "iuf"
-
-
 class _AttackInput:
     """The tabular threat model on one ``X`` (built by :func:`attack_input`).
 
@@ -121,6 +111,9 @@ class _AttackInput:
         self.names = names
         self.scale = None
         self.low = self.high = None
+        # X's own column order, when its columns were matched by name to the
+        # estimator's (a permutation of the fitted order): see user_columns.
+        self.back = None
 
     @property
     def is_regression(self):
@@ -173,7 +166,13 @@ class _AttackInput:
             return np.asarray(V, dtype=self.dtype)
         if self.kind == "object":
             return self.model_input(V)
-        return self._frame(V, self.X, exact_dtypes=True)
+        return self.user_columns(self._frame(V, self.X, exact_dtypes=True))
+
+    def user_columns(self, A):
+        """A frame or array in the columns' order of the user's X."""
+        if self.back is None:
+            return A
+        return A.iloc[:, self.back] if hasattr(A, "iloc") else A[:, self.back]
 
     def _frame(self, V, base, *, exact_dtypes):
         out = base.copy()
@@ -186,33 +185,41 @@ class _AttackInput:
 
 
 def _fit_dtype(values, dtype, exact):
-    """Values in the column's dtype where they fit (integral, in range), else float."""
-    kind = getattr(dtype, "kind", "f")
-    if kind == "f":
-        if not exact:
-            return values
-        if isinstance(dtype, np.dtype):
-            return values.astype(dtype, copy=False)
-        import pandas as pd  # nullable Float64/Float32: NaN becomes <NA>
+    """Values in the column's dtype where they fit (integral, in range), else float.
 
-        return pd.Series(values).astype(dtype).array
-    if not (exact and kind in "iu"):
+    Nullable pandas dtypes (Float64, Int64, ...) stay nullable: NaN becomes <NA>;
+    an Int64 column whose attacked values are not integers becomes Float64.
+    """
+    if not exact:
+        return values
+    kind = getattr(dtype, "kind", "f")
+    nullable = not isinstance(dtype, np.dtype)
+    if kind == "f":
+        return _nullable(values, dtype) if nullable else values.astype(dtype)
+    if kind not in "iu":
         return values
     finite = np.isfinite(values)
-    if not np.all(values[finite] == np.round(values[finite])):
+    integral = np.all(values[finite] == np.round(values[finite]))
+    if nullable:
+        if integral:
+            try:
+                return _nullable(values, dtype)
+            except (TypeError, ValueError, OverflowError):
+                pass
+        return _nullable(values, "Float64")
+    if not integral:
         return values
-    if isinstance(dtype, np.dtype):
-        info = np.iinfo(dtype)
-        inside = np.all(finite) and (
-            values.size == 0 or (values.min() >= info.min and values.max() <= info.max)
-        )
-        return values.astype(dtype) if inside else values
-    import pandas as pd  # nullable integer dtypes (Int64, ...): NaN becomes <NA>
+    info = np.iinfo(dtype)
+    inside = np.all(finite) and (
+        values.size == 0 or (values.min() >= info.min and values.max() <= info.max)
+    )
+    return values.astype(dtype) if inside else values
 
-    try:
-        return pd.Series(values).astype(dtype).array
-    except (TypeError, ValueError, OverflowError):
-        return values
+
+def _nullable(values, dtype):
+    import pandas as pd  # only reached for pandas' own dtypes
+
+    return pd.array(values, dtype=dtype)
 
 
 def attack_input(
@@ -226,17 +233,27 @@ def attack_input(
             f"{type(estimator).__name__} has no classes_ and is not a regressor: "
             "input gradients and attacks need a fitted classifier or regressor."
         )
+    name = type(estimator).__name__
+    order = None
     if is_frame(X):
+        _check_unique_columns(X)
+        order = _fitted_order(estimator, X)
         V, numeric, dtype = _frame_values(X)
         names = list(X.columns)
         kind = "frame"
     else:
         V, numeric, dtype, kind = _array_values(X)
         names = None
+    if V.shape[0] == 0 or V.shape[1] == 0:
+        what = "sample(s)" if V.shape[0] == 0 else "feature(s)"
+        raise ValueError(
+            f"Found array with 0 {what} (shape={V.shape}) while a minimum of 1 is "
+            f"required by {name}."
+        )
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is not None and V.shape[1] != n_features:
         raise ValueError(
-            f"X has {V.shape[1]} features, but {type(estimator).__name__} is "
+            f"X has {V.shape[1]} features, but {name} is "
             f"expecting {n_features} features as input."
         )
     y = column_or_1d(y)
@@ -246,7 +263,11 @@ def attack_input(
         y = _regression_target(y)
     else:
         y_idx = label_indices(classes, y)
+    # Everything is resolved in X's own column order (positions in mutable,
+    # feature_scale and clip refer to it), then put in the fitted order.
     encoded = encoded_inputs(estimator, V.shape[1])
+    if order is not None:
+        encoded = encoded[np.argsort(order)]
     movable = _movable(mutable, numeric, encoded, names, V.shape[1])
     data = _AttackInput(
         X,
@@ -261,7 +282,90 @@ def attack_input(
     if needs_scale:
         data.scale = _resolve_scale(feature_scale, V, movable, names)
     data.low, data.high = _resolve_clip(clip, V.shape[1], names)
+    _check_inside_clip(data)
+    if order is not None:
+        data.X = X.iloc[:, order]
+        data.V = V[:, order]
+        data.movable = movable[order]
+        data.names = [names[j] for j in order]
+        if data.scale is not None:
+            data.scale = data.scale[order]
+        data.low = None if data.low is None else data.low[order]
+        data.high = None if data.high is None else data.high[order]
+        data.back = np.argsort(order)
     return data
+
+
+def _check_unique_columns(X):
+    names, counts = np.unique(np.asarray(X.columns, dtype=object), return_counts=True)
+    if np.any(counts > 1):
+        dups = ", ".join(
+            f"{n!r} ({c} times)" for n, c in zip(names, counts, strict=True) if c > 1
+        )
+        raise ValueError(
+            f"X has duplicate column names: {dups}. The estimators reject them "
+            "(feature names must be unique) and a column could not be told from "
+            "its namesake; rename the columns."
+        )
+
+
+def _fitted_order(estimator, X):
+    """Positions in X of the columns the estimator was fitted on, by name.
+
+    None when the estimator recorded no ``feature_names_in_`` (X is then used by
+    position, as ``predict`` does) or X's columns are in the fitted order. Other
+    names than at fit get ``predict``'s error.
+    """
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None:
+        return None
+    fitted = [str(n) for n in fitted]
+    given = [str(n) for n in X.columns]
+    if given == fitted:
+        return None
+    unseen = sorted(set(given) - set(fitted))
+    missing = sorted(set(fitted) - set(given))
+    if unseen or missing:
+        message = "The feature names should match those that were passed during fit.\n"
+        if unseen:
+            message += "Feature names unseen at fit time:\n"
+            message += "".join(f"- {n}\n" for n in unseen)
+        if missing:
+            message += "Feature names seen at fit time, yet now missing:\n"
+            message += "".join(f"- {n}\n" for n in missing)
+        raise ValueError(message)
+    return np.array([given.index(n) for n in fitted], dtype=np.intp)
+
+
+def _check_inside_clip(data):
+    """X must lie in the clip box on the columns that move (missing entries aside).
+
+    A point outside the box would be clipped into it by the attack, moving it
+    further than eps, and the robust accuracy could exceed the clean one.
+    """
+    if data.low is None and data.high is None:
+        return
+    low = -np.inf if data.low is None else data.low
+    high = np.inf if data.high is None else data.high
+    V = data.V
+    with np.errstate(invalid="ignore"):
+        outside = ((V < low) | (V > high)) & data.movable
+    if not outside.any():
+        return
+    row = int(np.flatnonzero(outside.any(axis=1))[0])
+    col = int(np.flatnonzero(outside[row])[0])
+    if data.kind == "frame":
+        where = f"row {row} (index {data.X.index[row]!r}), column {data.names[col]!r}"
+    else:
+        where = f"row {row}, column {col}"
+    lo = np.broadcast_to(low, V.shape[1])[col]
+    hi = np.broadcast_to(high, V.shape[1])[col]
+    raise ValueError(
+        f"X lies outside the clip box: {where} holds {float(V[row, col])!r}, "
+        f"outside [{float(lo)!r}, {float(hi)!r}]. The attack would clip it into "
+        "the box, moving it further than eps. Clip X into the box first (np.clip "
+        "or DataFrame.clip), widen clip, or leave that column out of mutable."
+    )
 
 
 def _regression_target(y):
@@ -277,7 +381,7 @@ def _regression_target(y):
 
 def _frame_values(X):
     """Float values of a DataFrame's columns, which are numeric, their dtype."""
-    numeric = np.array([_numeric_dtype(dt) for dt in X.dtypes], dtype=bool)
+    numeric = np.array([numeric_dtype(dt) for dt in X.dtypes], dtype=bool)
     V = np.zeros((X.shape[0], X.shape[1]), dtype=np.float64)
     for j in np.flatnonzero(numeric):
         column = X.iloc[:, j]

@@ -40,9 +40,11 @@ How a new network estimator plugs in
 import copy
 import warnings
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+from scipy import sparse
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -66,13 +68,17 @@ from skmixup.neural_network._persistence import (
 from skmixup.utils._callbacks import CallbackSupportMixin, begin_fit
 from skmixup.utils._console import plain_print
 from skmixup.utils._labels import label_indices
-from skmixup.utils._validation import MAX_SEED
+from skmixup.utils._validation import MAX_SEED, class_sample_weight
 
 __all__ = [
     "BASE_CONSTRAINTS",
+    "CLASS_WEIGHT_CONSTRAINT",
     "PARAMETER_DOCS",
     "fill_parameter_docs",
 ]
+
+# The classifiers' class_weight (multiplied into the sample weights).
+CLASS_WEIGHT_CONSTRAINT = {"class_weight": [dict, StrOptions({"balanced"}), None]}
 
 # Constraints of the shared parameters (a subclass adds its own).
 BASE_CONSTRAINTS = {
@@ -126,7 +132,14 @@ PARAMETER_DOCS = {
     n_iter_no_change : int, default=10
         Patience, in epochs.
     tol : float, default=1e-4
-        Minimum improvement of the monitored quantity.
+        Minimum improvement of the monitored quantity.""",
+    "class_weight_parameter": """\
+    class_weight : dict or "balanced", default=None
+        Weights of the classes, multiplied into each sample's weight (the
+        meaning of the linear estimators' ``class_weight``): ``{label: weight}``,
+        or ``"balanced"`` for ``n_samples / (n_classes * bincount(y))``, computed
+        on the ``y`` of each ``fit`` (or ``partial_fit`` chunk).""",
+    "device_parameters": """\
     device : str, default="auto"
         PyTorch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
     callbacks : list of (str, skorch.callbacks.Callback), default=None
@@ -170,15 +183,27 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
     # --------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None):
         """``fit``: a fresh network trained on ``X, y``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
         y_enc, n_outputs, target_state = self._encode_fit_target(y)
+        sample_weight = class_sample_weight(
+            getattr(self, "class_weight", None), y, sample_weight
+        )
         X32 = _to_float32(X)
         seed = int(check_random_state(self.random_state).randint(MAX_SEED))
         device = _resolve_device(self.device)
         net = self._build_net(X.shape, n_outputs, device, seed, incremental=False)
         task = begin_fit(self, X, y, max_subtasks=self.max_iter, subtask_name="epoch")
         net.initialize()
-        net._train_validated(X32, y_enc, sample_weight, "fit", task=task)
+        # The model the callbacks score after each epoch (ScoringMonitor): a copy
+        # of this estimator with the network in training and its fitted target.
+        attributes = SimpleNamespace()
+        type(self)._set_fitted_target(attributes, target_state)
+        attributes = {**vars(attributes), "net_": net, "device_": device}
+        net._train_validated(
+            X32, y_enc, sample_weight, "fit", task=task, attributes=attributes
+        )
         _raise_if_interrupted(net)
         self._set_fitted_target(target_state)
         self.net_, self.device_ = net, device
@@ -190,9 +215,14 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
     def _partial_fit(self, X, y, classes=None, sample_weight=None):
         """``partial_fit``: one epoch, without re-initialising."""
         first = not hasattr(self, "net_")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], reset=first
+        )
         y_enc, n_outputs, target_state = self._encode_partial_fit_target(
             y, classes, first
+        )
+        sample_weight = class_sample_weight(
+            getattr(self, "class_weight", None), y, sample_weight
         )
         if first:
             device = _resolve_device(self.device)
@@ -255,14 +285,16 @@ class _BaseMixupMLP(CallbackSupportMixin, BaseEstimator):
     def _outputs(self, X):
         """The module's outputs for ``X`` (float64), ``X`` validated once."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
         outputs = self.net_._forward_validated(_to_float32(X))
         return outputs.numpy().astype(np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False  # an int random_state is exact on CPU
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True  # CSR, kept sparse until each batch
         return tags
 
     # ----------------------------------------------------------- persistence
@@ -491,15 +523,21 @@ class _BaseMixupMLPClassifier(ClassifierMixin, _BaseMixupMLP):
 
 
 def _to_float32(X):
-    """X as float32 for PyTorch; values beyond float32's range are an error."""
+    """X as float32 for PyTorch (CSR stays CSR); values beyond float32's range
+    are an error."""
+    values = X.data if sparse.issparse(X) else X
     with np.errstate(over="ignore"):
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if X.dtype != np.float32 and not np.all(np.isfinite(X32)):
+        values32 = np.ascontiguousarray(values, dtype=np.float32)
+    if values.dtype != np.float32 and not np.all(np.isfinite(values32)):
         raise ValueError(
             "X has values too large for float32 (|x| > 3.4e38), in which the "
             "network computes; rescale the features (e.g. with StandardScaler)."
         )
-    return X32
+    if sparse.issparse(X):
+        return sparse.csr_matrix(
+            (values32, X.indices, X.indptr), shape=X.shape, dtype=np.float32
+        )
+    return values32
 
 
 def _raise_if_interrupted(net):

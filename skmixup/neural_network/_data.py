@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from scipy import sparse
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import check_consistent_length, validate_data
 
-from skmixup.utils._validation import check_sample_weight, is_pandas
+from skmixup.utils._validation import check_sample_weight, is_frame, is_pandas
 
 __all__ = [
     "SAMPLE_WEIGHT_KEY",
@@ -42,6 +42,18 @@ def _is_numeric_frame(X):
     return all(
         getattr(dtype, "kind", "O") in "biuf" for dtype in dtypes
     )  # pandas extension dtypes (category, string) have kind "O"
+
+
+def check_feature_names(net, X, reset):
+    """Record (``reset``) or check ``feature_names_in_``, as scikit-learn does,
+    for a DataFrame whose columns are all numeric (it becomes a matrix, whose
+    columns are then matched by position: other names or another order than at
+    fit are the ValueError of scikit-learn's ``predict``). Other input records
+    no names."""
+    if is_frame(X) and _is_numeric_frame(X):
+        validate_data(net, X, reset=reset, skip_check_array=True)
+    elif reset:
+        net.__dict__.pop("feature_names_in_", None)
 
 
 def check_n_features(net, X, reset):
@@ -157,7 +169,7 @@ def attach_sample_weight(X, sample_weight, caller):
     if isinstance(X, Mapping):
         n_samples = len(next(iter(X.values())))
     else:
-        n_samples = len(X)
+        n_samples = X.shape[0] if sparse.issparse(X) else len(X)
     w = check_sample_weight(sample_weight, n_samples, caller)
     if np.all(w == w[0]):
         return X
@@ -169,7 +181,7 @@ def attach_sample_weight(X, sample_weight, caller):
                 "once (as sample_weight=...)."
             )
         return {**X, SAMPLE_WEIGHT_KEY: w}
-    if not isinstance(X, (np.ndarray, torch.Tensor)):
+    if not isinstance(X, (np.ndarray, torch.Tensor)) and not sparse.issparse(X):
         raise TypeError(
             f"{caller} takes sample_weight with array, tensor or dict X, not "
             f"{type(X).__name__}."

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from scipy import sparse
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
@@ -25,6 +26,8 @@ def _as_tensor(data, device, float_dtype=None):
     """
     if isinstance(data, Mapping):
         return {k: _as_tensor(v, device, float_dtype) for k, v in data.items()}
+    if sparse.issparse(data):  # kept sparse (CSR, on the CPU) until the batch
+        return data.tocsr()
     tensor = data if isinstance(data, torch.Tensor) else None
     if tensor is None:
         arr = np.asarray(data)
@@ -49,16 +52,32 @@ def _all_integral(arr):
 
 
 def _is_dense(data):
+    """Arrays, tensors, scipy sparse matrices (kept sparse until the batch, as
+    skorch does) or a dict of them."""
     if isinstance(data, Mapping):
         return len(data) > 0 and all(_is_dense(v) for v in data.values())
+    if sparse.issparse(data):
+        return data.ndim == 2
     return isinstance(data, (np.ndarray, torch.Tensor)) and data.ndim >= 1
 
 
 def _length(data):
     if isinstance(data, Mapping):
-        lengths = {len(v) for v in data.values()}
+        lengths = {_length(v) for v in data.values()}
         return lengths.pop() if len(lengths) == 1 else None
-    return len(data)
+    return data.shape[0] if sparse.issparse(data) else len(data)
+
+
+def _densified(batch, device, float_dtype):
+    """A batch with its sparse rows as dense tensors on ``device``."""
+    if isinstance(batch, Mapping):
+        return {k: _densified(v, device, float_dtype) for k, v in batch.items()}
+    if not sparse.issparse(batch):
+        return batch
+    tensor = torch.as_tensor(batch.toarray())
+    if float_dtype is not None and torch.is_floating_point(tensor):
+        tensor = tensor.to(float_dtype)
+    return tensor.to(device)
 
 
 def _take(data, index):
@@ -69,6 +88,8 @@ def _take(data, index):
         return {k: _take(v, index) for k, v in data.items()}
     if isinstance(data, torch.Tensor) and isinstance(index, np.ndarray):
         index = torch.as_tensor(index, device=data.device)
+    if sparse.issparse(data) and isinstance(index, torch.Tensor):
+        index = index.cpu().numpy()
     return data[index]
 
 
@@ -77,8 +98,9 @@ def _unwrap(dataset):
 
     ``X`` is a numpy array, a tensor or a dict of them; ``y`` one of the first
     two or None. ``Subset`` layers (from skorch's ``ValidSplit``) are folded
-    into one index array. Returns ``None`` for anything else (pandas, sparse,
-    lists, custom datasets), which the iterator hands to a DataLoader.
+    into one index array. Returns ``None`` for anything else (pandas, lists,
+    custom datasets), which the iterator hands to a DataLoader. Sparse matrices
+    stay sparse (on the CPU); each batch's rows become a dense tensor.
     """
     indices = None
     while isinstance(dataset, Subset):
@@ -107,8 +129,10 @@ class TensorBatchIterator:
     of one, as produced by ``ValidSplit``) holding a dense numpy array, a tensor
     or a dict of them (on any device), ``X`` and ``y`` are copied to ``device``
     once, when the iterator is created (once per call to ``fit``), and every
-    batch is a slice of them. Any other dataset (pandas, sparse matrices, object
-    targets, custom datasets) is passed on to
+    batch is a slice of them; a scipy sparse ``X`` stays a CSR matrix on the CPU
+    and each batch's rows are made dense on ``device`` (as skorch's ``Dataset``
+    does row by row). Any other dataset (pandas, object targets, custom
+    datasets) is passed on to
     :class:`torch.utils.data.DataLoader` with the same arguments.
 
     Parameters
@@ -186,6 +210,7 @@ class TensorBatchIterator:
             home = X.device
         self.X_ = _as_tensor(X, home, dtype)
         self.y_ = None if y is None else _as_tensor(y, home)
+        self.dtype_ = dtype
         self.n_samples_ = _length(self.X_)
 
     def __len__(self):
@@ -213,6 +238,7 @@ class TensorBatchIterator:
             yield self._to_device(_take(X, index)), self._to_device(_take(y, index))
 
     def _to_device(self, batch):
+        batch = _densified(batch, self.device, self.dtype_)
         if batch is None or self.preload:
             return batch
         if isinstance(batch, Mapping):
@@ -223,4 +249,4 @@ class TensorBatchIterator:
 def _device_of(data):
     if isinstance(data, Mapping):
         return _device_of(next(iter(data.values())))
-    return data.device
+    return torch.device("cpu") if sparse.issparse(data) else data.device

@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import Interval
 
 from skmixup.neural_network._base import (
     BASE_CONSTRAINTS,
+    CLASS_WEIGHT_CONSTRAINT,
     _BaseMixupMLPClassifier,
     fill_parameter_docs,
 )
@@ -57,6 +58,8 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping.
     %(stopping_parameters)s
+    %(class_weight_parameter)s
+    %(device_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the Mixup draws.
         An int gives identical weights on CPU at every fit; PyTorch's global
@@ -138,6 +141,7 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
 
     _parameter_constraints = {
         **BASE_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINT,
         "mixup_prob": [Interval(Real, 0, 1, closed="both")],
     }
     # The skorch net that trains the module.
@@ -160,6 +164,7 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        class_weight=None,
         device="auto",
         callbacks=None,
         random_state=None,
@@ -179,6 +184,7 @@ class MixupMLPClassifier(_BaseMixupMLPClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.class_weight = class_weight
         self.device = device
         self.callbacks = callbacks
         self.random_state = random_state

@@ -20,12 +20,18 @@ adds its parameters to ``_net_constraints`` and overrides
 import contextlib
 import copy
 from collections.abc import Mapping
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import ValidSplit, get_len, unpack_data
 from skorch.utils import get_map_location, to_tensor
@@ -34,6 +40,7 @@ from skmixup._constraints import MIXUP_LAW_CONSTRAINTS
 from skmixup._mixing import resolve_beta, sample_beta
 from skmixup.neural_network._data import (
     attach_sample_weight,
+    check_feature_names,
     check_n_features,
     check_net_input,
     check_net_target,
@@ -61,7 +68,7 @@ from skmixup.utils._callbacks import (
 )
 from skmixup.utils._threads import torch_runtime
 from skmixup.utils._torch import uncompiled
-from skmixup.utils._validation import MAX_SEED
+from skmixup.utils._validation import MAX_SEED, class_sample_weight
 
 __all__ = ["MixupNeuralNetClassifier"]
 
@@ -79,6 +86,9 @@ _GENERATORS = ("_mixup_generator_", "_shuffle_generator_", "_init_generator_")
 _BASE_NET_CONSTRAINTS = {
     **MIXUP_LAW_CONSTRAINTS,
     "random_state": ["random_state"],
+    # skorch's batch_size: a positive size, or -1 for the whole data set (0 would
+    # fail later, in range(), with no word of batch_size)
+    "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
 }
 
 
@@ -282,8 +292,11 @@ class _BaseMixupNet(SkorchCallbackSupportMixin, NeuralNet):
         self._ensure_generators()
         self._validate_net_params()
         caller = type(self).__name__
+        check_feature_names(self, X, reset=routing == "fit" or not self._trained_once)
         X = check_net_input(X, caller)
         y = check_net_target(y, _n_rows(X), caller)
+        if y is not None and getattr(self, "class_weight", None) is not None:
+            sample_weight = class_sample_weight(self.class_weight, y, sample_weight)
         epochs = fit_params.get("epochs")
         epochs = self.max_epochs if epochs is None else epochs
         with callback_management(self):
@@ -380,6 +393,7 @@ class _BaseMixupNet(SkorchCallbackSupportMixin, NeuralNet):
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's ``forward_iter`` on validated input, batch by batch."""
         if not self._fitting and not self._input_checked:
+            check_feature_names(self, X, reset=False)
             X = check_net_input(X, type(self).__name__)
             check_n_features(self, X, reset=False)
         with torch_runtime():
@@ -482,6 +496,24 @@ class _BaseMixupNet(SkorchCallbackSupportMixin, NeuralNet):
         return self.criterion_(y_pred, y_true)
 
     # ----------------------------------------------------------- persistence
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR, kept sparse until each batch
+        return tags
+
+    def trim_for_prediction(self):
+        """skorch's :meth:`~skorch.net.NeuralNet.trim_for_prediction`, and the
+        fit-only state: the random generators of the Mixup draws, shuffling and
+        initialisation (the net predicts without them; it can no longer be
+        trained, as skorch's trimmed nets). The criterion stays, so that
+        ``predict_proba`` still applies its nonlinearity."""
+        criteria = {name: getattr(self, name + "_", None) for name in self._criteria}
+        super().trim_for_prediction()
+        for name, criterion in criteria.items():
+            setattr(self, name + "_", criterion)
+        for name in (*_GENERATORS, "_mixup_rng_", "_seed_rng_", "_mixup_law_"):
+            self.__dict__.pop(name, None)
+
     def __reduce_ex__(self, protocol):
         # pickle, joblib and copy: skorch's state (see _persistence.py)
         return reduce_with(self, self._pickle_state())
@@ -603,6 +635,10 @@ class MixupNeuralNetClassifier(_BaseMixupNetClassifier):
     mixup_prob : float, default=1.0
         Probability that a training batch is mixed; the other batches are
         trained on as they are.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes (keys: the labels of ``y``), multiplied into
+        ``sample_weight``, as for the linear estimators; ``"balanced"`` is
+        ``n_samples / (n_classes * bincount(y))`` on each ``fit``'s ``y``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the shuffling order, the mixing weights and
         the partners, each from its own explicit generator. A module *instance*
@@ -710,6 +746,7 @@ class MixupNeuralNetClassifier(_BaseMixupNetClassifier):
         mixup_alpha=1.0,
         mixup_beta=None,
         mixup_prob=1.0,
+        class_weight=None,
         random_state=None,
         **kwargs,
     ):
@@ -726,11 +763,13 @@ class MixupNeuralNetClassifier(_BaseMixupNetClassifier):
             **kwargs,
         )
         self.mixup_prob = mixup_prob
+        self.class_weight = class_weight
 
     def _net_constraints(self):
         return {
             **super()._net_constraints(),
             "mixup_prob": [Interval(Real, 0, 1, closed="both")],
+            "class_weight": [dict, StrOptions({"balanced"}), None],
         }
 
     # ------------------------------------------------------------ Mixup step
@@ -817,6 +856,8 @@ class MixupNeuralNetClassifier(_BaseMixupNetClassifier):
 
 
 def _n_rows(X):
+    if sparse.issparse(X):
+        return X.shape[0]
     if isinstance(X, Mapping) or not hasattr(X, "__len__"):
         return None
     return len(X)

@@ -39,6 +39,7 @@ Everything is differentiable in the module's parameters, which is how
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import jvp
@@ -127,10 +128,24 @@ def partner_moments(X, sample_weight=None, *, rtol=1e-12):
     mean = w64 @ X64
     Xc = X64 - mean
     cov = Xc.T @ (Xc * w64[:, None])
+    return _moments(mean, cov, rtol, X.dtype)
+
+
+def sparse_partner_moments(X, dtype, device, *, rtol=1e-12):
+    """:func:`partner_moments` (unweighted) of a scipy sparse matrix, without
+    making it dense: ``Sigma = X^T X / n - x_bar x_bar^T`` (float64)."""
+    n = X.shape[0]
+    mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+    second = np.asarray((X.T @ X).toarray(), dtype=np.float64) / n
+    cov = torch.as_tensor(second - np.outer(mean, mean), device=device)
+    return _moments(torch.as_tensor(mean, device=device), cov, rtol, dtype)
+
+
+def _moments(mean, cov, rtol, dtype):
     eigval, eigvec = torch.linalg.eigh(cov)
     keep = eigval > rtol * max(float(eigval.max()), 0.0)
     factor = eigvec[:, keep] * eigval[keep].sqrt()
-    return PartnerMoments(mean.to(X.dtype), factor.to(X.dtype))
+    return PartnerMoments(mean.to(dtype), factor.to(dtype))
 
 
 def directional_derivatives(module, X, T, *, order=2):

@@ -107,9 +107,10 @@ def fitted_state(net, generators):
             name: to_portable(getattr(net, name + "_").state_dict())
             for name in net._modules
         },
-        "optimizers": {
+        "optimizers": {  # none after trim_for_prediction
             name: to_portable(getattr(net, name + "_").state_dict())
             for name in net._optimizers
+            if getattr(net, name + "_", None) is not None
         },
         "history": _json_safe(net.history.to_list()),
         "generators": {

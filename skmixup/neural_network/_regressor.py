@@ -213,6 +213,7 @@ class MixupMLPRegressor(RegressorMixin, _BaseMixupMLP):
     validation_fraction : float, default=0.1
         Fraction held out for early stopping.
     %(stopping_parameters)s
+    %(device_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffling, the partners and the Mixup weights.
     %(verbose_parameter)s

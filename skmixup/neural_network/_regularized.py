@@ -4,6 +4,7 @@ from functools import partial
 from numbers import Integral
 
 import torch
+from scipy import sparse
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.dataset import unpack_data
@@ -12,14 +13,17 @@ from skorch.utils import to_tensor
 from skmixup._mixing import mixing_moments
 from skmixup.neural_network._base import (
     BASE_CONSTRAINTS,
+    CLASS_WEIGHT_CONSTRAINT,
     _BaseMixupMLPClassifier,
     fill_parameter_docs,
 )
+from skmixup.neural_network._data import detach_sample_weight
 from skmixup.neural_network._net import _BaseMixupNetClassifier
 from skmixup.neural_network._penalty import (
     is_piecewise_linear,
     mixup_terms,
     partner_moments,
+    sparse_partner_moments,
 )
 
 __all__ = ["MixupRegularizedMLPClassifier"]
@@ -75,7 +79,7 @@ class _MixupPenaltyNet(_BaseMixupNetClassifier):
         """The parent's iterator; for training, also the partners it serves."""
         iterator = super().get_iterator(dataset, training=training)
         if training:
-            X = getattr(iterator, "X_", None)
+            X, _ = detach_sample_weight(getattr(iterator, "X_", None))
             if X is None:
                 raise TypeError(
                     "The Mixup penalty needs in-memory array inputs (partners are "
@@ -83,7 +87,15 @@ class _MixupPenaltyNet(_BaseMixupNetClassifier):
                     f"{type(iterator).__name__} cannot hold as one tensor."
                 )
             n_partners = resolve_n_partners(self.n_partners, X.shape[1])
-            self._partners_ = partner_moments(X) if n_partners == "all" else X
+            if sparse.issparse(X):  # kept sparse: moments, or rows drawn per batch
+                dtype = self._input_dtype() or torch.float32
+                self._partners_ = (
+                    sparse_partner_moments(X, dtype, self.device)
+                    if n_partners == "all"
+                    else X
+                )
+            else:
+                self._partners_ = partner_moments(X) if n_partners == "all" else X
         return iterator
 
     def train_step_single(self, batch, **fit_params):
@@ -112,21 +124,29 @@ class _MixupPenaltyNet(_BaseMixupNetClassifier):
             loss = loss + terms.R1
         if use_r3:
             loss = loss + terms.R3
+        weights = getattr(self, "_batch_weights", None)  # class weights
+        if weights is not None:
+            loss = loss * to_tensor(weights, device=loss.device).to(loss.dtype)
         loss = loss.mean()
         loss.backward()
         return {"loss": loss, "y_pred": terms.logits}
 
     def _batch_partners(self, Xi):
         partners = self._partners_
-        if not isinstance(partners, torch.Tensor):
+        is_sparse = sparse.issparse(partners)
+        if not (is_sparse or isinstance(partners, torch.Tensor)):
             return partners
         n_partners = resolve_n_partners(self.n_partners, Xi.shape[1])
         self._ensure_generators()
         idx = torch.randint(
-            len(partners),
+            partners.shape[0],
             (len(Xi), n_partners),
             generator=self._mixup_generator_,
         )
+        if is_sparse:  # the drawn rows only, made dense
+            rows = partners[idx.numpy().ravel()].toarray()
+            rows = torch.as_tensor(rows, device=Xi.device, dtype=Xi.dtype)
+            return rows.reshape(len(Xi), n_partners, -1)
         return partners[idx.to(partners.device)]
 
 
@@ -196,6 +216,8 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
     validation_fraction : float, default=0.1
         Held-out fraction for early stopping (partners come from the rest).
     %(stopping_parameters)s
+    %(class_weight_parameter)s
+    %(device_parameters)s
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the partner
         draws. An int gives identical weights on CPU at every fit.
@@ -250,7 +272,11 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
     True
     """
 
-    _parameter_constraints = {**BASE_CONSTRAINTS, **_PENALTY_CONSTRAINTS}
+    _parameter_constraints = {
+        **BASE_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINT,
+        **_PENALTY_CONSTRAINTS,
+    }
     _net_class = _MixupPenaltyNet
 
     def __init__(
@@ -271,6 +297,7 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        class_weight=None,
         device="auto",
         callbacks=None,
         random_state=None,
@@ -291,6 +318,7 @@ class MixupRegularizedMLPClassifier(_BaseMixupMLPClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.class_weight = class_weight
         self.device = device
         self.callbacks = callbacks
         self.random_state = random_state

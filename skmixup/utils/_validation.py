@@ -2,11 +2,13 @@
 the seed bound."""
 
 import numpy as np
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
 __all__ = [
     "MAX_SEED",
     "check_positive_weight",
+    "class_sample_weight",
     "check_sample_weight",
     "is_frame",
     "is_pandas",
@@ -61,3 +63,16 @@ def check_positive_weight(sample_weight, caller=None):
             "positive sum), got only zeros."
         )
     return sample_weight
+
+
+def class_sample_weight(class_weight, y, sample_weight=None):
+    """``sample_weight`` times the weight of each sample's class (scikit-learn's
+    ``class_weight``: a ``{label: weight}`` dict or ``"balanced"``, computed on
+    ``y``); ``sample_weight`` itself (None included) when ``class_weight`` is
+    None."""
+    if class_weight is None:
+        return sample_weight
+    weights = compute_sample_weight(class_weight, y)
+    if sample_weight is None:
+        return weights
+    return np.asarray(sample_weight, dtype=np.float64) * weights
