@@ -28,10 +28,12 @@ open, then the exact method (MILP) on what is still open.
 import time
 
 import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from skmixup.metrics._attacks import pgd
 from skmixup.metrics._bounds import FirstLayer, Region, activate, bound_margins
+from skmixup.metrics._forest_milp import ForestProgram
 from skmixup.metrics._milp import exact_margins
 from skmixup.metrics._network import affine_input, network_of, split_pipeline
 from skmixup.metrics._trees import exact_tree_values
@@ -367,6 +369,59 @@ class _TreeCertifier:
             wrong, V = problem.verify(broken, np.nan_to_num(deltas))
             problem.mark_attacked(broken[wrong], V[wrong])
         problem.sample_time[rows] = (time.perf_counter() - start) / len(rows)
+
+
+def _is_forest(model):
+    return isinstance(model, (RandomForestClassifier, ExtraTreesClassifier))
+
+
+@register_certifier(_is_forest)
+class _ForestCertifier:
+    """Random forests and extra trees (soft voting): exact for every method.
+
+    Kantchelian et al.'s mixed-integer program (:mod:`._forest_milp`), one per
+    sample and wrong class, for ``norm="inf"``. A sample is certified when every
+    class's minimal margin of the mean class probabilities exceeds ``1e-9``
+    (``SAFETY[float64]``), attacked when a point of the program's solution is
+    misclassified by ``predict``, and unknown otherwise (out of time, or a tie,
+    which ``predict`` breaks by the first class).
+    """
+
+    uses_attack = False
+
+    def __init__(self, estimator, model, problem):
+        if problem.norm != "inf":
+            raise ValueError(
+                "certify supports norm='inf' only for random forests and extra "
+                "trees (the mixed-integer program is over a box); use "
+                "robust_accuracy_score(..., attack='square') for norm=2."
+            )
+        if getattr(model, "n_outputs_", 1) != 1:
+            raise ValueError("certify supports single-output forests only.")
+        self.problem = problem
+        self.program = ForestProgram(estimator, model, problem.data)
+
+    def run(self):
+        problem, program = self.problem, self.program
+        data = problem.data
+        rows = np.flatnonzero(problem.status == "unknown")
+        r_lo, r_hi = program.box(data, problem.eps)
+        tol = SAFETY[np.float64]
+        for i in rows:
+            start = time.perf_counter()
+            status, margin, leaves = program.margins(
+                r_lo[i], r_hi[i], data.y_idx[i], tol, problem.time_limit
+            )
+            problem.margin[i] = margin
+            if status == "open":
+                V = program.point(i, data, problem.eps, r_lo[i], r_hi[i], leaves)
+                delta = (V - np.nan_to_num(data.V[i]))[problem.columns]
+                wrong, V = problem.verify([i], np.nan_to_num(delta)[None])
+                if wrong[0]:
+                    problem.mark_attacked([i], V)
+            else:
+                problem.status[i] = status
+            problem.sample_time[i] = time.perf_counter() - start
 
 
 def _attack_open(problem, rows, clip, random_state):

@@ -142,6 +142,8 @@ def _clip_interval(data, zf, af, V, src):
 def _affine_features(estimator, data, tree):
     """The tree's input ``Z`` and its diagonal map from the raw movable columns.
 
+    ``tree`` is a fitted tree or a forest (the features of all its trees).
+
     Returns ``(Z, a, source)``: ``Z`` of shape (n, n_tree_features), ``a`` (same
     shape) the factor ``dz_j / dx_source[j]`` per sample, and ``source[j]`` the raw
     column that moves feature ``j`` (-1 for features nothing moves).
@@ -163,7 +165,7 @@ def _affine_features(estimator, data, tree):
     d = data.V.shape[1]
     a = np.zeros((n, m))
     source = np.full(m, -1)
-    used = np.unique(tree.tree_.feature[tree.tree_.feature >= 0])
+    used = split_features(tree)
     movable = data.movable & (data.scale > 0)
     if not steps:
         a[:, used] = 1.0
@@ -194,6 +196,14 @@ def _affine_features(estimator, data, tree):
         source[j] = inputs[0]
         a[:, j] = J[:, inputs[0]]
     return Z, a, source
+
+
+def split_features(model):
+    """The features a tree, or any tree of a forest (``estimators_``), splits on."""
+    trees = getattr(model, "estimators_", [model])
+    return np.unique(
+        np.concatenate([t.tree_.feature[t.tree_.feature >= 0] for t in trees])
+    )
 
 
 def _leaf_boxes(tree):
