@@ -414,11 +414,11 @@ class _ForestCertifier:
             )
             problem.margin[i] = margin
             if status == "open":
-                V = program.point(i, data, problem.eps, r_lo[i], r_hi[i], leaves)
-                delta = (V - np.nan_to_num(data.V[i]))[problem.columns]
-                wrong, V = problem.verify([i], np.nan_to_num(delta)[None])
-                if wrong[0]:
-                    problem.mark_attacked([i], V)
+                V = program.points(i, data, problem.eps, r_lo[i], r_hi[i], leaves)
+                delta = (V - np.nan_to_num(data.V[i]))[:, problem.columns]
+                wrong, V = problem.verify([i, i], np.nan_to_num(delta))
+                if wrong.any():
+                    problem.mark_attacked([i], V[wrong][:1])
             else:
                 problem.status[i] = status
             problem.sample_time[i] = time.perf_counter() - start

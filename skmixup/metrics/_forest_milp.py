@@ -170,24 +170,32 @@ class ForestProgram:
                 status = "unknown"
         return status, margin, None
 
-    def point(self, i, data, eps, r_lo, r_hi, leaves):
-        """Raw values of sample ``i`` that reach the given leaf of every tree."""
+    def points(self, i, data, eps, r_lo, r_hi, leaves):
+        """Raw values of sample ``i`` meant to reach the given leaf of every tree.
+
+        Two candidates, shape (2, d): the clean point clipped into the leaves'
+        common box (the smallest move), and the box's centre, which survives
+        the rounding of the raw columns' dtypes (a float32 column, say) and of
+        the map back through the pipeline.
+        """
         z = self.Z[i]
         lo, hi = r_lo.copy(), r_hi.copy()
         for (low, high, _, _), leaf in zip(self.trees, leaves, strict=True):
             lo = np.fmax(lo, low[leaf])
             hi = np.fmin(hi, high[leaf])
-        z_new = np.clip(z, lo, hi)
         V = np.array(data.V[i], dtype=np.float64)
         d_lo, d_hi = data.delta_box(eps)
         f = np.flatnonzero(self.source >= 0)
         af = self.a[i, f]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dx = np.where(af != 0, (z_new[f] - z[f]) / af, 0.0)
-        V_new = V.copy()
-        V_new[self.source[f]] += np.nan_to_num(dx)
         present = ~np.isnan(V)
-        V_new[present] = np.clip(
-            V_new[present], (V + d_lo[i])[present], (V + d_hi[i])[present]
-        )
-        return V_new
+        out = []
+        for z_new in (np.clip(z, lo, hi), np.where(np.isnan(z), z, (lo + hi) / 2)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dx = np.where(af != 0, (z_new[f] - z[f]) / af, 0.0)
+            V_new = V.copy()
+            V_new[self.source[f]] += np.nan_to_num(dx)
+            V_new[present] = np.clip(
+                V_new[present], (V + d_lo[i])[present], (V + d_hi[i])[present]
+            )
+            out.append(V_new)
+        return np.array(out)
