@@ -19,7 +19,7 @@ from numpy.testing import assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_iris, load_wine, make_blobs
 from sklearn.decomposition import PCA
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -405,9 +405,9 @@ def test_non_affine_steps_raise_naming_the_path(step, path):
 
 def test_errors():
     X, y = load_iris(return_X_y=True)
-    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
-    with pytest.raises(TypeError, match="RandomForestClassifier"):
-        certify(forest, X, y, eps=0.1)
+    boosted = HistGradientBoostingClassifier(max_iter=3).fit(X, y)
+    with pytest.raises(TypeError, match="HistGradientBoostingClassifier"):
+        certify(boosted, X, y, eps=0.1)
     clf = _fit(MLPClassifier((5,), max_iter=50, random_state=0), X, y)
     with pytest.raises(ValueError, match="norm='inf' only"):
         certify(clf, X, y, eps=0.1, method="milp", norm=2)

@@ -141,3 +141,16 @@ def test_time_limit_leaves_unknown_and_l2_is_refused(cancer):
     assert np.all(result.unknown == ~clean_wrong)
     with pytest.raises(ValueError, match="norm='inf' only"):
         certify(forest, X[:5], y[:5], eps=0.3, norm=2)
+
+
+def test_exact_attack_on_a_forest_uses_the_milp(cancer):
+    X, y = cancer
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+    forest.fit(X, y)
+    Xs, ys = X[:30], y[:30]
+    result = certify(forest, Xs, ys, eps=0.3)
+    exact = robust_accuracy_score(forest, Xs, ys, attack="exact", eps=0.3)
+    assert exact == result.attacked_accuracy() == result.certified_accuracy()
+    assert exact < forest.score(Xs, ys)
+    with pytest.raises(ValueError, match="norm='inf' only"):
+        robust_accuracy_score(forest, Xs, ys, attack="exact", eps=0.3, norm=2)

@@ -364,12 +364,15 @@ def exact_attack(
     mutable=None,
     time_limit=None,
 ):
-    """Worst-case point of a linear classifier, a decision tree or a ReLU network.
+    """Worst-case point of a linear classifier, a tree, a forest or a ReLU network.
 
     For a :class:`~sklearn.tree.DecisionTreeClassifier` (behind affine steps) the
     point lies in a leaf that the threat model reaches and that predicts another
-    class, if there is one (closed form, see :mod:`._trees`); the description below
-    is that of the linear case.
+    class, if there is one (closed form, see :mod:`._trees`). For a
+    :class:`~sklearn.ensemble.RandomForestClassifier` or
+    :class:`~sklearn.ensemble.ExtraTreesClassifier` (``norm="inf"``) it is
+    :func:`certify`'s verified counterexample from Kantchelian et al.'s
+    mixed-integer program. The description below is that of the linear case.
 
     For scores ``z = W x + b`` (in the raw input space, through affine pipeline
     steps) and label ``y``, a perturbation ``delta`` changes the score difference
@@ -383,8 +386,9 @@ def exact_attack(
     Parameters
     ----------
     estimator : fitted classifier
-        A linear classifier (``coef_``, ``intercept_``; binary or multiclass) or a
-        DecisionTreeClassifier, optionally the last step of a pipeline whose
+        A linear classifier (``coef_``, ``intercept_``; binary or multiclass), a
+        DecisionTreeClassifier, a RandomForestClassifier or ExtraTreesClassifier
+        (``norm="inf"``), optionally the last step of a pipeline whose
         transformers are affine on the moving columns (scalers, PCA, SimpleImputer,
         ColumnTransformer, encoders; for a tree each feature it splits on must
         depend on at most one movable column, so not PCA).
@@ -403,7 +407,7 @@ def exact_attack(
     mutable : array-like of str, int or bool, default=None
         Columns that may move, as in :func:`fgsm`.
     time_limit : float, default=None
-        Networks only: seconds of the mixed-integer program per sample (None: no
+        Networks and forests only: seconds of the mixed-integer program per sample (None: no
         limit). Samples it cannot settle in time are left unattacked, counted as
         robust: the score is then an upper bound, and a
         :class:`~skmixup.exceptions.UnsolvedSamplesWarning` gives their number.
@@ -439,7 +443,7 @@ def exact_attack(
             "attack='exact' with norm=2 does not support clip: the l2 ball "
             "intersected with a box has no closed-form worst case. Use pgd."
         )
-    if _is_deep_network(estimator):
+    if _is_deep_network(estimator) or _is_forest(estimator):
         return _exact_network_attack(
             estimator,
             X,
@@ -501,14 +505,22 @@ def _is_deep_network(estimator):
     return network is not None and len(network.activations) > 0
 
 
+def _is_forest(estimator):
+    from skmixup.metrics._certify import _is_forest as is_forest
+    from skmixup.metrics._network import split_pipeline
+
+    return is_forest(split_pipeline(estimator)[1])
+
+
 def _exact_network_attack(estimator, X, y, *, eps, time_limit, **params):
     """Verified counterexamples of the exact MILP (the clean sample elsewhere)."""
     from skmixup.metrics._certify import certify
 
     if check_norm(params["norm"]) != "inf":
         raise ValueError(
-            "attack='exact' for networks supports norm='inf' only (a mixed-integer "
-            "linear program); use pgd for norm=2."
+            "attack='exact' for networks and forests supports norm='inf' only (a "
+            "mixed-integer linear program); use pgd (networks) or square for "
+            "norm=2."
         )
     result = certify(
         estimator,
@@ -524,7 +536,8 @@ def _exact_network_attack(estimator, X, y, *, eps, time_limit, **params):
     if n_unknown:
         warnings.warn(
             f"attack='exact': {n_unknown} of {len(result.status)} samples were not "
-            f"settled within time_limit={time_limit} s per sample; they count as "
+            f"settled within time_limit={time_limit} s per sample (or, for a "
+            "forest, sit on an exact tie of class probabilities); they count as "
             "robust, so the score is an upper bound. Raise time_limit or pass "
             "time_limit=None.",
             UnsolvedSamplesWarning,
@@ -553,7 +566,8 @@ def _affine_scores(estimator, data):
     ):
         raise TypeError(
             "attack='exact' needs a linear classifier (coef_ and intercept_ of a "
-            "decision function) or a DecisionTreeClassifier, optionally behind "
+            "decision function), a DecisionTreeClassifier or a random forest, "
+            "optionally behind "
             f"affine transformers; got {type(final).__name__}. Use attack='square' "
             "or attack='auto' (upper bounds) for other models."
         )

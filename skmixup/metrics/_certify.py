@@ -620,8 +620,9 @@ def _certify(
     if certifier is None:
         raise TypeError(
             f"certify does not support {type(model).__name__}: it bounds linear "
-            "classifiers, MLPClassifier, skmixup's MLP classifiers and skorch nets "
-            "of Linear and ReLU/LeakyReLU/Tanh/Sigmoid/Identity layers."
+            "classifiers, MLPClassifier, skmixup's MLP classifiers, skorch nets "
+            "of Linear and ReLU/LeakyReLU/Tanh/Sigmoid/Identity layers, decision "
+            "trees, random forests and extra trees."
         )
     if data.n_samples:
         wrong = estimator.predict(X) != data.y
