@@ -33,16 +33,22 @@ def test_one_tree_forest_equals_the_single_tree(cancer, kind, eps):
 
 
 def _box_grid(x, r, clip, n=61):
-    axes = [np.linspace(max(x[j] - r[j], clip[0][j]), min(x[j] + r[j], clip[1][j]), n)
-            for j in range(2)]
+    axes = [
+        np.linspace(max(x[j] - r[j], clip[0][j]), min(x[j] + r[j], clip[1][j]), n)
+        for j in range(2)
+    ]
     g = np.meshgrid(*axes)
     return np.column_stack([g[0].ravel(), g[1].ravel()])
 
 
 @pytest.mark.parametrize(
     "kind, n_classes",
-    [(RandomForestClassifier, 2), (ExtraTreesClassifier, 2),
-     (RandomForestClassifier, 3), (ExtraTreesClassifier, 3)],
+    [
+        (RandomForestClassifier, 2),
+        (ExtraTreesClassifier, 2),
+        (RandomForestClassifier, 3),
+        (ExtraTreesClassifier, 3),
+    ],
 )
 def test_verdicts_match_brute_force_on_two_features(kind, n_classes):
     if n_classes == 2:
@@ -93,8 +99,8 @@ def test_certified_at_most_square_on_breast_cancer(cancer):
 def test_multiclass_wine_counterexamples_and_pipeline_with_scaler():
     X, y = load_wine(return_X_y=True)
     pipe = make_pipeline(
-        StandardScaler(), RandomForestClassifier(n_estimators=15, max_depth=4,
-                                                 random_state=0)
+        StandardScaler(),
+        RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0),
     ).fit(X, y)
     forest = pipe[-1]
     Xs, ys = X[::5], y[::5]
@@ -127,8 +133,7 @@ def test_mixed_frame_immutable_encoded_columns_and_fixed_missing():
     assert adv["income"].isna().equals(X["income"].isna())
     attacked = result.attacked
     assert np.all(pipe.predict(adv[attacked]) != y[attacked])
-    square = robust_accuracy_score(pipe, X, y, attack="square", eps=0.5,
-                                   random_state=0)
+    square = robust_accuracy_score(pipe, X, y, attack="square", eps=0.5, random_state=0)
     assert result.certified_accuracy() <= square
 
 

@@ -407,9 +407,9 @@ def exact_attack(
     mutable : array-like of str, int or bool, default=None
         Columns that may move, as in :func:`fgsm`.
     time_limit : float, default=None
-        Networks and forests only: seconds of the mixed-integer program per sample (None: no
-        limit). Samples it cannot settle in time are left unattacked, counted as
-        robust: the score is then an upper bound, and a
+        Networks and forests only: seconds of the mixed-integer program per
+        sample (None: no limit). Samples it cannot settle in time are left
+        unattacked, counted as robust: the score is then an upper bound, and a
         :class:`~skmixup.exceptions.UnsolvedSamplesWarning` gives their number.
 
     Returns

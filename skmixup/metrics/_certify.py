@@ -503,7 +503,12 @@ def certify(
         :class:`~skmixup.neural_network.MLPModule`); optionally the last step of a
         pipeline whose transformers are affine on the movable columns (scalers,
         PCA, SimpleImputer, ColumnTransformer with encoders, which make their
-        columns immutable).
+        columns immutable). Also a DecisionTreeClassifier (closed form), a
+        RandomForestClassifier or ExtraTreesClassifier (Kantchelian et al.'s
+        mixed-integer program, ``norm="inf"`` only), behind steps that map each
+        feature the trees split on to at most one movable column; for these
+        every ``method`` is exact, and an exact tie of the forest's mean class
+        probabilities is ``"unknown"``.
     X : array-like or DataFrame of shape (n_samples, n_features)
         Clean samples.
     y : array-like of shape (n_samples,)
@@ -550,6 +555,8 @@ def certify(
        (CROWN), NeurIPS 2018.
     .. [3] V. Tjeng, K. Xiao and R. Tedrake, "Evaluating Robustness of Neural
        Networks with Mixed Integer Programming", ICLR 2019.
+    .. [4] A. Kantchelian, J. D. Tygar and A. D. Joseph, "Evasion and Hardening
+       of Tree Ensemble Classifiers", ICML 2016.
 
     Examples
     --------

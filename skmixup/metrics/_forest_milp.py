@@ -73,7 +73,7 @@ class ForestProgram:
         start = time.perf_counter()
         missing = np.isnan(r_lo)
         parts, n_leaf = [], 0
-        for low, high, nan_ok, q in self.trees:
+        for low, high, nan_ok, _ in self.trees:
             ok = np.all(np.where(missing, nan_ok, (low <= r_hi) & (high >= r_lo)), 1)
             leaves = np.flatnonzero(ok)
             parts.append((leaves, n_leaf))
@@ -111,21 +111,34 @@ class ForestProgram:
         same = np.flatnonzero(pf[:-1] == pf[1:])
         r = np.arange(len(same))
         ones = np.ones(len(same))
-        add(np.concatenate([r, r]), np.concatenate([same, same + 1]),
-            np.concatenate([ones, -ones]), np.full(len(same), -np.inf),
-            np.zeros(len(same)))
+        add(
+            np.concatenate([r, r]),
+            np.concatenate([same, same + 1]),
+            np.concatenate([ones, -ones]),
+            np.full(len(same), -np.inf),
+            np.zeros(len(same)),
+        )
         # sum of each tree's leaves = 1.
         tree_of_leaf = np.concatenate(
             [np.full(len(leaves), i) for i, (leaves, _) in enumerate(parts)]
         ).astype(int)
-        add(tree_of_leaf, n_pred + np.arange(n_leaf), np.ones(n_leaf),
-            np.ones(len(parts)), np.ones(len(parts)))
+        add(
+            tree_of_leaf,
+            n_pred + np.arange(n_leaf),
+            np.ones(n_leaf),
+            np.ones(len(parts)),
+            np.ones(len(parts)),
+        )
         # l - p <= 0 (upper bounds), l + p <= 1 (lower bounds).
         leaf, sign = refs[:, 0].astype(int), refs[:, 1]
         r = np.arange(len(refs))
-        add(np.concatenate([r, r]), np.concatenate([n_pred + leaf, which]),
+        add(
+            np.concatenate([r, r]),
+            np.concatenate([n_pred + leaf, which]),
             np.concatenate([np.ones(len(refs)), -sign]),
-            np.full(len(refs), -np.inf), np.where(sign > 0, 0.0, 1.0))
+            np.full(len(refs), -np.inf),
+            np.where(sign > 0, 0.0, 1.0),
+        )
         A = sparse.csr_array(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(int(sum(map(len, c_lo))), n_var),
@@ -152,8 +165,13 @@ class ForestProgram:
                 if options["time_limit"] <= 0:
                     return "unknown", -np.inf, None
             c = np.concatenate([np.zeros(n_pred), (Q[:, y] - Q[:, k]) / T])
-            res = milp(c, constraints=constraints, integrality=integrality,
-                       bounds=bounds, options=options)
+            res = milp(
+                c,
+                constraints=constraints,
+                integrality=integrality,
+                bounds=bounds,
+                options=options,
+            )
             if res.status == 0:
                 bound = float(res.fun)
             else:
@@ -162,8 +180,9 @@ class ForestProgram:
             margin = min(margin, bound)
             if res.x is not None and res.fun <= tol:
                 choice = res.x[n_pred:] > 0.5
-                worst = [lv[choice[tree_of_leaf == i]] for i, (lv, _) in
-                         enumerate(parts)]
+                worst = [
+                    lv[choice[tree_of_leaf == i]] for i, (lv, _) in enumerate(parts)
+                ]
                 if all(len(w) == 1 for w in worst):
                     return "open", margin, [int(w[0]) for w in worst]
             if res.status != 0 or res.fun <= tol:
