@@ -159,3 +159,33 @@ def test_exact_attack_on_a_forest_uses_the_milp(cancer):
     assert exact < forest.score(Xs, ys)
     with pytest.raises(ValueError, match="norm='inf' only"):
         robust_accuracy_score(forest, Xs, ys, attack="exact", eps=0.3, norm=2)
+
+
+@pytest.mark.parametrize("kind", [RandomForestClassifier, ExtraTreesClassifier])
+def test_missing_values_stay_fixed_and_take_the_trees_nan_branch(kind):
+    X, y = make_moons(n_samples=120, noise=0.3, random_state=1)
+    rng = np.random.RandomState(0)
+    X[rng.rand(len(X)) < 0.25, 0] = np.nan
+    forest = kind(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
+    X, y = X[:40], y[:40]
+    eps = 0.3
+    r = eps * np.nanstd(X, axis=0)
+    result = certify(forest, X, y, eps=eps)
+    assert np.isnan(X[:, 0]).sum() >= 5
+    assert result.certified.any() and result.attacked.any()
+    np.testing.assert_array_equal(np.isnan(result.X_adv), np.isnan(X))
+    for i in range(len(X)):
+        axes = [
+            [x] if np.isnan(x) else np.linspace(x - r[j], x + r[j], 81)
+            for j, x in enumerate(X[i])
+        ]
+        g = np.meshgrid(*axes)
+        grid = np.column_stack([g[0].ravel(), g[1].ravel()])
+        wrong = forest.predict(grid) != y[i]
+        if result.certified[i]:
+            assert not wrong.any()
+        if wrong.any():
+            assert not result.certified[i]
+    adv = result.X_adv[result.attacked]
+    assert np.all(forest.predict(adv) != y[result.attacked])
+    assert result.unknown.sum() <= 2
