@@ -21,7 +21,8 @@ model's, mapped to the forest's features ``z`` as in :mod:`._trees`):
 
 The box is taken on the float32 grid (``float32(lo)``, ``float32(hi)``): the
 trees see ``float32(z)``, and rounding is monotone, so the reachable float32
-values are exactly that interval. Missing values are fixed and take each leaf's
+values are exactly that interval (up to the float64 rounding of the pipeline's
+own map, as for one tree). Missing values are fixed and take each leaf's
 missing-value branch (a leaf whose path sends NaN elsewhere is unreachable).
 """
 
