@@ -2,9 +2,6 @@
 R^2, callbacks, persistence, runtime conditions (fork, threads, Ctrl-C), devices."""
 
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -13,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skorch")
 
-from _torch_helpers import module_weights  # noqa: E402
+from _torch_helpers import module_weights, python_subprocess  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.datasets import make_friedman1  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
@@ -230,21 +227,12 @@ def test_pickle_and_skops_round_trip(data):
     np.testing.assert_allclose(loaded.predict(X), reg.predict(X), rtol=1e-5)
 
 
-def _python(code, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_fork_pool_threads_and_ctrl_c():
     # One interpreter: a fit in a fork pool after a fit in the parent (torch's
     # OpenMP pool does not survive fork), a threaded search equal to the
     # sequential one, and Ctrl-C inside a training step re-raised with the
     # estimator left unfitted.
-    res = _python(
+    res = python_subprocess(
         """
         import multiprocessing as mp, os, signal, warnings
         import numpy as np, torch
